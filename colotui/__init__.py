@@ -1,0 +1,3 @@
+"""colotui: an operator console for QEMU COLO fault tolerance."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,153 @@
+"""Events and link changes, fanned out to subscribers through bounded buffers.
+
+COLO emits STOP and RESUME at every checkpoint, on both sides, for as long as it
+runs. Anything that keeps every event (as qemu.qmp's own listeners do) grows
+without bound; here each subscriber owns a fixed-size buffer, drops the oldest
+notice when it is full and counts what it dropped, so a slow reader loses
+history, never memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+class LinkState(enum.Enum):
+    """Where a session's connection to its QEMU stands."""
+
+    IDLE = "idle"  # not started, or closed
+    CONNECTING = "connecting"  # no socket yet, or waiting for the greeting
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"  # lost; a reconnect is scheduled
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A QMP event as QEMU sent it."""
+
+    vm: str
+    name: str
+    data: dict[str, Any]
+    timestamp: float  # QEMU's own clock, seconds since the epoch
+
+    @classmethod
+    def from_message(cls, vm: str, msg: dict[str, Any]) -> Event:
+        ts = msg.get("timestamp") or {}
+        seconds = ts.get("seconds", 0) + ts.get("microseconds", 0) / 1e6
+        return cls(vm, str(msg.get("event", "")), dict(msg.get("data") or {}), seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChanged:
+    """The session's connection changed state; ``detail`` says why, for people."""
+
+    vm: str
+    state: LinkState
+    detail: str = ""
+
+
+Notice = Event | LinkChanged
+
+
+class Subscription:
+    """A bounded queue of notices for one reader.
+
+    Iterate it (``async for notice in sub``) or ``await sub.get()``. When the
+    reader falls behind by more than ``maxlen`` notices the oldest are dropped
+    and counted in ``dropped``.
+    """
+
+    def __init__(self, maxlen: int, accept: Callable[[Notice], bool] | None = None) -> None:
+        if maxlen < 1:
+            raise ValueError("a subscription needs room for at least one notice")
+        self._buffer: deque[Notice] = deque(maxlen=maxlen)
+        self._accept = accept
+        self._ready = asyncio.Event()
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, notice: Notice) -> None:
+        if self._closed or (self._accept is not None and not self._accept(notice)):
+            return
+        if len(self._buffer) == self._buffer.maxlen:
+            self.dropped += 1
+        self._buffer.append(notice)
+        self._ready.set()
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    def get_nowait(self) -> Notice | None:
+        if not self._buffer:
+            return None
+        notice = self._buffer.popleft()
+        if not self._buffer:
+            self._ready.clear()
+        return notice
+
+    def drain(self) -> list[Notice]:
+        items = list(self._buffer)
+        self._buffer.clear()
+        self._ready.clear()
+        return items
+
+    async def get(self) -> Notice:
+        """Wait for the next notice; raises `StopAsyncIteration` once closed and empty."""
+        while not self._buffer:
+            if self._closed:
+                raise StopAsyncIteration
+            await self._ready.wait()
+        notice = self._buffer.popleft()
+        if not self._buffer and not self._closed:
+            self._ready.clear()
+        return notice
+
+    def close(self) -> None:
+        self._closed = True
+        self._ready.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Notice:
+        return await self.get()
+
+
+def event_filter(names: Iterable[str]) -> Callable[[Notice], bool]:
+    """Accept link changes and the named events only."""
+    wanted = frozenset(names)
+    return lambda n: isinstance(n, LinkChanged) or n.name in wanted
+
+
+class Hub:
+    """Delivers every notice to every open subscription."""
+
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+
+    def subscribe(self, maxlen: int = 512, accept: Callable[[Notice], bool] | None = None) -> Subscription:
+        sub = Subscription(maxlen, accept)
+        self._subs.append(sub)
+        return sub
+
+    def publish(self, notice: Notice) -> None:
+        live = []
+        for sub in self._subs:
+            if not sub.closed:
+                sub.put(notice)
+                live.append(sub)
+        self._subs = live
+
+    def close(self) -> None:
+        for sub in self._subs:
+            sub.close()
+        self._subs = []

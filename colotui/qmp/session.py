@@ -1,0 +1,276 @@
+"""The QMP session service: the only code in colotui that talks to QEMU.
+
+One `Session` per VM. It connects in the background and reconnects with
+backoff, because a COLO primary started with ``compare1 ...,wait=on`` sends no
+greeting until its secondary connects, and a VM that dies may come back. Every
+command has a deadline; every outcome comes back as a typed `Reply`; events
+reach subscribers through bounded buffers; every message is transcribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from qemu.qmp import ConnectError, ExecInterruptedError, ExecuteError, QMPClient, Runstate, StateError
+from qemu.qmp.message import Message
+
+from .address import Address
+from .notices import Event, Hub, LinkChanged, LinkState, Subscription, event_filter
+from .reply import CommandError, DeadlineExceeded, Disconnected, Ok, Reply
+from .transcript import Transcript
+
+# qemu.qmp logs connection failures at ERROR level; left alone, Python's
+# last-resort handler would print them over the TUI. Colotui reports them itself.
+logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
+logging.getLogger("qemu.qmp").propagate = False
+
+#: How long a connection attempt may wait for the greeting before the link
+#: state says so (it keeps waiting: the greeting may legitimately be late).
+GREETING_NOTICE_AFTER = 1.0
+
+
+class _WireClient(QMPClient):
+    """A `QMPClient` that reports each message at the wire and keeps no event history.
+
+    qemu.qmp's default event listener stores every event forever and cannot be
+    removed; dispatching events ourselves keeps memory flat under COLO's
+    STOP/RESUME stream.
+    """
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session.name)
+        self._session = session
+
+    # qemu.qmp's documented message hooks. The bytes handed to the transcript
+    # are the ones on the wire (a Message caches them); the base hooks only
+    # pretty-print each message for a debug log, so skip them unless it is on.
+
+    def _cb_outbound(self, msg: Message) -> Message:
+        self._session._wire("send", bytes(msg))
+        return super()._cb_outbound(msg) if self.logger.isEnabledFor(logging.DEBUG) else msg
+
+    def _cb_inbound(self, msg: Message) -> Message:
+        self._session._wire("recv", bytes(msg))
+        return super()._cb_inbound(msg) if self.logger.isEnabledFor(logging.DEBUG) else msg
+
+    async def _do_recv(self) -> Message:
+        data = await self._readline()
+        try:
+            return Message(data, eager=True)
+        except Exception:  # not JSON, or not UTF-8: keep the bytes, then let the link drop
+            self._session._wire("garbage", data)
+            raise
+
+    async def _event_dispatch(self, msg: Message) -> None:
+        self._session._event(msg)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for people, from whatever qemu.qmp raised."""
+    root = exc
+    while isinstance(root, ConnectError) and root.exc is not None:
+        root = root.exc
+    if isinstance(root, FileNotFoundError):
+        return "no socket at that path (QEMU not running, or a wrong path)"
+    if isinstance(root, ConnectionRefusedError):
+        return "connection refused (nothing listening)"
+    if isinstance(root, EOFError):
+        return "QEMU closed the connection"
+    text = str(root) or type(root).__name__
+    return text.splitlines()[0]
+
+
+class Session:
+    """A supervised QMP connection to one VM.
+
+    ``start()`` launches the background connector; ``execute()`` never raises
+    for QMP, connection or deadline trouble, it returns a `Reply`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        address: Address,
+        *,
+        deadline: float = 10.0,
+        transcript: Transcript | None = None,
+        backoff: tuple[float, float] = (0.1, 2.0),
+    ) -> None:
+        self.name = name
+        self.address = address
+        self.deadline = deadline
+        self.transcript = transcript
+        self.backoff = backoff
+        self.state = LinkState.IDLE
+        self.detail = "not started"
+        self.greeting: dict[str, Any] | None = None
+        self.connects = 0  # successful connections so far
+        self._hub = Hub()
+        self._client: _WireClient | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin connecting in the background; returns at once."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._supervise(), name=f"qmp-{self.name}")
+
+    async def close(self) -> None:
+        """Disconnect and stop reconnecting; subscriptions end."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        await self._drop_client()
+        self._set_state(LinkState.IDLE, "closed")
+        self._hub.close()
+
+    async def wait_connected(self, timeout: float | None = None) -> bool:
+        """True once connected (now or within ``timeout`` seconds)."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def connected(self) -> bool:
+        return self.state is LinkState.CONNECTED
+
+    @property
+    def version(self) -> tuple[int, int, int] | None:
+        """QEMU's version from the greeting, e.g. ``(7, 2, 22)``."""
+        if not self.greeting:
+            return None
+        q = self.greeting.get("QMP", {}).get("version", {}).get("qemu", {})
+        try:
+            return (int(q["major"]), int(q["minor"]), int(q["micro"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    # -- events ----------------------------------------------------------
+
+    def subscribe(self, maxlen: int = 512, events: set[str] | frozenset[str] | None = None) -> Subscription:
+        """A bounded feed of this VM's events (only ``events``, if given) and link changes."""
+        return self._hub.subscribe(maxlen, event_filter(events) if events is not None else None)
+
+    # -- commands --------------------------------------------------------
+
+    async def execute(self, command: str, arguments: Mapping[str, Any] | None = None,
+                      *, deadline: float | None = None) -> Reply:
+        """Run one QMP command; wait at most ``deadline`` seconds (default: the session's)."""
+        limit = self.deadline if deadline is None else deadline
+        if arguments is not None:
+            try:
+                json.dumps(arguments)
+            except (TypeError, ValueError) as exc:
+                return CommandError(command, "InvalidArguments", f"arguments are not JSON: {exc}", 0.0)
+        client = self._client
+        if client is None or client.runstate is not Runstate.RUNNING:
+            return Disconnected(command, self.detail)
+        msg = client.make_execute_msg(command, arguments)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(limit):  # no extra task per command, unlike wait_for
+                value = await client.execute_msg(msg)
+        except ExecuteError as exc:
+            return CommandError(command, exc.error_class, str(exc), time.monotonic() - started)
+        except TimeoutError:
+            return DeadlineExceeded(command, limit, time.monotonic() - started)
+        except (ExecInterruptedError, StateError) as exc:
+            return Disconnected(command, _describe(exc), time.monotonic() - started)
+        return Ok(command, value, time.monotonic() - started)
+
+    async def hmp(self, command_line: str, *, deadline: float | None = None) -> Reply:
+        """Run an HMP command through ``human-monitor-command``.
+
+        HMP reports errors as text in the return value; judging that text is
+        the caller's business (the scenario engine treats non-empty as failed).
+        """
+        return await self.execute("human-monitor-command", {"command-line": command_line}, deadline=deadline)
+
+    # -- internals -------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        delay = self.backoff[0]
+        while True:
+            client = _WireClient(self)
+            self._set_state(LinkState.CONNECTING, f"connecting to {self.address}")
+            if await self._connect(client):
+                delay = self.backoff[0]
+                self._client = client
+                self.greeting = client.greeting._asdict() if client.greeting else None
+                self.connects += 1
+                self._connected.set()
+                self._set_state(LinkState.CONNECTED, self._greeting_text())
+                reason = await self._until_lost(client)
+                self._connected.clear()
+                self._client = None
+                self._set_state(LinkState.DISCONNECTED, reason)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff[1])
+
+    async def _connect(self, client: _WireClient) -> bool:
+        attempt = asyncio.ensure_future(client.connect(self.address.target()))
+        try:
+            done, _ = await asyncio.wait({attempt}, timeout=GREETING_NOTICE_AFTER)
+            if not done:
+                self._set_state(LinkState.CONNECTING,
+                                f"waiting for QEMU's greeting on {self.address} (a COLO primary sends none until "
+                                "its secondary connects; a -qmp socket serves one client at a time)")
+            await attempt
+        except ConnectError as exc:
+            self._set_state(LinkState.CONNECTING, f"cannot connect to {self.address}: {_describe(exc)}")
+            return False
+        finally:
+            if not attempt.done():  # we were cancelled: don't leave the attempt running
+                attempt.cancel()
+                await asyncio.gather(attempt, return_exceptions=True)
+        return True
+
+    async def _until_lost(self, client: _WireClient) -> str:
+        while client.runstate is Runstate.RUNNING:
+            await client.runstate_changed()
+        try:
+            await client.disconnect()
+        except Exception as exc:  # the error that ended the session
+            return f"connection lost: {_describe(exc)}"
+        return "connection lost"
+
+    async def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        self._connected.clear()
+        if client is not None:
+            try:
+                await client.disconnect()
+            except Exception:  # already reported when the link went down
+                pass
+
+    def _greeting_text(self) -> str:
+        v = self.version
+        return f"QEMU {v[0]}.{v[1]}.{v[2]}" if v else "connected"
+
+    def _set_state(self, state: LinkState, detail: str) -> None:
+        if (state, detail) == (self.state, self.detail):
+            return
+        self.state, self.detail = state, detail
+        if self.transcript is not None:
+            self.transcript.write(self.name, "link", f"{state.value}: {detail}")
+        self._hub.publish(LinkChanged(self.name, state, detail))
+
+    def _wire(self, direction: str, data: bytes) -> None:
+        if self.transcript is not None:
+            self.transcript.write_wire(self.name, direction, data)
+
+    def _event(self, msg: Message) -> None:
+        self._hub.publish(Event.from_message(self.name, dict(msg)))
