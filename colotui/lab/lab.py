@@ -1,0 +1,321 @@
+"""`colotui lab`: a real COLO pair of QEMUs on this machine's loopback.
+
+``up`` starts a primary (127.0.0.1) and a secondary (127.0.0.2) with the
+document's command lines and leaves them waiting for the startup procedure;
+``kill`` is the fault a failover answers; ``respawn`` starts a fresh secondary
+against the survivor so a resume procedure can run; ``down`` stops them all.
+Every QEMU is tracked by PID in ``DIR/lab.json``; none is ever killed by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import UserError
+from ..qmp import Ok, Session, UnixAddress
+from ..topology import Ports, Topology
+from . import process
+from .cmdline import Machine, VMFiles
+from .guest import write_raw_disk
+from .qemu import QemuInstall, kvm_problem
+from .state import LabState, VMRecord
+
+PRIMARY_ADDRESS = "127.0.0.1"
+SECONDARY_ADDRESS = "127.0.0.2"
+_UNIX_PATH_MAX = 107
+_PORT_ATTEMPTS = 40
+
+
+def _addresses_free(addresses: Iterable[str], ports: Iterable[int]) -> bool:
+    for address in addresses:
+        for port in ports:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((address, port))
+                except OSError:
+                    return False
+    return True
+
+
+def choose_ports(base: int | None = None) -> Ports:
+    """Six ports free on both lab addresses; random bases let two labs run at once."""
+    addresses = (PRIMARY_ADDRESS, SECONDARY_ADDRESS)
+    if base is not None:
+        ports = Ports.from_base(base)
+        if not (0 < base and max(ports.all()) < 65536):
+            raise UserError(f"base port {base} is out of range")
+        if not _addresses_free(addresses, ports.all()):
+            raise UserError(f"a port in {base + 1}..{base + 9} is taken on {' or '.join(addresses)}; "
+                            "choose another --base-port")
+        return ports
+    for _ in range(_PORT_ATTEMPTS):
+        ports = Ports.from_base(random.randrange(10000, 32000, 10))
+        if _addresses_free(addresses, ports.all()):
+            return ports
+    raise UserError("found no free ports for the lab on 127.0.0.1/127.0.0.2")
+
+
+def _log_tail(path: Path, lines: int = 1) -> str:
+    try:
+        text = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return ""
+    return " / ".join(text[-lines:])
+
+
+def _run_tool(install: QemuInstall, tool: str, *args: str, what: str) -> None:
+    try:
+        out = subprocess.run(install.argv(tool, *args), capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise UserError(f"{tool} not found: install QEMU (apt-get install -y qemu-system-x86 qemu-utils)")
+    if out.returncode != 0:
+        detail = (out.stderr or out.stdout).strip().splitlines()
+        raise UserError(f"cannot create {what}: {detail[-1] if detail else f'{tool} exited {out.returncode}'}")
+
+
+class _Images:
+    """Disk images for lab VMs, each QEMU with its own copies (image locking forbids sharing)."""
+
+    def __init__(self, install: QemuInstall, size_mb: int) -> None:
+        self.install = install
+        self.size = f"{size_mb}M"
+
+    def blank(self, path: Path) -> None:
+        _run_tool(self.install, self.install.img, "create", "-q", "-f", "qcow2",
+                  self.install.qemu_path(path), self.size, what=str(path))
+
+    def primary(self, files: VMFiles, guest: bool) -> None:
+        if not guest:
+            self.blank(files.disk)
+            return
+        raw = files.dir / "guest.raw"
+        write_raw_disk(raw, 512)
+        disk = self.install.qemu_path(files.disk)
+        try:
+            _run_tool(self.install, self.install.img, "convert", "-q", "-f", "raw", "-O", "qcow2",
+                      self.install.qemu_path(raw), disk, what=str(files.disk))
+        finally:
+            raw.unlink(missing_ok=True)
+        _run_tool(self.install, self.install.img, "resize", "-q", "-f", "qcow2", disk, self.size, what=str(files.disk))
+
+    def secondary(self, files: VMFiles, base: Path | None) -> None:
+        """Overlays plus the base: a copy of ``base``, or blank for a resync to fill."""
+        if base is None:
+            self.blank(files.disk)
+        else:
+            shutil.copyfile(base, files.disk)
+        self.blank(files.hidden)
+        self.blank(files.active)
+
+
+async def _wait_ready(vms: list[VMRecord], timeout: float) -> None:
+    """Until every VM greets on QMP; records its version. Fails fast if a QEMU exits."""
+    sessions = {vm.name: Session(vm.name, UnixAddress(Path(vm.qmp)), deadline=5.0, backoff=(0.05, 0.2))
+                for vm in vms}
+    for s in sessions.values():
+        s.start()
+    try:
+        deadline = time.monotonic() + timeout
+        pending = list(vms)
+        while pending:
+            for vm in list(pending):
+                session = sessions[vm.name]
+                if session.connected:
+                    reply = await session.execute("query-version")
+                    if isinstance(reply, Ok):
+                        q = reply.value["qemu"]
+                        vm.qemu_version = f"{q['major']}.{q['minor']}.{q['micro']}"
+                        vm.qemu_package = reply.value.get("package", "").strip()
+                        pending.remove(vm)
+                elif not vm.is_alive():
+                    tail = _log_tail(Path(vm.log)) or "no output"
+                    raise UserError(f"{vm.name} QEMU exited at start: {tail}")
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(vm.name for vm in pending)
+                raise UserError(f"no QMP greeting from {names} within {timeout:g} s (see {pending[0].log})")
+            await asyncio.sleep(0.05)
+    finally:
+        for s in sessions.values():
+            await s.close()
+
+
+class Lab:
+    """Operations on the lab in one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = Path(directory).absolute()
+
+    # -- queries ---------------------------------------------------------
+
+    def state(self) -> LabState:
+        state = LabState.load(self.dir)
+        state.refresh()
+        return state
+
+    # -- up ----------------------------------------------------------------
+
+    def up(self, *, install: QemuInstall | None = None, accel: str | None = None, guest: bool = True,
+           base_port: int | None = None, disk_mb: int = 64, memory_mb: int = 128,
+           timeout: float = 30.0) -> LabState:
+        install = install or QemuInstall()
+        self._check_free()
+        install.check()
+        version = install.version_text
+        accel = accel or self._default_accel()
+        attempts = 1 if base_port is not None else 3
+        for attempt in range(attempts):
+            state = LabState(dir=str(self.dir), accel=accel, guest=guest, disk_mb=disk_mb, memory_mb=memory_mb,
+                             ports=choose_ports(base_port),
+                             qemu={"system": install.system, "prefix": list(install.prefix),
+                                   "root": str(install.root) if install.root else None, "version": version})
+            try:
+                self._start_pair(state, install)
+                return state
+            except _PortRace:
+                if attempt == attempts - 1:
+                    raise UserError("lab ports were taken by another program while starting; try again")
+        raise AssertionError("unreachable")
+
+    def _check_free(self) -> None:
+        if (self.dir / "lab.json").exists():
+            old = LabState.load(self.dir)
+            old.refresh()
+            if old.alive():
+                pids = ", ".join(f"{vm.name} pid {vm.pid}" for vm in old.alive())
+                raise UserError(f"{self.dir} is in use by a running lab ({pids}); "
+                                f"run `colotui lab down --dir {self.dir}` first")
+            for vm in old.vms:
+                shutil.rmtree(self.dir / vm.name, ignore_errors=True)
+        elif self.dir.exists() and any(self.dir.iterdir()):
+            raise UserError(f"{self.dir} is not empty and holds no lab; choose an empty or new --dir")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        longest = self.dir / "secondary99" / "qmp-spare.sock"
+        if len(str(longest)) > _UNIX_PATH_MAX:
+            raise UserError(f"{self.dir} is too long a path for unix sockets ({len(str(longest))} > "
+                            f"{_UNIX_PATH_MAX} bytes); use a shorter --dir")
+
+    @staticmethod
+    def _default_accel() -> str:
+        problem = kvm_problem()
+        if problem is not None:
+            raise UserError(f"KVM is not usable ({problem}): COLO under TCG deadlocks at the first checkpoint "
+                            "on QEMU 7.2. Pass --accel tcg to start the VMs anyway (QMP, filters and the "
+                            "block graph work; COLO checkpoints will not)")
+        return "kvm"
+
+    def _start_pair(self, state: LabState, install: QemuInstall) -> None:
+        machine = Machine(install, state.accel, state.memory_mb)
+        images = _Images(install, state.disk_mb)
+        topo = Topology(primary=PRIMARY_ADDRESS, secondary=SECONDARY_ADDRESS, ports=state.ports, ids=state.ids)
+        pfiles, sfiles = VMFiles(self.dir / "primary"), VMFiles(self.dir / "secondary")
+        for files in (pfiles, sfiles):
+            shutil.rmtree(files.dir, ignore_errors=True)
+            files.dir.mkdir(parents=True)
+        try:
+            images.primary(pfiles, state.guest)
+            images.secondary(sfiles, base=pfiles.disk)
+        except BaseException:  # leave the directory as reusable as we found it
+            for files in (pfiles, sfiles):
+                shutil.rmtree(files.dir, ignore_errors=True)
+            raise
+        primary = self._spawn(state, "primary", "primary", PRIMARY_ADDRESS, pfiles,
+                              machine.primary("primary", pfiles, topo, PRIMARY_ADDRESS))
+        secondary = self._spawn(state, "secondary", "secondary", SECONDARY_ADDRESS, sfiles,
+                                machine.secondary("secondary", sfiles, topo, PRIMARY_ADDRESS))
+        state.save()
+        self._await_ready(state, [primary, secondary])
+
+    def _spawn(self, state: LabState, name: str, role: str, address: str, files: VMFiles,
+               argv: list[str]) -> VMRecord:
+        try:
+            pid = process.spawn(argv, files.log)
+        except FileNotFoundError:
+            raise UserError(f"{argv[0]} not found: install QEMU (apt-get install -y qemu-system-x86 qemu-utils)")
+        images = {"disk": str(files.disk)}
+        if role == "secondary":
+            images |= {"active": str(files.active), "hidden": str(files.hidden)}
+        vm = VMRecord(name=name, address=address, pid=pid, qmp=str(files.qmp), qmp_spare=str(files.qmp_spare),
+                      serial=str(files.serial), log=str(files.log), started_as=role, role=role,
+                      images=images, argv=argv)
+        state.vms.append(vm)
+        return vm
+
+    def _await_ready(self, state: LabState, vms: list[VMRecord]) -> None:
+        """Wait for the new QEMUs; on any failure stop them, so nothing stray is left."""
+        try:
+            asyncio.run(_wait_ready(vms, timeout=30.0))
+        except BaseException as exc:
+            for vm in vms:
+                process.stop(vm.pid, vm.marker, grace=2.0)
+                vm.state = "exited"
+            state.save()
+            if isinstance(exc, UserError) and any("Address already in use" in _log_tail(Path(vm.log), 3)
+                                                  for vm in vms):
+                raise _PortRace() from exc
+            raise
+        state.save()
+
+    # -- down / kill / respawn ---------------------------------------------
+
+    def down(self) -> list[VMRecord]:
+        """Stop every running QEMU of the lab (SIGTERM, then SIGKILL); returns those stopped."""
+        state = self.state()
+        stopped = []
+        for vm in state.alive():
+            process.stop(vm.pid, vm.marker)
+            vm.state = "stopped"
+            stopped.append(vm)
+        state.save()
+        return stopped
+
+    def kill(self, role: str) -> VMRecord:
+        """SIGKILL the VM that plays ``role`` now: the fault a failover answers."""
+        state = self.state()
+        vm = state.current(role)
+        if vm is None or vm.state != "running":
+            raise UserError(f"no running {role} in the lab at {self.dir}")
+        process.stop(vm.pid, vm.marker, sig=9)
+        vm.state = "killed"
+        state.save()
+        return vm
+
+    def respawn(self, timeout: float = 30.0) -> VMRecord:
+        """Start a fresh secondary against the one surviving VM, which becomes the primary.
+
+        The new secondary takes the dead side's address, blank overlays and a
+        blank base of the same size: the resume procedure's resync fills it.
+        """
+        state = self.state()
+        alive = state.alive()
+        if len(alive) != 1:
+            raise UserError("respawn needs exactly one surviving VM; "
+                            + ("both are running: kill one first" if alive else "none is running: run lab up"))
+        survivor = alive[0]
+        dead_address = SECONDARY_ADDRESS if survivor.address == PRIMARY_ADDRESS else PRIMARY_ADDRESS
+        count = sum(1 for vm in state.vms if vm.started_as == "secondary")
+        name = f"secondary{count + 1}"
+        install = state.install()
+        machine = Machine(install, state.accel, state.memory_mb)
+        files = VMFiles(self.dir / name)
+        shutil.rmtree(files.dir, ignore_errors=True)
+        files.dir.mkdir(parents=True)
+        _Images(install, state.disk_mb).secondary(files, base=None)
+        survivor.role = "primary"
+        topo = Topology(primary=survivor.address, secondary=dead_address, ports=state.ports, ids=state.ids)
+        vm = self._spawn(state, name, "secondary", dead_address, files,
+                         machine.secondary(name, files, topo, survivor.address))
+        state.save()
+        self._await_ready(state, [vm])
+        return vm
+
+
+class _PortRace(Exception):
+    """QEMU found a lab port taken between our check and its bind."""
+

@@ -1,0 +1,65 @@
+"""Starting and stopping lab QEMUs by PID, and only ours.
+
+A PID is checked against its command line before any signal: after a reboot
+or a long pause the number may belong to someone else's process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def spawn(argv: list[str], log: Path) -> int:
+    """Start ``argv`` in its own session (so Ctrl-C in the terminal spares it), output to ``log``."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return proc.pid
+
+
+def _reap(pid: int) -> None:
+    """Collect ``pid`` if it is our exited child, so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def alive(pid: int, marker: str) -> bool:
+    """True if ``pid`` runs and its command line contains ``marker`` (e.g. its QMP socket path)."""
+    _reap(pid)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state not in ("Z", "X") and marker in cmdline
+
+
+def stop(pid: int, marker: str, *, sig: int = signal.SIGTERM, grace: float = 5.0) -> bool:
+    """Signal ``pid`` (if it is still ours) and wait for it to go; SIGKILL after ``grace``.
+
+    Returns True if the process was running and is now gone.
+    """
+    if not alive(pid, marker):
+        return False
+    for signum in (sig, signal.SIGKILL):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + grace
+        while alive(pid, marker):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        else:
+            return True
+    raise UserError(f"process {pid} is still running after SIGKILL")

@@ -1,0 +1,118 @@
+"""``DIR/lab.json``: every QEMU a lab started, and how to reach it.
+
+Other tools (and `colotui connect --lab`) read this file, so it is plain JSON
+with stable keys; it is rewritten atomically after every lab operation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..topology import Ids, Ports, Topology
+from . import process
+from .qemu import QemuInstall
+
+FORMAT = 1
+
+
+@dataclass
+class VMRecord:
+    name: str
+    address: str  # the node's loopback address for COLO traffic
+    pid: int
+    qmp: str  # host path of colotui's QMP socket
+    qmp_spare: str  # a second monitor: out-of-band yank, or another tool
+    serial: str
+    log: str
+    started_as: str  # "primary" or "secondary"
+    role: str  # the side it plays now; the survivor of a failover becomes "primary" at respawn
+    state: str = "running"  # running | killed | exited | stopped
+    qemu_version: str = ""
+    qemu_package: str = ""
+    images: dict[str, str] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
+
+    @property
+    def marker(self) -> str:
+        """Its ``-qmp`` argument: only this QEMU's command line holds it, so a reused PID is not ours."""
+        return self.argv[self.argv.index("-qmp") + 1]
+
+    def is_alive(self) -> bool:
+        return process.alive(self.pid, self.marker)
+
+
+@dataclass
+class LabState:
+    dir: str
+    accel: str
+    guest: bool
+    disk_mb: int
+    memory_mb: int
+    ports: Ports
+    qemu: dict[str, Any]  # system, prefix, root, version (of the emulator binary)
+    vms: list[VMRecord] = field(default_factory=list)
+    ids: Ids = field(default_factory=Ids)
+    format: int = FORMAT
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dir) / "lab.json"
+
+    def install(self) -> QemuInstall:
+        root = self.qemu.get("root")
+        return QemuInstall(prefix=tuple(self.qemu.get("prefix", ())), root=Path(root) if root else None,
+                           system=self.qemu.get("system", "qemu-system-x86_64"))
+
+    def current(self, role: str) -> VMRecord | None:
+        """The VM that plays ``role``: the running one, else the one that played it last."""
+        playing = [vm for vm in self.vms if vm.role == role]
+        running = [vm for vm in playing if vm.state == "running"]
+        return (running or playing or [None])[-1]
+
+    def alive(self) -> list[VMRecord]:
+        return [vm for vm in self.vms if vm.state == "running"]
+
+    def refresh(self) -> None:
+        """Notice QEMUs that died since the file was written."""
+        for vm in self.vms:
+            if vm.state == "running" and not vm.is_alive():
+                vm.state = "exited"
+
+    def topology(self) -> Topology:
+        primary, secondary = self.current("primary"), self.current("secondary")
+        return Topology(primary=primary.address if primary else "127.0.0.1",
+                        secondary=secondary.address if secondary else "127.0.0.2",
+                        ports=self.ports, ids=self.ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["topology"] = self.topology().to_dict()
+        return data
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(tmp, self.path)
+
+    @classmethod
+    def load(cls, directory: Path) -> LabState:
+        path = Path(directory) / "lab.json"
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"no lab in {directory} (no lab.json): start one with `colotui lab up --dir {directory}`")
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read {path}: {exc}")
+        if data.get("format") != FORMAT:
+            raise UserError(f"{path} has format {data.get('format')!r}; this colotui reads format {FORMAT}")
+        try:
+            return cls(dir=data["dir"], accel=data["accel"], guest=data["guest"], disk_mb=data["disk_mb"],
+                       memory_mb=data["memory_mb"], ports=Ports(**data["ports"]), qemu=data["qemu"],
+                       vms=[VMRecord(**vm) for vm in data["vms"]], ids=Ids(**data.get("ids", {})))
+        except (KeyError, TypeError) as exc:
+            raise UserError(f"{path} is damaged: {exc}")

@@ -1,0 +1,81 @@
+"""The names and numbers a COLO pair is built from.
+
+Command lines (the lab) and procedures (scenarios) both take their addresses,
+ports and object ids from here, so the two can never disagree. Defaults are the
+ids of QEMU's COLO-FT document; ports are chosen per lab.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Ports:
+    """TCP ports; the primary listens on the first four, the secondary on the last two."""
+
+    mirror: int = 9003  # primary's filter-mirror copy of guest tx → secondary's red0
+    compare: int = 9004  # secondary's red1 (its guest tx) → primary's colo-compare secondary_in
+    compare_loop: int = 9001  # primary-local: redire1 → colo-compare primary_in
+    compare_out: int = 9005  # primary-local: colo-compare outdev → redire0
+    migration: int = 9998  # secondary's incoming migration
+    nbd: int = 9999  # secondary's NBD server (the primary's replication writes)
+
+    @classmethod
+    def from_base(cls, base: int) -> Ports:
+        """Six ports in ``base+1 .. base+9``, laid out like the document's 9001..9999."""
+        return cls(mirror=base + 3, compare=base + 4, compare_loop=base + 1, compare_out=base + 5,
+                   migration=base + 8, nbd=base + 9)
+
+    def all(self) -> list[int]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+
+@dataclass(frozen=True)
+class Ids:
+    """QEMU object, chardev, drive and node ids used by the procedures."""
+
+    netdev: str = "hn0"
+    nic: str = "e0"
+    disk: str = "colo-disk0"  # the quorum drive the guest sees, on both sides
+    parent: str = "parent0"  # secondary: its copy of the disk; also the NBD export name
+    secondary_replication: str = "childs0"  # secondary: the replication drive under the quorum
+    replication_node: str = "replication0"  # primary: the replication node added as quorum child
+    mirror_chardev: str = "mirror0"
+    compare_chardev: str = "compare1"
+    compare_loop_server: str = "compare0"
+    compare_loop_client: str = "compare0-0"
+    compare_out_server: str = "compare_out"
+    compare_out_client: str = "compare_out0"
+    secondary_in: str = "red0"  # secondary: receives the primary's mirrored tx
+    secondary_out: str = "red1"  # secondary: sends its guest's tx to colo-compare
+    filter_mirror: str = "m0"
+    filter_redirect_in: str = "redire0"
+    filter_redirect_out: str = "redire1"
+    secondary_filter_in: str = "f1"
+    secondary_filter_out: str = "f2"
+    rewriter: str = "rew0"
+    iothread: str = "iothread1"
+    compare: str = "comp0"
+    resync_job: str = "resync"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """A COLO pair: the data-plane address of each side, its ports and its ids."""
+
+    primary: str = "127.0.0.1"
+    secondary: str = "127.0.0.2"
+    ports: Ports = field(default_factory=Ports)
+    ids: Ids = field(default_factory=Ids)
+    checkpoint_delay_ms: int = 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Topology:
+        return cls(primary=data["primary"], secondary=data["secondary"],
+                   ports=Ports(**data.get("ports", {})), ids=Ids(**data.get("ids", {})),
+                   checkpoint_delay_ms=data.get("checkpoint_delay_ms", 1000))

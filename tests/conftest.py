@@ -1,0 +1,214 @@
+"""Fixtures that start real QEMUs, and always stop them by PID.
+
+QEMU missing is a failure, never a skip: CI installs it, and a suite that
+silently skips its real tests proves nothing. Only COLO checkpoints need KVM
+(QEMU 7.2 deadlocks at the first one under TCG); tests that need them carry
+the ``kvm`` marker and skip loudly without it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from colotui.lab import Lab, QemuInstall, kvm_problem
+from colotui.lab import process
+from colotui.lab.guest import write_raw_disk
+
+KVM_PROBLEM = kvm_problem()
+ACCEL = "tcg" if KVM_PROBLEM else "kvm"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    try:
+        version = QemuInstall().version_text
+    except Exception as exc:  # reported again, as a failure, by the fixtures
+        version = f"unavailable ({exc})"
+    kvm = "usable" if KVM_PROBLEM is None else f"NOT usable ({KVM_PROBLEM}): COLO tests will skip"
+    return [f"QEMU: {version}", f"KVM: {kvm}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if KVM_PROBLEM is None:
+        return
+    skip = pytest.mark.skip(reason=f"COLO checkpoints need KVM, and {KVM_PROBLEM}")
+    for item in items:
+        if "kvm" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def qemu() -> QemuInstall:
+    install = QemuInstall()
+    try:
+        install.check()
+        install.version  # noqa: B018 - runs the binary once
+    except Exception as exc:
+        pytest.fail(f"these tests need QEMU and it is not usable: {exc}", pytrace=False)
+    return install
+
+
+_TEMP_ROOTS: list[Path] = []
+
+
+def temp_root() -> Path:
+    """A temporary directory with a short path: unix socket paths are limited to 107 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="colotui-"))
+    _TEMP_ROOTS.append(path)
+    return path
+
+
+def live_qemus_under(root: Path) -> list[int]:
+    """PIDs of running QEMUs whose command line mentions ``root``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(root) in cmdline and "qemu-system" in cmdline and state not in ("Z", "X"):
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_qemu_left_behind() -> Iterator[None]:
+    """After the run, no QEMU started in a test directory may still run; stray ones are stopped and reported."""
+    yield
+    strays = {pid: root for root in _TEMP_ROOTS for pid in live_qemus_under(root)}
+    for pid, root in strays.items():
+        process.stop(pid, str(root), grace=2.0)
+    assert not strays, f"tests left QEMU processes running: {sorted(strays)}"
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    path = temp_root()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class LabFactory:
+    """Starts labs under its own temporary directory; at teardown stops every QEMU they started, by PID."""
+
+    def __init__(self, qemu: QemuInstall, root: Path) -> None:
+        self.qemu = qemu
+        self.root = root
+        self.labs: list[Lab] = []
+
+    def up(self, name: str = "lab", **kwargs: object) -> Lab:
+        lab = Lab(self.root / name)
+        self.labs.append(lab)
+        kwargs.setdefault("accel", ACCEL)
+        lab.up(install=self.qemu, **kwargs)  # type: ignore[arg-type]
+        return lab
+
+    def teardown(self) -> None:
+        for lab in self.labs:
+            if not (lab.dir / "lab.json").exists():
+                continue
+            lab.down()
+            for vm in lab.state().vms:
+                assert not vm.is_alive(), f"{vm.name} (pid {vm.pid}) survived lab down"
+
+
+@pytest.fixture
+def labs(qemu: QemuInstall) -> Iterator[LabFactory]:
+    root = temp_root()
+    factory = LabFactory(qemu, root)
+    try:
+        yield factory
+    finally:
+        factory.teardown()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def lab(labs: LabFactory) -> Lab:
+    """A fresh lab (counter guest) for one test, which may break it."""
+    return labs.up()
+
+
+@dataclass
+class PlainVM:
+    """A single QEMU (no COLO) with a QMP socket, for the session service's tests."""
+
+    qemu: QemuInstall
+    dir: Path
+    pid: int = 0
+    guest: bool = False
+
+    @property
+    def qmp(self) -> Path:
+        return self.dir / "qmp.sock"
+
+    @property
+    def serial(self) -> Path:
+        return self.dir / "serial.log"
+
+    @property
+    def disk(self) -> Path:
+        return self.dir / "disk.qcow2"
+
+    def argv(self) -> list[str]:
+        args = [self.qemu.system, "-accel", "tcg", "-m", "32", "-display", "none", "-nodefaults",
+                "-qmp", f"unix:{self.qmp},server=on,wait=off", "-serial", f"file:{self.serial}"]
+        if self.guest:
+            args += ["-drive", f"if=ide,file={self.disk},driver=qcow2"]
+        else:
+            args += ["-S"]
+        return args
+
+    def start(self) -> PlainVM:
+        if self.guest and not self.disk.exists():
+            raw = self.dir / "disk.raw"
+            write_raw_disk(raw, 1 << 20)
+            subprocess.run([self.qemu.img, "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(self.disk)],
+                           check=True)
+        self.pid = process.spawn(self.argv(), self.dir / "qemu.log")
+        deadline = time.monotonic() + 10
+        while not self.qmp.exists():
+            assert process.alive(self.pid, str(self.qmp)), (self.dir / "qemu.log").read_text()
+            assert time.monotonic() < deadline, "QEMU made no QMP socket within 10 s"
+            time.sleep(0.02)
+        return self
+
+    def kill(self) -> None:
+        process.stop(self.pid, str(self.qmp), sig=9)
+        self.qmp.unlink(missing_ok=True)
+
+    def pause(self) -> None:
+        """SIGSTOP: a monitor that stalls, which QEMU cannot be asked to do."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if process.alive(self.pid, str(self.qmp)):
+            os.kill(self.pid, signal.SIGCONT)
+
+
+@pytest.fixture
+def plain_vm(qemu: QemuInstall, short_tmp: Path) -> Iterator[PlainVM]:
+    vm = PlainVM(qemu, short_tmp).start()
+    yield vm
+    vm.resume()
+    process.stop(vm.pid, str(vm.qmp), grace=2.0)
+
+
+@pytest.fixture
+def guest_vm(qemu: QemuInstall, short_tmp: Path) -> Iterator[PlainVM]:
+    """A single QEMU booting the counter guest."""
+    vm = PlainVM(qemu, short_tmp, guest=True).start()
+    yield vm
+    process.stop(vm.pid, str(vm.qmp), grace=2.0)

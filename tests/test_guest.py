@@ -1,0 +1,56 @@
+"""The counter guest: its bytes match its assembly, and it really counts in QEMU."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from colotui.qmp import Ok, Session, UnixAddress
+from colotui.lab.guest import asm_source, boot_sector, counter_from_sector, counters_in_serial
+
+from .conftest import PlainVM
+
+
+def test_bytes_are_what_nasm_makes_of_the_listing(tmp_path: Path) -> None:
+    nasm = shutil.which("nasm")
+    if nasm is None:
+        pytest.fail("nasm is needed to check the guest's listing (apt-get install -y nasm)", pytrace=False)
+    (tmp_path / "guest.asm").write_text(asm_source())
+    subprocess.run([nasm, "-f", "bin", "-o", str(tmp_path / "guest.bin"), str(tmp_path / "guest.asm")], check=True)
+    assert (tmp_path / "guest.bin").read_bytes() == boot_sector()
+
+
+def test_sector_and_serial_parsing() -> None:
+    assert counter_from_sector(b"CLTU" + (300).to_bytes(4, "little") + bytes(504)) == 300
+    assert counter_from_sector(bytes(512)) is None
+    assert counters_in_serial("colotui-counter 0000000A\r\ncolotui-counter 0000000B\r\n") == [10, 11]
+
+
+def read_disk_counter(vm: PlainVM) -> int | None:
+    out = subprocess.run([vm.qemu.io, "-r", "-U", "-c", "read -v 512 8", str(vm.disk)],
+                         capture_output=True, text=True, check=True).stdout
+    hexbytes = out.splitlines()[0].split(":", 1)[1].strip().split("  ")[0]  # "00000200:  43 4c ...  CLTU"
+    return counter_from_sector(bytes.fromhex(hexbytes.replace(" ", "")))
+
+
+async def test_guest_counts_on_serial_and_disk(guest_vm: PlainVM) -> None:
+    deadline = time.monotonic() + 20
+    seen: list[int] = []
+    while time.monotonic() < deadline and len(seen) < 5:
+        await asyncio.sleep(0.2)
+        seen = counters_in_serial(guest_vm.serial.read_text(errors="replace"))
+    assert seen[:5] == [1, 2, 3, 4, 5], seen
+    session = Session("guest", UnixAddress(guest_vm.qmp))
+    session.start()
+    try:
+        assert await session.wait_connected(5)
+        assert isinstance(await session.execute("stop"), Ok)  # stopping flushes the disk
+        printed = counters_in_serial(guest_vm.serial.read_text(errors="replace"))[-1]
+        assert read_disk_counter(guest_vm) in (printed, printed + 1)  # written, maybe not yet printed
+    finally:
+        await session.close()

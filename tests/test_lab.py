@@ -1,0 +1,172 @@
+"""`colotui lab` against real QEMU: up, status, kill, respawn, down, and bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from colotui.errors import UserError
+from colotui.lab import Lab, QemuInstall, lab as lab_module
+from colotui.qmp import Ok, Session, UnixAddress
+
+from .conftest import ACCEL, LabFactory, live_qemus_under
+
+
+async def ask(qmp: str, command: str) -> object:
+    session = Session("probe", UnixAddress(Path(qmp)))
+    session.start()
+    try:
+        assert await session.wait_connected(10), session.detail
+        reply = await session.execute(command)
+        assert isinstance(reply, Ok), reply
+        return reply.value
+    finally:
+        await session.close()
+
+
+def test_up_writes_lab_json_and_both_vms_answer_on_both_monitors(lab: Lab, qemu: QemuInstall) -> None:
+    data = json.loads((lab.dir / "lab.json").read_text())
+    assert data["accel"] == ACCEL
+    assert set(data["ports"]) == {"mirror", "compare", "compare_loop", "compare_out", "migration", "nbd"}
+    vms = {vm["name"]: vm for vm in data["vms"]}
+    assert set(vms) == {"primary", "secondary"}
+    assert vms["primary"]["address"] == "127.0.0.1" and vms["secondary"]["address"] == "127.0.0.2"
+    for name, vm in vms.items():
+        assert vm["started_as"] == name and vm["role"] == name and vm["state"] == "running"
+        assert vm["qemu_version"] == qemu.version_text
+        for key in ("qmp", "qmp_spare", "serial"):
+            assert Path(vm[key]).is_relative_to(lab.dir)
+    assert sorted(live_qemus_under(lab.dir)) == sorted(vm["pid"] for vm in vms.values())
+    assert data["topology"]["ports"] == data["ports"]
+
+    async def both_monitors() -> None:
+        # the spare monitor serves a second client while colotui holds the first
+        main = Session("main", UnixAddress(Path(vms["primary"]["qmp"])))
+        main.start()
+        try:
+            assert await main.wait_connected(10)
+            assert (await ask(vms["primary"]["qmp_spare"], "query-status"))["status"] == "prelaunch"
+            assert (await ask(vms["secondary"]["qmp"], "query-status"))["status"] == "inmigrate"
+            chardevs = await ask(vms["secondary"]["qmp_spare"], "query-chardev")
+            red1 = next(c for c in chardevs if c["label"] == "red1")
+            assert f"127.0.0.1:{data['ports']['compare']}" in red1["filename"]
+        finally:
+            await main.close()
+
+    asyncio.run(both_monitors())
+
+
+def test_kill_respawn_down(lab: Lab) -> None:
+    first = lab.state()
+    killed = lab.kill("secondary")
+    assert killed.name == "secondary"
+    state = lab.state()
+    assert {vm.name: vm.state for vm in state.vms} == {"primary": "running", "secondary": "killed"}
+    assert live_qemus_under(lab.dir) == [first.current("primary").pid]
+    with pytest.raises(UserError, match="no running secondary"):
+        lab.kill("secondary")
+
+    fresh = lab.respawn()
+    assert fresh.name == "secondary2" and fresh.address == "127.0.0.2" and fresh.role == "secondary"
+    state = lab.state()
+    assert state.current("primary").name == "primary" and state.current("secondary").name == "secondary2"
+    assert asyncio.run(ask(fresh.qmp, "query-status"))["status"] == "inmigrate"
+    assert "-incoming" in fresh.argv and f"host=127.0.0.1,id=red0,port={state.ports.mirror}" in " ".join(fresh.argv)
+    # a fresh base of the same size, empty: the resync fills it
+    info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", fresh.images["disk"]],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["virtual-size"] == state.disk_mb << 20
+    with pytest.raises(UserError, match="both are running"):
+        lab.respawn()
+
+    stopped = lab.down()
+    assert {vm.name for vm in stopped} == {"primary", "secondary2"}
+    assert live_qemus_under(lab.dir) == []
+    assert all(vm.state in ("stopped", "killed") for vm in lab.state().vms)
+
+
+def test_the_surviving_secondary_becomes_primary_at_respawn(lab: Lab) -> None:
+    lab.kill("primary")
+    fresh = lab.respawn()
+    state = lab.state()
+    survivor = state.current("primary")
+    assert survivor.name == "secondary" and survivor.started_as == "secondary"
+    assert fresh.address == "127.0.0.1", "the new secondary takes the dead primary's address"
+    assert f"host=127.0.0.2,id=red0,port={state.ports.mirror}" in " ".join(fresh.argv)
+    assert state.topology().primary == "127.0.0.2" and state.topology().secondary == "127.0.0.1"
+
+
+def test_two_labs_run_at_once_and_a_busy_dir_is_refused(labs: LabFactory) -> None:
+    a = labs.up("a", guest=False)
+    b = labs.up("b", guest=False)
+    pa, pb = a.state().ports, b.state().ports
+    assert not set(pa.all()) & set(pb.all())
+    before = live_qemus_under(labs.root)
+    assert len(before) == 4
+    with pytest.raises(UserError, match="in use by a running lab"):
+        a.up(install=labs.qemu, accel=ACCEL)
+    assert live_qemus_under(labs.root) == before
+
+
+def test_a_taken_port_is_a_clear_error_and_leaves_no_qemu(qemu: QemuInstall, short_tmp: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.2", 0))
+        port = blocker.getsockname()[1]
+        with pytest.raises(UserError, match="taken"):
+            Lab(short_tmp / "lab").up(install=qemu, accel=ACCEL, base_port=port - 9)
+    assert live_qemus_under(short_tmp) == []
+
+
+def test_missing_qemu_and_bad_images_are_clear_errors(qemu: QemuInstall, short_tmp: Path) -> None:
+    with pytest.raises(UserError, match=r"not found: install QEMU \(apt-get install -y qemu-system-x86"):
+        Lab(short_tmp / "a").up(install=QemuInstall(system="qemu-system-nonexistent"), accel=ACCEL)
+    with pytest.raises(UserError, match="cannot create .*disk.qcow2: .*size"):
+        Lab(short_tmp / "b").up(install=qemu, accel=ACCEL, disk_mb=1 << 44)
+    assert live_qemus_under(short_tmp) == []
+    assert list((short_tmp / "b").iterdir()) == [], "a failed up leaves the directory reusable"
+
+
+def test_without_kvm_up_says_why_instead_of_hanging(qemu: QemuInstall, short_tmp: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lab_module, "kvm_problem", lambda: "/dev/kvm does not exist")
+    with pytest.raises(UserError, match="COLO under TCG deadlocks.*--accel tcg"):
+        Lab(short_tmp / "lab").up(install=qemu)
+    assert live_qemus_under(short_tmp) == []
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "colotui", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_reports_bad_input_in_one_line(short_tmp: Path) -> None:
+    out = run_cli("lab", "status", "--dir", str(short_tmp / "nothing-here"))
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "no lab in" in out.stderr and "Traceback" not in out.stderr
+    out = run_cli("connect", "not an address", "127.0.0.2:x")
+    assert out.returncode == 1 and "neither a unix socket path nor host:port" in out.stderr
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for word in ("lab", "connect", "demo"):
+        assert word in out.stdout
+
+
+def test_cli_lab_cycle(short_tmp: Path) -> None:
+    directory = short_tmp / "lab"
+    up = run_cli("lab", "up", "--dir", str(directory), "--accel", ACCEL, "--no-guest")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "primary" in up.stdout and "colotui connect --lab" in up.stdout
+        status = run_cli("lab", "status", "--dir", str(directory), "--json")
+        assert [vm["state"] for vm in json.loads(status.stdout)["vms"]] == ["running", "running"]
+        kill = run_cli("lab", "kill", "primary", "--dir", str(directory))
+        assert kill.returncode == 0 and "SIGKILL" in kill.stdout
+    finally:
+        down = run_cli("lab", "down", "--dir", str(directory))
+    assert down.returncode == 0 and "secondary" in down.stdout
+    assert live_qemus_under(directory) == []
