@@ -180,7 +180,8 @@ class PlainVM:
         self.pid = process.spawn(self.argv(), self.dir / "qemu.log")
         deadline = time.monotonic() + 10
         while not self.qmp.exists():
-            assert process.alive(self.pid, str(self.qmp)), (self.dir / "qemu.log").read_text()
+            assert process.alive(self.pid, str(self.qmp)), \
+                f"QEMU {process.how_it_ended(self.pid)}: {(self.dir / 'qemu.log').read_text()}"
             assert time.monotonic() < deadline, "QEMU made no QMP socket within 10 s"
             time.sleep(0.02)
         return self

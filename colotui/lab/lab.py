@@ -135,7 +135,7 @@ async def _wait_ready(vms: list[VMRecord], timeout: float) -> None:
                         vm.qemu_package = reply.value.get("package", "").strip()
                         pending.remove(vm)
                 elif not vm.is_alive():
-                    tail = _log_tail(Path(vm.log)) or "no output"
+                    tail = _log_tail(Path(vm.log)) or process.how_it_ended(vm.pid) or "no output"
                     raise UserError(f"{vm.name} QEMU exited at start: {tail}")
             if pending and time.monotonic() > deadline:
                 names = ", ".join(vm.name for vm in pending)

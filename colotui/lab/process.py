@@ -15,16 +15,38 @@ from pathlib import Path
 from ..errors import UserError
 
 
+# Children started by this process, so that their exit status can be told.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def spawn(argv: list[str], log: Path) -> int:
     """Start ``argv`` in its own session (so Ctrl-C in the terminal spares it), output to ``log``."""
     with log.open("ab") as out:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+    _children[proc.pid] = proc
     return proc.pid
+
+
+def how_it_ended(pid: int) -> str:
+    """``exit status N`` or ``killed by SIGNAL`` for a child of ours that ended; else an empty string."""
+    proc = _children.get(pid)
+    code = proc.poll() if proc is not None else None
+    if code is None:
+        return ""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
 
 
 def _reap(pid: int) -> None:
     """Collect ``pid`` if it is our exited child, so it does not linger as a zombie."""
+    if pid in _children:
+        _children[pid].poll()
+        return
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
