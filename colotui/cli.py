@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
+from .pair import Endpoint, Pair, pair_from_addresses, pair_from_lab
+from .qmp import Transcript
 from .paths import default_lab_dir, state_dir
 
 DESCRIPTION = """\
@@ -74,32 +77,14 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return 0
 
 
-def _endpoints(args: argparse.Namespace) -> list[object]:
-    from .lab import LabState
-    from .qmp import AddressError, parse_address
-    from .ui.app import Endpoint
-
+def _pair(args: argparse.Namespace) -> Pair:
     if args.lab is not None:
-        state = LabState.load(Path(args.lab))
-        state.refresh()
-        endpoints = []
-        for role in ("primary", "secondary"):
-            vm = state.current(role)
-            if vm is None:
-                raise UserError(f"the lab in {args.lab} has no {role}")
-            endpoints.append(Endpoint(vm.name, parse_address(vm.qmp), vm.address))
-        return endpoints
-    if args.primary is None or args.secondary is None:
-        raise UserError("give PRIMARY and SECONDARY QMP addresses, or --lab DIR")
-    try:
-        return [Endpoint("primary", parse_address(args.primary)), Endpoint("secondary", parse_address(args.secondary))]
-    except AddressError as exc:
-        raise UserError(str(exc))
+        return pair_from_lab(Path(args.lab))
+    topology = getattr(args, "topology", None)
+    return pair_from_addresses(args.primary, args.secondary, Path(topology) if topology else None)
 
 
-def _transcript(args: argparse.Namespace) -> object:
-    from .qmp import Transcript
-
+def _transcript(args: argparse.Namespace) -> Transcript:
     path = Path(args.transcript) if args.transcript else state_dir() / "transcripts" / time.strftime(
         "%Y%m%d-%H%M%S.jsonl")
     try:
@@ -111,7 +96,8 @@ def _transcript(args: argparse.Namespace) -> object:
 def cmd_connect(args: argparse.Namespace) -> int:
     from .ui.app import ColotuiApp
 
-    app = ColotuiApp(_endpoints(args), transcript=_transcript(args), deadline=args.deadline)  # type: ignore[arg-type]
+    pair = _pair(args)
+    app = ColotuiApp([pair.primary, pair.secondary], transcript=_transcript(args), deadline=args.deadline)
     app.run()
     return 0
 
@@ -119,18 +105,71 @@ def cmd_connect(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .lab import Lab
     from .qmp import parse_address
-    from .ui.app import ColotuiApp, Endpoint
+    from .ui.app import ColotuiApp
 
     lab = Lab(_lab_dir(args))
     print(f"starting a COLO lab in {lab.dir} …", flush=True)
     state = lab.up(accel=args.accel)
     try:
         endpoints = [Endpoint(vm.name, parse_address(vm.qmp), vm.address) for vm in state.vms]
-        ColotuiApp(endpoints, transcript=_transcript(args)).run()  # type: ignore[arg-type]
+        ColotuiApp(endpoints, transcript=_transcript(args)).run()
     finally:
         lab.down()
         print(f"lab stopped; its logs stay in {lab.dir}")
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .scenario import catalogue, find_scenario
+    from .scenario.runner import Options, run_scenario
+
+    extra = [Path(d) for d in args.scenarios]
+    if args.list:
+        for entry in catalogue(extra).values():
+            status = f"ERROR {entry.error}" if entry.error else entry.title
+            print(f"{entry.name:<22}{entry.origin:<10}{status}")
+        return 0
+    if args.name is None:
+        raise UserError("name a scenario (colotui run --list shows them)")
+    scenario = find_scenario(args.name, extra)
+    if args.show:
+        _show_scenario(scenario)
+        return 0
+    start = 0
+    if args.start is not None:
+        try:
+            start = scenario.index_of(args.start)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    if args.lab is None and args.topology is None:
+        raise UserError("procedures need a topology: --lab DIR, or --topology FILE with --primary/--secondary")
+    pair = _pair(args)
+    options = Options(yes=args.yes, dry_run=args.dry_run, start=start, json_lines=args.json, deadline=args.deadline)
+    transcript = None if args.dry_run else _transcript(args)
+    result = asyncio.run(run_scenario(scenario, pair, options, transcript=transcript))
+    if transcript is not None and not args.json:
+        print(f"transcript: {transcript.path}", file=sys.stderr)
+    if result is None:
+        return 0
+    return {"passed": 0, "skipped": 3}.get(result.status, 1)
+
+
+def _show_scenario(scenario: object) -> None:
+    from .scenario import Scenario
+
+    assert isinstance(scenario, Scenario)
+    print(f"{scenario.name}: {scenario.title}  ({scenario.path})\n{scenario.description}\n")
+    for step in scenario.steps:
+        command = step.command.hmp and f"HMP {step.command.hmp}" or json.dumps(
+            {"execute": step.command.qmp, **({"arguments": step.command.arguments} if step.command.arguments else {})})
+        print(f"{step.number:>2}. {step.id} → {step.target}{'' if step.confirm else '  (no confirmation)'}")
+        print(f"    {step.why}\n    sends: {command}")
+        for check in step.require:
+            print(f"    requires: {check.describe()}")
+        for wait in step.waits:
+            print(f"    waits for: {wait.describe()} (up to {wait.timeout:g} s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,6 +222,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_session_options(connect)
     connect.set_defaults(func=cmd_connect)
 
+    run = sub.add_parser("run", help="run a COLO procedure (scenario) step by step, without the TUI",
+                         description="Run a procedure from scenarios/ (or your own) against a pair of VMs. Each "
+                                     "step shows the QMP it sends and is confirmed unless --yes; a failure "
+                                     "stops the run. Exit status: 0 all steps passed, 3 some were skipped, "
+                                     "1 failed, aborted or refused.")
+    run.add_argument("name", nargs="?", metavar="NAME", help="scenario name (see --list) or path to a .toml file")
+    run.add_argument("--list", action="store_true", help="list the scenarios and where they come from")
+    run.add_argument("--show", action="store_true", help="print the scenario's steps without connecting")
+    run.add_argument("--lab", metavar="DIR", help="the VMs and topology of the lab in DIR")
+    run.add_argument("--primary", metavar="ADDR", help="the primary's QMP address (socket path or host:port)")
+    run.add_argument("--secondary", metavar="ADDR", help="the secondary's QMP address")
+    run.add_argument("--topology", metavar="FILE", help="addresses, ports and ids of the pair (TOML)")
+    run.add_argument("--yes", action="store_true", help="run every step without asking (a failure still stops)")
+    run.add_argument("--dry-run", action="store_true", help="print each step's exact QMP message; send nothing")
+    run.add_argument("--from", dest="start", metavar="STEP", help="start at this step (id or number)")
+    run.add_argument("--json", action="store_true", help="print one JSON object per step event")
+    run.add_argument("--scenarios", action="append", default=[], metavar="DIR",
+                     help="also look for scenarios in DIR (after the built-in and user ones)")
+    add_session_options(run)
+    run.set_defaults(func=cmd_run)
+
     demo = sub.add_parser("demo", help="start a local COLO lab, open the console, stop the lab on exit")
     add_dir(demo)
     demo.add_argument("--accel", choices=("kvm", "tcg"))
@@ -204,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. piped into head: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception:  # a bug: keep the screen clean, keep the details
         crash = state_dir() / "crash.log"
         crash.parent.mkdir(parents=True, exist_ok=True)

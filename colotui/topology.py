@@ -8,7 +8,10 @@ ids of QEMU's COLO-FT document; ports are chosen per lab.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
+
+from .tomlfile import dump_flat, load_toml
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,38 @@ class Topology:
         return cls(primary=data["primary"], secondary=data["secondary"],
                    ports=Ports(**data.get("ports", {})), ids=Ids(**data.get("ids", {})),
                    checkpoint_delay_ms=data.get("checkpoint_delay_ms", 1000))
+
+
+def load_topology(path: Path) -> Topology:
+    """A topology file (TOML); every mistake is reported with its line."""
+    data, where = load_toml(path)
+    known = {f.name for f in fields(Topology)}
+    for key, value in data.items():
+        if key not in known:
+            raise where.error(f"unknown setting {key!r} (known: {', '.join(sorted(known))})", where.key(key))
+    for section, cls, kind in (("ports", Ports, int), ("ids", Ids, str)):
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise where.error(f"{section} must be a table", where.key(section))
+        names = {f.name for f in fields(cls)}
+        for key, value in table.items():
+            if key not in names:
+                raise where.error(f"unknown {section[:-1]} {key!r} (known: {', '.join(sorted(names))})",
+                                  where.key(key, section))
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise where.error(f"{section}.{key} must be {'a number' if kind is int else 'a string'}",
+                                  where.key(key, section))
+            if kind is int and not 0 < value < 65536:
+                raise where.error(f"ports.{key} = {value} is not a TCP port", where.key(key, section))
+    for key in ("primary", "secondary"):
+        if key in data and not isinstance(data[key], str):
+            raise where.error(f"{key} must be an address (a string)", where.key(key))
+    defaults = Topology()
+    return Topology(primary=data.get("primary", defaults.primary), secondary=data.get("secondary", defaults.secondary),
+                    ports=Ports(**data.get("ports", {})), ids=Ids(**data.get("ids", {})),
+                    checkpoint_delay_ms=int(data.get("checkpoint_delay_ms", defaults.checkpoint_delay_ms)))
+
+
+def dump_topology(topology: Topology) -> str:
+    return ("# A COLO pair for colotui: addresses, ports and QEMU ids (see colotui/topology.py).\n"
+            + dump_flat(topology.to_dict()))

@@ -10,7 +10,8 @@ from textual.pilot import Pilot
 
 from colotui.lab import Lab
 from colotui.qmp import LinkState, parse_address
-from colotui.ui.app import ColotuiApp, Endpoint
+from colotui.pair import Endpoint
+from colotui.ui.app import ColotuiApp
 from colotui.ui.messages import VMChanged
 from colotui.ui.vm_pane import VMPane
 

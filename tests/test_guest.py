@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from colotui.qmp import Ok, Session, UnixAddress
-from colotui.lab.guest import asm_source, boot_sector, counter_from_sector, counters_in_serial
+from colotui.lab.guest import asm_source, boot_sector, counter_from_sector, counters_in_serial, read_disk_counter
 
 from .conftest import PlainVM
 
@@ -31,13 +31,6 @@ def test_sector_and_serial_parsing() -> None:
     assert counters_in_serial("colotui-counter 0000000A\r\ncolotui-counter 0000000B\r\n") == [10, 11]
 
 
-def read_disk_counter(vm: PlainVM) -> int | None:
-    out = subprocess.run([vm.qemu.io, "-r", "-U", "-c", "read -v 512 8", str(vm.disk)],
-                         capture_output=True, text=True, check=True).stdout
-    hexbytes = out.splitlines()[0].split(":", 1)[1].strip().split("  ")[0]  # "00000200:  43 4c ...  CLTU"
-    return counter_from_sector(bytes.fromhex(hexbytes.replace(" ", "")))
-
-
 async def test_guest_counts_on_serial_and_disk(guest_vm: PlainVM) -> None:
     deadline = time.monotonic() + 20
     seen: list[int] = []
@@ -51,6 +44,6 @@ async def test_guest_counts_on_serial_and_disk(guest_vm: PlainVM) -> None:
         assert await session.wait_connected(5)
         assert isinstance(await session.execute("stop"), Ok)  # stopping flushes the disk
         printed = counters_in_serial(guest_vm.serial.read_text(errors="replace"))[-1]
-        assert read_disk_counter(guest_vm) in (printed, printed + 1)  # written, maybe not yet printed
+        assert read_disk_counter(guest_vm.qemu, guest_vm.disk) in (printed, printed + 1)  # written, maybe not yet printed
     finally:
         await session.close()

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import re
 import struct
+import subprocess
 from pathlib import Path
+
+from ..errors import UserError
+from .qemu import QemuInstall
 
 MAGIC = b"CLTU"
 COUNTER_LBA = 1
@@ -139,3 +143,17 @@ _SERIAL_LINE = re.compile(re.escape(SERIAL_PREFIX) + r"([0-9A-F]{8})")
 def counters_in_serial(text: str) -> list[int]:
     """Every counter value the guest printed, in order."""
     return [int(m, 16) for m in _SERIAL_LINE.findall(text)]
+
+
+def read_disk_counter(install: QemuInstall, image: Path) -> int | None:
+    """The counter in LBA 1 of a (possibly running) VM's image, read with ``qemu-io -r -U``.
+
+    A running QEMU may hold newer data in its caches; COLO flushes at every
+    checkpoint (the VM stops), so read after one.
+    """
+    out = subprocess.run(install.argv(install.io, "-r", "-U", "-c", f"read -v {COUNTER_LBA * 512} 8",
+                                      install.qemu_path(image)), capture_output=True, text=True, timeout=30)
+    if out.returncode != 0:
+        raise UserError(f"cannot read {image}: {(out.stderr or out.stdout).strip()}")
+    match = re.match(r"^[0-9a-f]+:\s+((?:[0-9a-f]{2} ){7}[0-9a-f]{2})", out.stdout)
+    return counter_from_sector(bytes.fromhex(match[1].replace(" ", ""))) if match else None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..topology import Ids, Ports, Topology
+from ..topology import Ids, Ports, Topology, dump_topology
 from . import process
 from .qemu import QemuInstall
 
@@ -95,9 +95,12 @@ class LabState:
         return data
 
     def save(self) -> None:
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        os.replace(tmp, self.path)
+        """Rewrite lab.json, and topology.toml beside it for `colotui run --topology`."""
+        for name, text in (("lab.json", json.dumps(self.to_dict(), indent=2) + "\n"),
+                           ("topology.toml", dump_topology(self.topology()))):
+            tmp = Path(self.dir) / f".{name}.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, Path(self.dir) / name)
 
     @classmethod
     def load(cls, directory: Path) -> LabState:

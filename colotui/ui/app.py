@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header
 
 from ..model import VMView, VMWatcher
-from ..qmp import Address, Session, Transcript
+from ..pair import Endpoint
+from ..qmp import Session, Transcript
 from .messages import VMChanged
 from .vm_pane import VMPane
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A VM to attach to: its name, QMP address, and the address it carries COLO traffic on."""
-
-    name: str
-    qmp: Address
-    address: str = ""
 
 
 class ColotuiApp(App[None]):

@@ -1,0 +1,87 @@
+"""What a connected QEMU accepts, from its ``query-qmp-schema``.
+
+Procedures are rendered for the QEMU in front of them (flat ``object-add`` or
+``props``, ``block-export-add`` or ``nbd-server-add``), and the REPL completes
+command and argument names from here. Type names in the schema are opaque
+numbers; this class resolves them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One argument (or object member) as the schema describes it."""
+
+    name: str
+    type: str  # a schema type name: "str", "int", or an opaque number
+    optional: bool
+    features: tuple[str, ...] = ()
+
+
+class Schema:
+    """An index over one QEMU's ``query-qmp-schema`` reply."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self._by_name = {e["name"]: e for e in entries}
+        self.commands = {e["name"]: e for e in entries if e.get("meta-type") == "command"}
+        self.events = {e["name"]: e for e in entries if e.get("meta-type") == "event"}
+
+    def has_command(self, name: str) -> bool:
+        return name in self.commands
+
+    def features(self, command: str) -> tuple[str, ...]:
+        return tuple(self.commands.get(command, {}).get("features", ()))
+
+    def type_info(self, name: str) -> dict[str, Any]:
+        return self._by_name.get(name, {})
+
+    def type_label(self, name: str) -> str:
+        """A readable name for a schema type: builtins by name, others by their kind."""
+        info = self.type_info(name)
+        meta = info.get("meta-type")
+        if meta == "builtin" or not info:
+            return name
+        if meta == "array":
+            return f"[{self.type_label(info['element-type'])}]"
+        if meta == "enum":
+            return "enum"
+        if meta == "alternate":
+            return " | ".join(self.type_label(m["type"]) for m in info.get("members", []))
+        return meta or name
+
+    def members(self, type_name: str, variant: str | None = None) -> dict[str, Member]:
+        """Members of an object type; for a union, its common members plus those of ``variant``."""
+        info = self.type_info(type_name)
+        result = {m["name"]: Member(m["name"], m["type"], "default" in m, tuple(m.get("features", ())))
+                  for m in info.get("members", [])}
+        if variant is not None:
+            for case in info.get("variants", []):
+                if case["case"] == variant:
+                    result.update(self.members(case["type"]))
+        return result
+
+    def arguments(self, command: str, variant: str | None = None) -> dict[str, Member]:
+        """A command's arguments (for a union argument type, those of ``variant`` too)."""
+        entry = self.commands.get(command)
+        if entry is None:
+            return {}
+        return self.members(entry["arg-type"], variant)
+
+    def union_tag(self, command: str) -> str | None:
+        """The discriminator of a command's union argument (``qom-type`` for object-add), if any."""
+        entry = self.commands.get(command)
+        return self.type_info(entry["arg-type"]).get("tag") if entry else None
+
+    def variants(self, command: str) -> list[str]:
+        entry = self.commands.get(command)
+        return [v["case"] for v in self.type_info(entry["arg-type"]).get("variants", [])] if entry else []
+
+    def enum_values(self, type_name: str) -> list[str]:
+        info = self.type_info(type_name)
+        if "members" in info and info.get("meta-type") == "enum":
+            return [m["name"] for m in info["members"]]
+        return list(info.get("values", []))

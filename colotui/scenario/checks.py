@@ -1,0 +1,95 @@
+"""Evaluating a step's conditions against a live VM.
+
+Each check asks QEMU one read-only question and says, in words, what it found,
+so a failed precondition reads like "secondary QMP link is down: found up
+(connected)" rather than a bare False.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..qmp import Ok, Session
+from ..qmp.schema import Schema
+from .model import Check
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: Check
+    ok: bool
+    found: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.check.describe()}: {'yes' if self.ok else 'no'} (found {self.found})"
+
+
+async def _ask(session: Session, command: str, arguments: dict[str, Any] | None = None) -> Any:
+    reply = await session.execute(command, arguments)
+    if not isinstance(reply, Ok):
+        raise _Unknown(f"{command} failed: {reply.message}")
+    return reply.value
+
+
+class _Unknown(Exception):
+    """The question could not be answered (not connected, command failed)."""
+
+
+def _one_of(expected: Any) -> list[str]:
+    return [expected] if isinstance(expected, str) else list(expected)
+
+
+async def _found(check: Check, session: Session, schema: Schema | None) -> tuple[bool, str]:
+    kind, want = check.kind, check.expected
+    if kind == "colo_mode":
+        mode = (await _ask(session, "query-colo-status"))["mode"]
+        return mode in _one_of(want), mode
+    if kind == "migration":
+        status = (await _ask(session, "query-migrate")).get("status", "none")
+        return status in _one_of(want), status
+    if kind == "runstate":
+        status = (await _ask(session, "query-status"))["status"]
+        return status in _one_of(want), status
+    if kind == "capability":
+        caps = {c["capability"]: c["state"] for c in await _ask(session, "query-migrate-capabilities")}
+        if want not in caps:
+            return False, "no such capability"
+        return caps[want] == check.state, "on" if caps[want] else "off"
+    if kind == "block_job":
+        jobs = {j["device"]: j for j in await _ask(session, "query-block-jobs")}
+        job = jobs.get(want)
+        if check.status is not None:
+            status = job["status"] if job else "no such job"
+            return status == check.status, status
+        return (job is not None) == check.present, "present" if job else "absent"
+    if kind == "command":
+        if schema is None:
+            raise _Unknown("the QMP schema is not known yet")
+        has = schema.has_command(want)
+        return has == check.present, "offered" if has else "not offered"
+    if kind == "object":
+        names = {o["name"] for o in await _ask(session, "qom-list", {"path": "/objects"})}
+    elif kind == "chardev":
+        names = {c["label"] for c in await _ask(session, "query-chardev")}
+    elif kind == "block_node":
+        names = {n["node-name"] for n in await _ask(session, "query-named-block-nodes")}
+    else:
+        raise AssertionError(f"unknown check kind {kind}")
+    return (want in names) == check.present, "present" if want in names else "absent"
+
+
+async def evaluate(check: Check, session: Session, schema: Schema | None = None) -> CheckResult:
+    """``check`` (already rendered) against ``session``'s VM."""
+    if check.kind == "link":
+        up = session.connected
+        found = "up (connected)" if up else f"down ({session.detail})"
+        return CheckResult(check, up == (check.expected == "up"), found)
+    if not session.connected:
+        return CheckResult(check, False, f"nothing: {session.name} is not connected ({session.detail})")
+    try:
+        ok, found = await _found(check, session, schema)
+    except _Unknown as exc:
+        return CheckResult(check, False, str(exc))
+    return CheckResult(check, ok, found)

@@ -1,0 +1,336 @@
+"""Runs a scenario step by step against live VMs: a state machine with no UI in it.
+
+Each step goes pending → checking → (confirm) → running → waiting → ok, or
+ends failed or skipped. Progress leaves as `StepUpdate` values through
+``on_update``; every choice (run this step? retry, skip or abort a failure?)
+is asked of ``decide``, which the TUI and the headless runner each provide.
+A failure always stops and asks: the engine never goes past one on its own,
+and leaves the VMs as they are for inspection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..compat import pair_warnings, refusal
+from ..qmp import CommandError, DeadlineExceeded, Disconnected, Event, LinkChanged, LinkState, Ok, Reply, Session
+from ..qmp.probe import FactsCache, VMFacts
+from ..topology import Topology
+from .checks import CheckResult, evaluate
+from .live import LIVE, LiveError
+from .model import ROLE_ALIASES, Check, Scenario, Step, Wait
+from .render import Request, build_request
+from .template import MissingVariable, placeholders, render, topology_variables
+
+
+class StepState(enum.Enum):
+    PENDING = "pending"
+    CHECKING = "checking"
+    CONFIRM = "confirm"  # waiting for the operator
+    RUNNING = "running"
+    WAITING = "waiting"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Decision(enum.Enum):
+    RUN = "run"
+    SKIP = "skip"
+    RETRY = "retry"
+    ABORT = "abort"
+
+
+@dataclass(frozen=True)
+class StepUpdate:
+    """Where one step stands; enough for a UI line or one JSON object."""
+
+    scenario: str
+    step: Step
+    state: StepState
+    total: int
+    vm: str
+    request: Request | None = None
+    checks: tuple[CheckResult, ...] = ()
+    reply: Any = None
+    message: str = ""
+    elapsed: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario, "step": self.step.id, "number": self.step.number, "total": self.total,
+            "state": self.state.value, "target": self.step.target, "vm": self.vm,
+            "request": self.request.message() if self.request else None,
+            "checks": [{"check": c.check.describe(), "ok": c.ok, "found": c.found} for c in self.checks],
+            "reply": self.reply, "message": self.message, "elapsed": round(self.elapsed, 4),
+        }
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    status: str  # passed | failed | aborted | skipped (finished, but some steps were skipped)
+    states: dict[str, StepState] = field(default_factory=dict)
+    last: StepUpdate | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+Decide = Callable[[StepUpdate], Awaitable[Decision]]
+
+
+class PreflightError(Exception):
+    """The pair cannot run this scenario at all (a refused QEMU version)."""
+
+
+class _StepFailed(Exception):
+    def __init__(self, message: str, reply: Any = None) -> None:
+        super().__init__(message)
+        self.reply = reply
+
+
+def _describe_failure(reply: Reply) -> str:
+    if isinstance(reply, CommandError):
+        return f"QEMU refused it: {reply.error_class}: {reply.desc}"
+    if isinstance(reply, DeadlineExceeded):
+        return f"{reply.message}; the VM may be hung or dead"
+    if isinstance(reply, Disconnected):
+        return f"connection lost ({reply.reason}); the VM may have died"
+    return reply.message
+
+
+def _matches(data: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
+    return all(k in data and (_matches(data[k], v) if isinstance(v, Mapping) and isinstance(data[k], Mapping)
+                              else data[k] == v) for k, v in want.items())
+
+
+class Engine:
+    """Runs one scenario on a pair of sessions (by role) with one topology."""
+
+    def __init__(self, scenario: Scenario, sessions: Mapping[str, Session], topology: Topology, *,
+                 decide: Decide, on_update: Callable[[StepUpdate], None] = lambda u: None,
+                 facts: FactsCache | None = None, poll_interval: float = 0.2) -> None:
+        self.scenario = scenario
+        self.sessions = sessions
+        self.topology = topology
+        self.decide = decide
+        self.on_update = on_update
+        self.facts = facts or FactsCache()
+        self.poll_interval = poll_interval
+        self.states: dict[str, StepState] = {s.id: StepState.PENDING for s in scenario.steps}
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def session(self, role: str) -> Session:
+        return self.sessions[ROLE_ALIASES.get(role, role)]
+
+    def _emit(self, step: Step, state: StepState, **kwargs: Any) -> StepUpdate:
+        self.states[step.id] = state
+        update = StepUpdate(self.scenario.name, step, state, len(self.scenario.steps),
+                            self.session(step.target).name, **kwargs)
+        self.on_update(update)
+        return update
+
+    async def _facts(self, role: str) -> VMFacts | None:
+        session = self.session(role)
+        if not session.connected:
+            return None
+        facts = await self.facts.get(session)
+        return facts if isinstance(facts, VMFacts) else None
+
+    async def preflight(self) -> list[str]:
+        """Probe every connected VM the scenario uses; raise `PreflightError` on a refused one.
+
+        Returns warnings (e.g. different QEMU versions) for the operator.
+        """
+        known: dict[str, VMFacts] = {}
+        for role in sorted({ROLE_ALIASES.get(r, r) for r in self.scenario.roles}):
+            facts = await self._facts(role)
+            if facts is None:
+                continue
+            reason = refusal(facts)
+            if reason is not None:
+                raise PreflightError(f"{self.session(role).name}: {reason}")
+            known[role] = facts
+        return pair_warnings(known)
+
+    async def _variables(self, step: Step, *, strict: bool) -> dict[str, Any]:
+        """Topology variables plus the live ones this step uses, asked of its target now."""
+        variables = topology_variables(self.topology)
+        wanted = {name[5:] for name in placeholders(step.command.arguments) if name.startswith("live.")}
+        wanted |= {name[5:] for name in placeholders(step.command.hmp or "") if name.startswith("live.")}
+        if step.otherwise is not None:
+            wanted |= {n[5:] for n in placeholders(step.otherwise.arguments) if n.startswith("live.")}
+        session = self.session(step.target)
+        for name in sorted(wanted):
+            try:
+                if not session.connected:
+                    raise LiveError(f"{session.name} is not connected")
+                variables[f"live.{name}"] = await LIVE[name](session, self.topology)
+            except LiveError as exc:
+                if strict:
+                    raise _StepFailed(f"cannot work out {{live.{name}}}: {exc}")
+                variables[f"live.{name}"] = f"<live.{name}: {exc}>"
+        return variables
+
+    async def _request(self, step: Step, *, strict: bool = True) -> Request:
+        variables = await self._variables(step, strict=strict)
+        facts = await self._facts(step.target)
+        role = ROLE_ALIASES.get(step.target, step.target)
+        try:
+            return build_request(step, role, self.session(step.target).name, variables,
+                                 facts.schema if facts else None)
+        except MissingVariable as exc:
+            raise _StepFailed(f"cannot render the step: {exc}")
+
+    def _rendered(self, check: Check) -> Check:
+        return replace(check, expected=render(check.expected, topology_variables(self.topology)))
+
+    async def _check_all(self, checks: tuple[Check, ...]) -> tuple[CheckResult, ...]:
+        results = []
+        for check in checks:
+            rendered = self._rendered(check)
+            facts = await self._facts(check.target)
+            results.append(await evaluate(rendered, self.session(check.target), facts.schema if facts else None))
+        return tuple(results)
+
+    # -- one step ----------------------------------------------------------------------------------
+
+    async def _send(self, request: Request, step: Step) -> Any:
+        reply = await self.session(step.target).execute(request.command, request.arguments)
+        if not isinstance(reply, Ok):
+            raise _StepFailed(_describe_failure(reply))
+        if request.hmp is not None and isinstance(reply.value, str) and reply.value.strip():
+            raise _StepFailed(f"HMP reported an error: {reply.value.strip()}", reply.value)
+        return reply.value
+
+    async def _wait_event(self, wait: Wait, sub: Any) -> None:
+        session = self.session(wait.target)
+        want = render(wait.data, topology_variables(self.topology))
+        deadline = time.monotonic() + wait.timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _StepFailed(f"waited {wait.timeout:g} s for {wait.describe()}; it did not come")
+            try:
+                notice = await asyncio.wait_for(sub.get(), remaining)
+            except TimeoutError:
+                continue
+            if isinstance(notice, LinkChanged) and notice.state is not LinkState.CONNECTED:
+                raise _StepFailed(f"lost the connection to {session.name} while waiting for {wait.describe()}: "
+                                  f"{notice.detail}")
+            if isinstance(notice, Event) and notice.name == wait.event and _matches(notice.data, want):
+                return
+
+    async def _wait_until(self, wait: Wait) -> None:
+        assert wait.until is not None
+        session = self.session(wait.target)
+        deadline = time.monotonic() + wait.timeout
+        while True:
+            if not session.connected:
+                raise _StepFailed(f"lost the connection to {session.name} while waiting until "
+                                  f"{wait.describe()}: {session.detail}")
+            result = (await self._check_all((wait.until,)))[0]
+            if result.ok:
+                return
+            if time.monotonic() > deadline:
+                raise _StepFailed(f"waited {wait.timeout:g} s until {wait.describe()}; found {result.found}")
+            await asyncio.sleep(self.poll_interval)
+
+    async def _attempt(self, step: Step) -> tuple[StepState, StepUpdate | None]:
+        """One try at a step: OK, SKIPPED, or FAILED (with the update that says why); ABORT raises."""
+        started = time.monotonic()
+        self._emit(step, StepState.CHECKING)
+        checks = await self._check_all(step.require)
+        unmet = [c for c in checks if not c.ok]
+        if unmet:  # preconditions first: they say what is wrong better than a value that cannot be found
+            message = "not sent: " + "; ".join(c.text for c in unmet)
+            return StepState.FAILED, self._emit(step, StepState.FAILED, request=await self._request(step, strict=False),
+                                                checks=checks, message=message)
+        try:
+            request = await self._request(step)
+        except _StepFailed as exc:
+            return StepState.FAILED, self._emit(step, StepState.FAILED, checks=checks, message=f"not sent: {exc}")
+        if step.confirm:
+            confirm = self._emit(step, StepState.CONFIRM, request=request, checks=checks, message=step.why)
+            decision = await self.decide(confirm)
+            if decision is Decision.SKIP:
+                self._emit(step, StepState.SKIPPED, request=request, checks=checks, message="skipped by the operator")
+                return StepState.SKIPPED, None
+            if decision is not Decision.RUN:
+                raise _Aborted(confirm)
+        event_waits = [w for w in step.waits if w.event]
+        subs = {id(w): self.session(w.target).subscribe(maxlen=4096, events={w.event}) for w in event_waits}
+        try:
+            self._emit(step, StepState.RUNNING, request=request, checks=checks, message=step.why)
+            started = time.monotonic()
+            reply = await self._send(request, step)
+            for wait in step.waits:
+                self._emit(step, StepState.WAITING, request=request, checks=checks, reply=reply,
+                           message=f"waiting for {wait.describe()} (up to {wait.timeout:g} s)",
+                           elapsed=time.monotonic() - started)
+                if wait.event:
+                    await self._wait_event(wait, subs[id(wait)])
+                else:
+                    await self._wait_until(wait)
+        except _StepFailed as exc:
+            return StepState.FAILED, self._emit(step, StepState.FAILED, request=request, checks=checks,
+                                                reply=exc.reply, message=str(exc),
+                                                elapsed=time.monotonic() - started)
+        finally:
+            for sub in subs.values():
+                sub.close()
+        self._emit(step, StepState.OK, request=request, checks=checks, reply=reply,
+                   elapsed=time.monotonic() - started)
+        return StepState.OK, None
+
+    # -- the whole scenario ------------------------------------------------------------------------
+
+    async def run(self, start: int = 0) -> RunResult:
+        """Run steps from index ``start``; stops at the first failure the operator does not retry or skip."""
+        result = RunResult(self.scenario.name, "passed", self.states)
+        try:
+            for step in self.scenario.steps[start:]:
+                while True:
+                    state, failure = await self._attempt(step)
+                    if state is not StepState.FAILED:
+                        break
+                    assert failure is not None
+                    result.last = failure
+                    decision = await self.decide(failure)
+                    if decision is Decision.RETRY:
+                        continue
+                    if decision is Decision.SKIP:
+                        self._emit(step, StepState.SKIPPED, request=failure.request, checks=failure.checks,
+                                   message=f"skipped after failing: {failure.message}")
+                        state = StepState.SKIPPED
+                        break
+                    result.status = "failed"
+                    return result
+                if state is StepState.SKIPPED:
+                    result.status = "skipped"
+        except _Aborted as exc:
+            result.status, result.last = "aborted", exc.update
+        return result
+
+    async def dry_run(self) -> list[Request]:
+        """Every step's request as it would be sent now, without sending anything."""
+        requests = []
+        for step in self.scenario.steps:
+            request = await self._request(step, strict=False)
+            requests.append(request)
+            self._emit(step, StepState.PENDING, request=request, message=step.why)
+        return requests
+
+
+class _Aborted(Exception):
+    def __init__(self, update: StepUpdate) -> None:
+        super().__init__("aborted")
+        self.update = update

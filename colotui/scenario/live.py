@@ -1,0 +1,77 @@
+"""Values a procedure can only know at run time, asked of the VM it is about to touch.
+
+After repeated failovers the quorum child to detach is not always
+``children.1``; the node behind a drive has an automatic name; a primary that
+was once a secondary still has its ``rew0`` rewriter, and new filters must go
+in before it. Each resolver asks QEMU, never assumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..qmp import Ok, Session
+from ..topology import Topology
+
+
+class LiveError(Exception):
+    """A live value could not be found; the message says why, for people."""
+
+
+async def _query(session: Session, command: str, arguments: dict[str, Any] | None = None) -> Any:
+    reply = await session.execute(command, arguments)
+    if not isinstance(reply, Ok):
+        raise LiveError(f"{command} on {session.name}: {reply.message}")
+    return reply.value
+
+
+async def object_ids(session: Session) -> set[str]:
+    return {o["name"] for o in await _query(session, "qom-list", {"path": "/objects"})
+            if str(o.get("type", "")).startswith("child<")}
+
+
+async def replication_child(session: Session, topology: Topology) -> str:
+    """The name (``children.N``) under which the quorum holds the replication node."""
+    ids = topology.ids
+    graph = await _query(session, "x-debug-query-block-graph")
+    names = {n["id"]: n["name"] for n in graph["nodes"]}
+    backend = next((n["id"] for n in graph["nodes"] if n["name"] == ids.disk and n["type"] == "block-backend"), None)
+    if backend is None:
+        raise LiveError(f"{session.name} has no drive {ids.disk}")
+    root = next((e["child"] for e in graph["edges"] if e["parent"] == backend), None)
+    children = {e["name"]: names.get(e["child"]) for e in graph["edges"] if e["parent"] == root}
+    for child, node in children.items():
+        if node == ids.replication_node:
+            return child
+    raise LiveError(f"the quorum of {ids.disk} on {session.name} has no child {ids.replication_node} "
+                    f"(its children: {', '.join(f'{k}={v}' for k, v in children.items()) or 'none'}); "
+                    "was it detached already?")
+
+
+async def parent_node(session: Session, topology: Topology) -> str:
+    """The node name behind the secondary's ``parent0`` drive (needed by block-export-add)."""
+    for device in await _query(session, "query-block"):
+        if device.get("device") == topology.ids.parent and "inserted" in device:
+            return str(device["inserted"]["node-name"])
+    raise LiveError(f"{session.name} has no drive {topology.ids.parent} with a medium")
+
+
+async def rewriter_insert(session: Session, topology: Topology) -> str | None:
+    """``before`` if this VM still has the secondary's rewriter filter, else nothing."""
+    return "before" if topology.ids.rewriter in await object_ids(session) else None
+
+
+async def rewriter_position(session: Session, topology: Topology) -> str | None:
+    return f"id={topology.ids.rewriter}" if topology.ids.rewriter in await object_ids(session) else None
+
+
+Resolver = Callable[[Session, Topology], Awaitable[Any]]
+
+#: ``{live.NAME}`` → how to find it on the step's target VM.
+LIVE: dict[str, Resolver] = {
+    "replication_child": replication_child,
+    "parent_node": parent_node,
+    "rewriter_insert": rewriter_insert,
+    "rewriter_position": rewriter_position,
+}

@@ -1,0 +1,269 @@
+"""Scenario files (TOML) → `Scenario`, rejecting any mistake with file, line and reason.
+
+Everything is checked before anything is sent: unknown fields, bad JSON in
+arguments, unknown targets, placeholders that name no variable, checks of an
+unknown kind. See ``scenarios/README.md`` for the format.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..paths import config_dir
+from ..tomlfile import FileError, Locator, load_toml
+from ..topology import Topology
+from .live import LIVE
+from .model import CHECK_KINDS, ROLE_ALIASES, ROLES, Check, Command, Scenario, Step, Wait
+from .template import placeholders, topology_variables
+
+_STEP_KEYS = {"id", "title", "target", "why", "qmp", "hmp", "arguments", "otherwise", "confirm", "require", "wait"}
+_WAIT_KEYS = {"event", "data", "timeout", "target"}
+_CHECK_MODIFIERS = {"target", "present", "status", "state"}
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+DEFAULT_WAIT_TIMEOUT = 30.0
+
+
+def known_variables() -> set[str]:
+    return set(topology_variables(Topology())) | {f"live.{name}" for name in LIVE}
+
+
+class _StepReader:
+    """Validates one ``[[step]]`` table; every error names the closest line."""
+
+    def __init__(self, where: Locator, index: int, raw: dict[str, Any]) -> None:
+        self.where, self.index, self.raw = where, index, raw
+        self.line = where.header("step", index)
+
+    def at(self, key: str) -> int | None:
+        return self.where.key(key, "step", self.index) or self.line
+
+    def fail(self, reason: str, key: str | None = None) -> FileError:
+        step = self.raw.get("id") if isinstance(self.raw.get("id"), str) else f"#{self.index + 1}"
+        return self.where.error(f"step {step}: {reason}", self.at(key) if key else self.line)
+
+    def role(self, value: Any, key: str) -> str:
+        if value in ROLES or value in ROLE_ALIASES:
+            return str(value)
+        raise self.fail(f"unknown target {value!r} (targets: {', '.join((*ROLES, *ROLE_ALIASES))})", key)
+
+    def variables_known(self, value: Any, key: str) -> None:
+        known = known_variables()
+        for name in placeholders(value):
+            if name not in known:
+                hint = "live values: " + ", ".join(sorted(LIVE)) if name.startswith("live.") else \
+                    "see scenarios/README.md for the variables"
+                raise self.fail(f"{{{name}}} is not a variable ({hint})", key)
+
+    def command(self, table: dict[str, Any], key: str) -> Command:
+        extra = set(table) - {"qmp", "hmp", "arguments"}
+        if extra:
+            raise self.fail(f"unknown field {sorted(extra)[0]!r} in {key}", key)
+        if ("qmp" in table) == ("hmp" in table):
+            raise self.fail("says neither or both of qmp = and hmp =; give exactly one", key)
+        if "hmp" in table:
+            if "arguments" in table:
+                raise self.fail("an hmp command takes no arguments table: put them in the command line", key)
+            if not isinstance(table["hmp"], str) or not table["hmp"].strip():
+                raise self.fail("hmp must be a command line", key)
+            self.variables_known(table["hmp"], key)
+            return Command(hmp=table["hmp"])
+        if not isinstance(table["qmp"], str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", table["qmp"]):
+            raise self.fail(f"qmp must be a command name, not {table['qmp']!r}", key)
+        arguments = table.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except ValueError as exc:
+                raise self.fail(f"arguments are not valid JSON: {exc}", "arguments" if key == "qmp" else key)
+        if arguments is not None and not isinstance(arguments, dict):
+            raise self.fail("arguments must be a table (or a JSON object)", "arguments" if key == "qmp" else key)
+        self.variables_known(arguments, "arguments" if key == "qmp" else key)
+        return Command(qmp=table["qmp"], arguments=arguments)
+
+    def check(self, table: Any, key: str, default_target: str) -> Check:
+        if not isinstance(table, dict):
+            raise self.fail(f"each {key} entry must be a table such as {{ colo_mode = \"primary\" }}", key)
+        kinds = [k for k in table if k in CHECK_KINDS]
+        unknown = set(table) - set(CHECK_KINDS) - _CHECK_MODIFIERS - (_WAIT_KEYS if key == "wait" else set())
+        if unknown:
+            raise self.fail(f"unknown field {sorted(unknown)[0]!r} in {key} (conditions: "
+                            f"{', '.join(CHECK_KINDS)})", key)
+        if len(kinds) != 1:
+            raise self.fail(f"a {key} entry names exactly one condition; found {kinds or 'none'} "
+                            f"(conditions: {', '.join(CHECK_KINDS)})", key)
+        kind = kinds[0]
+        expected = table[kind]
+        if kind == "link" and expected not in ("up", "down"):
+            raise self.fail(f"link must be \"up\" or \"down\", not {expected!r}", key)
+        if not isinstance(expected, (str, list)) or (isinstance(expected, list) and
+                                                     not all(isinstance(v, str) for v in expected)):
+            raise self.fail(f"{kind} must be a string (or, for states, a list of strings)", key)
+        if "status" in table and kind != "block_job" or "state" in table and kind != "capability":
+            raise self.fail("status = goes with block_job, state = with capability", key)
+        for flag in ("present", "state"):
+            if flag in table and not isinstance(table[flag], bool):
+                raise self.fail(f"{flag} must be true or false", key)
+        self.variables_known(expected, key)
+        return Check(kind=kind, target=self.role(table.get("target", default_target), key), expected=expected,
+                     present=table.get("present", True), status=table.get("status"),
+                     state=table.get("state", True) if kind == "capability" else None, line=self.at(key))
+
+    def wait(self, table: Any) -> Wait:
+        if not isinstance(table, dict):
+            raise self.fail("wait must be a table such as { event = \"MIGRATION\", data = { status = \"colo\" } }",
+                            "wait")
+        target = self.role(table.get("target", self.raw.get("target")), "wait")
+        timeout = table.get("timeout", DEFAULT_WAIT_TIMEOUT)
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+            raise self.fail("wait timeout must be a positive number of seconds", "wait")
+        if "event" in table:
+            extra = set(table) - _WAIT_KEYS
+            if extra:
+                raise self.fail(f"unknown field {sorted(extra)[0]!r} in wait", "wait")
+            if not isinstance(table["event"], str) or not isinstance(table.get("data", {}), dict):
+                raise self.fail("wait event must be an event name, and data a table", "wait")
+            self.variables_known(table.get("data", {}), "wait")
+            return Wait(target=target, timeout=float(timeout), event=table["event"], data=table.get("data", {}),
+                        line=self.at("wait"))
+        rest = {k: v for k, v in table.items() if k != "timeout"}
+        return Wait(target=target, timeout=float(timeout), until=self.check(rest, "wait", target), line=self.at("wait"))
+
+    def step(self, seen: set[str]) -> Step:
+        raw = self.raw
+        unknown = set(raw) - _STEP_KEYS
+        if unknown:
+            name = sorted(unknown)[0]
+            raise self.fail(f"unknown field {name!r} (fields: {', '.join(sorted(_STEP_KEYS))})", name)
+        step_id = raw.get("id")
+        if not isinstance(step_id, str) or not _ID.match(step_id):
+            raise self.fail("needs an id = \"lower-case-words\"", "id")
+        if step_id in seen:
+            raise self.fail("an earlier step has the same id", "id")
+        target = self.role(raw.get("target"), "target")
+        why = raw.get("why")
+        if not isinstance(why, str) or not why.strip():
+            raise self.fail("needs why = \"…\": what this step does and why, for the operator", "why")
+        command = self.command({k: raw[k] for k in ("qmp", "hmp", "arguments") if k in raw}, "qmp")
+        otherwise = None
+        if "otherwise" in raw:
+            if not isinstance(raw["otherwise"], dict):
+                raise self.fail("otherwise must be a table: { qmp = …, arguments = … }", "otherwise")
+            otherwise = self.command(raw["otherwise"], "otherwise")
+        if not isinstance(raw.get("confirm", True), bool):
+            raise self.fail("confirm must be true or false", "confirm")
+        require = raw.get("require", [])
+        if not isinstance(require, list):
+            raise self.fail("require must be a list of conditions", "require")
+        waits = raw.get("wait", [])
+        waits = [waits] if isinstance(waits, dict) else waits
+        if not isinstance(waits, list):
+            raise self.fail("wait must be a table or a list of tables", "wait")
+        title = raw.get("title", "")
+        if not isinstance(title, str):
+            raise self.fail("title must be a string", "title")
+        return Step(id=step_id, number=self.index + 1, target=target, why=" ".join(why.split()), command=command,
+                    otherwise=otherwise, title=title, confirm=raw.get("confirm", True),
+                    require=tuple(self.check(c, "require", target) for c in require),
+                    waits=tuple(self.wait(w) for w in waits), line=self.line)
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and check one scenario file; raises `FileError`."""
+    data, where = load_toml(path)
+    for key in data:
+        if key not in ("title", "description", "step", "extends"):
+            raise where.error(f"unknown field {key!r} (a scenario has title, description, extends and "
+                              "[[step]] tables)", where.key(key))
+    for key in ("title", "description", "extends"):
+        if not isinstance(data.get(key, ""), str):
+            raise where.error(f"{key} must be a string", where.key(key))
+    if "extends" in data:
+        return _extend(Path(path), data, where)
+    steps_raw = data.get("step")
+    if not isinstance(steps_raw, list) or not steps_raw:
+        raise where.error("a scenario needs at least one [[step]]", None)
+    seen: set[str] = set()
+    steps = []
+    for index, raw in enumerate(steps_raw):
+        step = _StepReader(where, index, raw).step(seen)
+        seen.add(step.id)
+        steps.append(step)
+    return Scenario(name=Path(path).stem, title=data.get("title", Path(path).stem),
+                    description=" ".join(str(data.get("description", "")).split()), path=Path(path),
+                    steps=tuple(steps))
+
+
+def _extend(path: Path, data: dict[str, Any], where: Locator) -> Scenario:
+    """A scenario that reuses another's steps under its own name, title and description."""
+    if "step" in data:
+        raise where.error("a scenario that extends another has no [[step]] of its own", where.header("step"))
+    candidates = [path.with_name(f"{data['extends']}.toml"), builtin_dir() / f"{data['extends']}.toml"]
+    base_path = next((p for p in candidates if p.is_file() and p.resolve() != path.resolve()), None)
+    if base_path is None:
+        raise where.error(f"extends {data['extends']!r}, but there is no such scenario beside this file "
+                          "or among the built-in ones", where.key("extends"))
+    base = load_scenario(base_path)
+    return Scenario(name=path.stem, title=data.get("title", base.title),
+                    description=" ".join(str(data.get("description", base.description)).split()), path=path,
+                    steps=base.steps)
+
+
+# -- where scenarios live ------------------------------------------------------------------------
+
+
+def builtin_dir() -> Path:
+    """The project's ``scenarios/``: beside the package in a checkout, under share/ when installed."""
+    here = Path(__file__).resolve().parents[2] / "scenarios"
+    return here if here.is_dir() else Path(sys.prefix) / "share" / "colotui" / "scenarios"
+
+
+def user_dir() -> Path:
+    return config_dir() / "scenarios"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A scenario file found on the search path; ``error`` if it does not load."""
+
+    name: str
+    path: Path
+    origin: str  # "built-in", "user", or the directory given
+    title: str = ""
+    error: str | None = None
+
+
+def search_path(extra: list[Path] | None = None) -> list[tuple[str, Path]]:
+    """Directories searched, lowest priority first: later ones override same-named files."""
+    dirs = [("built-in", builtin_dir()), ("user", user_dir())]
+    return dirs + [(str(d), Path(d)) for d in (extra or [])]
+
+
+def catalogue(extra: list[Path] | None = None) -> dict[str, Entry]:
+    """Every scenario by name; a file that fails to load is listed with its error."""
+    found: dict[str, Entry] = {}
+    for origin, directory in search_path(extra):
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.toml")):
+            try:
+                scenario = load_scenario(path)
+            except FileError as exc:
+                found[path.stem] = Entry(path.stem, path, origin, error=str(exc))
+            else:
+                found[path.stem] = Entry(path.stem, path, origin, scenario.title)
+    return found
+
+
+def find_scenario(name: str, extra: list[Path] | None = None) -> Scenario:
+    """A scenario by name (or by path to a .toml file)."""
+    if name.endswith(".toml") or "/" in name:
+        return load_scenario(Path(name))
+    entries = catalogue(extra)
+    if name not in entries:
+        raise FileError(name, None, f"no scenario named {name!r} (known: {', '.join(sorted(entries)) or 'none'})")
+    return load_scenario(entries[name].path)

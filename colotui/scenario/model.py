@@ -1,0 +1,134 @@
+"""A procedure as data: steps, what each sends, checks before, waits after.
+
+Values in a scenario are templates: ``"{ids.disk}"``, ``"tcp:{addr.secondary}:{ports.migration}"``,
+``"{live.replication_child}"``. They are rendered just before a step runs, from
+the topology and from what the VMs report then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Sides a step can address. Resume procedures call the freshly started secondary
+#: "new-secondary"; it is reached through the secondary's connection.
+ROLES = ("primary", "secondary")
+ROLE_ALIASES = {"new-secondary": "secondary"}
+
+#: Kinds of condition a step can require (before) or wait for (after), and what each compares.
+CHECK_KINDS = {
+    "link": "the QMP connection: up or down",
+    "colo_mode": "query-colo-status mode: primary, secondary or none",
+    "migration": "query-migrate status (colo, active, completed, none…)",
+    "runstate": "query-status status (running, paused, inmigrate, prelaunch…)",
+    "object": "a QOM object under /objects, by id",
+    "chardev": "a character device, by id",
+    "block_node": "a block node, by node name",
+    "block_job": "a block job, by id (with status = …, its status)",
+    "capability": "a migration capability, by name (with state = true/false)",
+    "command": "a QMP command this QEMU offers",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """A condition on one VM: ``kind`` compared with ``expected`` (templates)."""
+
+    kind: str
+    target: str
+    expected: Any
+    present: bool = True  # for object/chardev/block_node/block_job/command: must it exist?
+    status: str | None = None  # block_job: the status it must have
+    state: bool | None = None  # capability: on or off
+    line: int | None = None
+
+    def describe(self) -> str:
+        if self.kind == "link":
+            return f"{self.target} QMP link is {self.expected}"
+        if self.kind in ("colo_mode", "migration", "runstate"):
+            want = self.expected if isinstance(self.expected, str) else " or ".join(self.expected)
+            return f"{self.target} {self.kind.replace('_', ' ')} is {want}"
+        if self.kind == "capability":
+            return f"{self.target} migration capability {self.expected} is {'on' if self.state else 'off'}"
+        if self.kind == "block_job" and self.status:
+            return f"{self.target} block job {self.expected} is {self.status}"
+        if self.kind == "command":
+            return f"{self.target} {'offers' if self.present else 'lacks'} the command {self.expected}"
+        what = self.kind.replace("_", " ")
+        return f"{self.target} {what} {self.expected} is {'present' if self.present else 'absent'}"
+
+
+@dataclass(frozen=True)
+class Wait:
+    """After the command succeeds: an event (with matching data) or a condition, within ``timeout`` seconds."""
+
+    target: str
+    timeout: float
+    event: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    until: Check | None = None
+    line: int | None = None
+
+    def describe(self) -> str:
+        if self.event:
+            data = ", ".join(f"{k}={v}" for k, v in self.data.items())
+            return f"{self.event}{f' ({data})' if data else ''} from {self.target}"
+        assert self.until is not None
+        return self.until.describe()
+
+
+@dataclass(frozen=True)
+class Command:
+    """What a step sends: a QMP command with arguments, or an HMP command line."""
+
+    qmp: str | None = None
+    arguments: dict[str, Any] | None = None
+    hmp: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.qmp or "human-monitor-command"
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    number: int  # 1-based position in the scenario
+    target: str
+    why: str
+    command: Command
+    otherwise: Command | None = None  # sent instead when this QEMU lacks ``command``
+    title: str = ""
+    confirm: bool = True
+    require: tuple[Check, ...] = ()
+    waits: tuple[Wait, ...] = ()
+    line: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.title or self.id
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    description: str
+    path: Path
+    steps: tuple[Step, ...]
+
+    @property
+    def roles(self) -> set[str]:
+        """Every side a step sends to, checks or waits on."""
+        roles = {s.target for s in self.steps}
+        roles |= {c.target for s in self.steps for c in s.require}
+        roles |= {w.target for s in self.steps for w in s.waits}
+        return roles
+
+    def index_of(self, step: str) -> int:
+        """Position of a step given by id or 1-based number; ValueError if none."""
+        for i, s in enumerate(self.steps):
+            if s.id == step or str(s.number) == step:
+                return i
+        raise ValueError(f"{self.name} has no step {step!r} (steps: {', '.join(s.id for s in self.steps)})")

@@ -1,0 +1,66 @@
+"""A step as the exact QMP message it will send, for the QEMU it will reach.
+
+Scenarios are written for current QEMU (flat ``object-add``,
+``block-export-add``); the schema of the connected QEMU decides what goes on
+the wire: the step's ``otherwise`` command when the first one is missing, and
+``object-add`` properties under ``props`` where QEMU (before 6.0) wants them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..qmp.schema import Schema
+from .model import Command, Step
+from .template import render
+
+
+@dataclass(frozen=True)
+class Request:
+    """One message for one VM."""
+
+    role: str
+    vm: str
+    command: str
+    arguments: dict[str, Any] | None = None
+    hmp: str | None = None  # the HMP command line, when the command is human-monitor-command
+
+    def message(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {"execute": self.command}
+        if self.arguments is not None:
+            msg["arguments"] = self.arguments
+        return msg
+
+    def text(self) -> str:
+        return json.dumps(self.message())
+
+
+def pick_command(step: Step, schema: Schema | None) -> Command:
+    """The step's command, or its ``otherwise`` when this QEMU does not offer the first."""
+    if step.otherwise is not None and schema is not None and step.command.qmp \
+            and not schema.has_command(step.command.qmp):
+        return step.otherwise
+    return step.command
+
+
+def adapt_for(command: str, arguments: dict[str, Any] | None, schema: Schema | None) -> dict[str, Any] | None:
+    """Reshape arguments the way this QEMU's schema wants them."""
+    if command == "object-add" and arguments is not None and schema is not None \
+            and "props" in schema.arguments("object-add"):
+        flat = {k: v for k, v in arguments.items() if k not in ("qom-type", "id")}
+        return {"qom-type": arguments["qom-type"], "id": arguments["id"], **({"props": flat} if flat else {})}
+    return arguments
+
+
+def build_request(step: Step, role: str, vm: str, variables: Mapping[str, Any], schema: Schema | None) -> Request:
+    """Render ``step`` into its `Request`; raises `MissingVariable` for a value that is not known."""
+    command = pick_command(step, schema)
+    if command.hmp is not None:
+        line = render(command.hmp, variables)
+        return Request(role, vm, "human-monitor-command", {"command-line": line}, hmp=line)
+    assert command.qmp is not None
+    arguments = render(command.arguments, variables) if command.arguments is not None else None
+    return Request(role, vm, command.qmp, adapt_for(command.qmp, arguments, schema))

@@ -1,0 +1,136 @@
+"""Running a scenario without the TUI: `colotui run`, the demo, and automation.
+
+Human-readable lines by default, one JSON object per step event with
+``json_lines``. Without ``yes`` every step that needs confirmation is asked
+about on the terminal (or read line by line from a pipe); a failure is asked
+about too, and with ``yes`` or no answer it aborts: nothing goes past a failure
+unless someone says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import TextIO
+
+from ..pair import Pair
+from ..qmp import Session, Transcript
+from ..qmp.probe import FactsCache, VMFacts
+from .engine import Decision, Engine, PreflightError, RunResult, StepState, StepUpdate
+from .model import Scenario
+
+_MARK = {StepState.OK: "ok", StepState.FAILED: "FAILED", StepState.SKIPPED: "skipped"}
+
+
+@dataclass
+class Options:
+    yes: bool = False
+    dry_run: bool = False
+    start: int = 0
+    json_lines: bool = False
+    connect_timeout: float = 5.0
+    deadline: float = 10.0
+
+
+class Printer:
+    """Writes step updates for people, or as JSON lines."""
+
+    def __init__(self, out: TextIO, json_lines: bool) -> None:
+        self.out, self.json_lines = out, json_lines
+
+    def say(self, text: str) -> None:
+        if not self.json_lines:
+            print(text, file=self.out, flush=True)
+
+    def update(self, u: StepUpdate) -> None:
+        if self.json_lines:
+            print(json.dumps(u.to_json(), default=str), file=self.out, flush=True)
+            return
+        head = f"[{u.step.number}/{u.total}] {u.step.id} → {u.vm}"
+        if u.state is StepState.PENDING:  # dry run
+            self.say(f"{head}\n      {u.step.why}\n      sends: {u.request.text() if u.request else '?'}")
+        elif u.state is StepState.CONFIRM:
+            self.say(f"{head}\n      {u.step.why}\n      sends: {u.request.text() if u.request else '?'}")
+            for c in u.checks:
+                self.say(f"      checked: {c.text}")
+        elif u.state is StepState.WAITING:
+            self.say(f"      {u.message}")
+        elif u.state in _MARK:
+            detail = f" ({u.elapsed * 1000:.0f} ms)" if u.state is StepState.OK else f": {u.message}"
+            self.say(f"{head}  {_MARK[u.state]}{detail}")
+
+
+class TerminalDecider:
+    """Asks the operator; ``read`` returns a line, or None at end of input."""
+
+    def __init__(self, yes: bool, read: Callable[[str], str | None], out: TextIO) -> None:
+        self.yes, self.read, self.out = yes, read, out
+
+    async def __call__(self, update: StepUpdate) -> Decision:
+        if update.state is StepState.CONFIRM:
+            if self.yes:
+                return Decision.RUN
+            answer = await self._ask("      run this step? [Y]es / [s]kip / [a]bort: ")
+            return {"": Decision.RUN, "y": Decision.RUN, "yes": Decision.RUN, "s": Decision.SKIP,
+                    "skip": Decision.SKIP}.get(answer, Decision.ABORT)
+        if self.yes:
+            return Decision.ABORT
+        answer = await self._ask("      [r]etry / [s]kip / [a]bort? ")
+        return {"r": Decision.RETRY, "retry": Decision.RETRY, "s": Decision.SKIP,
+                "skip": Decision.SKIP}.get(answer, Decision.ABORT)
+
+    async def _ask(self, prompt: str) -> str | None:
+        line = await asyncio.to_thread(self.read, prompt)
+        return None if line is None else line.strip().lower()
+
+
+def read_line(prompt: str) -> str | None:
+    """A line from stdin (prompting on stderr, so stdout stays clean), None at end of input."""
+    print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    return line if line else None
+
+
+async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, transcript: Transcript | None,
+                       out: TextIO = sys.stdout, read: Callable[[str], str | None] = read_line) -> RunResult | None:
+    """Connect to both VMs, run (or dry-run) ``scenario``, and report; None for a dry run."""
+    printer = Printer(out, options.json_lines)
+    async with AsyncExitStack() as stack:
+        sessions: dict[str, Session] = {}
+        for role, endpoint in pair.by_role().items():
+            session = Session(endpoint.name, endpoint.qmp, deadline=options.deadline, transcript=transcript)
+            session.start()
+            stack.push_async_callback(session.close)
+            sessions[role] = session
+        await asyncio.gather(*(s.wait_connected(options.connect_timeout) for s in sessions.values()))
+        facts = FactsCache()
+        engine = Engine(scenario, sessions, pair.topology, decide=TerminalDecider(options.yes, read, out),
+                        on_update=printer.update, facts=facts)
+        await _introduce(printer, scenario, sessions, facts)
+        if options.dry_run:
+            await engine.dry_run()
+            return None
+        try:
+            for warning in await engine.preflight():
+                printer.say(f"warning: {warning}")
+        except PreflightError as exc:
+            printer.say(f"refused: {exc}")
+            if options.json_lines:
+                print(json.dumps({"scenario": scenario.name, "refused": str(exc)}), file=out, flush=True)
+            return RunResult(scenario.name, "refused")
+        result = await engine.run(options.start)
+        printer.say(f"{scenario.name}: {result.status}")
+        return result
+
+
+async def _introduce(printer: Printer, scenario: Scenario, sessions: dict[str, Session], facts: FactsCache) -> None:
+    parts = []
+    for role, session in sessions.items():
+        known = await facts.get(session) if session.connected else None
+        state = f"QEMU {known.version_text}" if isinstance(known, VMFacts) else f"not connected: {session.detail}"
+        parts.append(f"{role} {session.name} ({state})")
+    printer.say(f"{scenario.name}: {len(scenario.steps)} steps; " + "; ".join(parts))

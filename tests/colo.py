@@ -1,0 +1,111 @@
+"""Helpers for tests that drive procedures on a real lab and watch what COLO does."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from colotui.lab import Lab, VMRecord
+from colotui.lab.guest import counters_in_serial, read_disk_counter
+from colotui.pair import pair_from_lab
+from colotui.qmp import Event, Ok, Session, Transcript, UnixAddress
+from colotui.scenario import RunResult, find_scenario
+from colotui.scenario.runner import Options, run_scenario
+
+
+async def run(lab: Lab, name: str, *, expect: str = "passed") -> tuple[RunResult, list[dict], Path]:
+    """Run a procedure as `colotui run NAME --lab DIR --yes --json` does; returns result, events, transcript."""
+    out = io.StringIO()
+    transcript_path = lab.dir / f"transcript-{name}-{time.monotonic_ns()}.jsonl"
+    transcript = Transcript(transcript_path)
+    try:
+        result = await run_scenario(find_scenario(name), pair_from_lab(lab.dir), Options(yes=True, json_lines=True),
+                                    transcript=transcript, out=out)
+    finally:
+        transcript.close()
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert result is not None
+    assert result.status == expect, f"{name}: {result.status}\n" + "\n".join(
+        f"{e.get('step')}: {e.get('state')} {e.get('message')}" for e in events if e.get("state") in
+        ("failed", "ok", "skipped")) + "".join(f"\n{e['refused']}" for e in events if "refused" in e)
+    return result, events, transcript_path
+
+
+@asynccontextmanager
+async def observe(vm: VMRecord) -> AsyncIterator[Session]:
+    """A session on the VM's spare monitor, so tests watch without taking colotui's."""
+    session = Session(f"observer-{vm.name}", UnixAddress(Path(vm.qmp_spare)))
+    session.start()
+    try:
+        assert await session.wait_connected(10), session.detail
+        yield session
+    finally:
+        await session.close()
+
+
+async def query(session: Session, command: str, arguments: dict | None = None) -> object:
+    reply = await session.execute(command, arguments)
+    assert isinstance(reply, Ok), reply
+    return reply.value
+
+
+async def count_checkpoints(primary: Session, seconds: float) -> int:
+    """MIGRATION_PASS events from the primary in ``seconds``: the only checkpoint counter in COLO."""
+    sub = primary.subscribe(events={"MIGRATION_PASS"})
+    await asyncio.sleep(seconds)
+    passes = [n for n in sub.drain() if isinstance(n, Event)]
+    sub.close()
+    return len(passes)
+
+
+def serial_counters(vm: VMRecord, offset: int = 0) -> list[int]:
+    with open(vm.serial, "rb") as f:
+        f.seek(offset)
+        return counters_in_serial(f.read().decode(errors="replace"))
+
+
+def serial_size(vm: VMRecord) -> int:
+    return Path(vm.serial).stat().st_size
+
+
+async def guest_counting(vm: VMRecord, timeout: float = 30.0) -> int:
+    """Wait until the guest has booted and printed its counter (SeaBIOS takes a few seconds under COLO)."""
+    deadline = time.monotonic() + timeout
+    while not serial_counters(vm):
+        assert time.monotonic() < deadline, f"{vm.name}'s guest printed no counter within {timeout:g} s"
+        await asyncio.sleep(0.2)
+    return serial_counters(vm)[-1]
+
+
+async def counter_advances(vm: VMRecord, seconds: float = 2.0) -> tuple[int, int]:
+    """The guest's last printed counter now and ``seconds`` later; asserts it grew."""
+    before = serial_counters(vm)[-1]
+    await asyncio.sleep(seconds)
+    after = serial_counters(vm)[-1]
+    assert after > before, f"{vm.name}'s guest counter is stuck at {before}"
+    return before, after
+
+
+async def disks_agree(lab: Lab, a: VMRecord, b: VMRecord, above: int, attempts: int = 40) -> int:
+    """Read both VMs' disks until they hold the same counter (> ``above``): the secondary keeps up."""
+    install = lab.state().install()
+    seen = []
+    for _ in range(attempts):
+        values = await asyncio.gather(asyncio.to_thread(read_disk_counter, install, Path(a.images["disk"])),
+                                      asyncio.to_thread(read_disk_counter, install, Path(b.images["disk"])))
+        seen.append(values)
+        if values[0] == values[1] and values[0] is not None and values[0] > above:
+            return values[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{a.name} and {b.name} disks never held the same counter above {above}: {seen[-5:]}")
+
+
+def sent(transcript: Path, command: str) -> list[dict]:
+    """Messages of ``command`` that were actually sent (per the transcript)."""
+    lines = [json.loads(line) for line in transcript.read_text().splitlines()]
+    return [line["msg"] for line in lines if line["dir"] == "send" and line["msg"].get("execute") == command]

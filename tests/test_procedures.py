@@ -1,0 +1,138 @@
+"""The five COLO procedures end to end on a real lab with the counter guest (needs KVM).
+
+Two chains, each on its own lab: startup → kill the secondary → primary-failover
+→ respawn → primary-resume; and startup → kill the primary → secondary-failover →
+respawn → secondary-resume. Each phase is checked against what QEMU and the guest
+report, not against what colotui says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from colotui.qmp import Event
+
+from .colo import (
+    count_checkpoints,
+    counter_advances,
+    disks_agree,
+    guest_counting,
+    observe,
+    query,
+    run,
+    sent,
+    serial_counters,
+    serial_size,
+)
+from .conftest import LabFactory
+
+pytestmark = pytest.mark.kvm
+
+
+async def start_colo(labs: LabFactory):
+    lab = await asyncio.to_thread(labs.up)
+    await run(lab, "startup")
+    state = lab.state()
+    primary, secondary = state.current("primary"), state.current("secondary")
+    async with observe(primary) as p, observe(secondary) as s:
+        assert (await query(p, "query-migrate"))["status"] == "colo"
+        assert (await query(s, "query-migrate"))["status"] == "colo"
+        assert (await query(p, "query-colo-status"))["mode"] == "primary"
+        assert (await query(s, "query-colo-status"))["mode"] == "secondary"
+        assert await count_checkpoints(p, 4.0) >= 3, "COLO takes a checkpoint at least every second"
+    await guest_counting(primary)
+    return lab
+
+
+async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:
+    lab = await start_colo(labs)
+    primary = lab.state().current("primary")
+
+    # a precondition stops the run before anything is sent: the secondary is still alive
+    result, events, transcript = await run(lab, "primary-failover", expect="failed")
+    assert events[-1]["step"] == "detach-replication" and "secondary QMP link is down" in events[-1]["message"]
+    assert sent(transcript, "x-blockdev-change") == []
+
+    await asyncio.to_thread(lab.kill, "secondary")
+    await run(lab, "primary-failover")
+    async with observe(primary) as p:
+        status = await query(p, "query-status")
+        assert status["status"] == "running"
+        colo = await query(p, "query-colo-status")
+        assert colo == {"mode": "none", "last-mode": "primary", "reason": "request"}
+        objects = {o["name"] for o in await query(p, "qom-list", {"path": "/objects"})}
+        assert not objects & {"comp0", "iothread1", "m0", "redire0", "redire1"}
+    _, alone = await counter_advances(primary)
+
+    # running it twice is refused: the primary is no longer in COLO
+    _, events, transcript = await run(lab, "primary-failover", expect="failed")
+    assert "colo mode is primary" in events[-1]["message"] and sent(transcript, "x-blockdev-change") == []
+
+    fresh = await asyncio.to_thread(lab.respawn)
+    await run(lab, "primary-resume")
+    async with observe(primary) as p, observe(fresh) as s:
+        assert (await query(p, "query-colo-status"))["mode"] == "primary"
+        assert (await query(s, "query-colo-status"))["mode"] == "secondary"
+        assert await count_checkpoints(p, 4.0) >= 3
+    await disks_agree(lab, primary, fresh, above=alone)
+
+    # a second failover of the same primary: the child to detach is looked up again, and goes
+    await asyncio.to_thread(lab.kill, "secondary")
+    await run(lab, "primary-failover")
+    async with observe(primary) as p:
+        graph = await query(p, "x-debug-query-block-graph")
+        names = {n["id"]: n["name"] for n in graph["nodes"]}
+        quorum = next(e["child"] for e in graph["edges"] if names[e["parent"]] == "colo-disk0")
+        children = [names[e["child"]] for e in graph["edges"] if e["parent"] == quorum]
+        assert len(children) == 1 and "replication0" not in names.values(), children
+    await counter_advances(primary)
+
+
+async def test_secondary_failover_then_secondary_resume(labs: LabFactory) -> None:
+    lab = await start_colo(labs)
+    state = lab.state()
+    primary, secondary = state.current("primary"), state.current("secondary")
+
+    # note a counter value, then let a whole checkpoint start after it and complete
+    async with observe(primary) as p:
+        sub = p.subscribe(events={"STOP", "RESUME"})
+        noted_at, noted = time.time(), serial_counters(primary)[-1]
+        stopped = False
+        while True:
+            notice = await asyncio.wait_for(sub.get(), 5)
+            if isinstance(notice, Event) and notice.name == "STOP" and notice.timestamp > noted_at:
+                stopped = True
+            elif isinstance(notice, Event) and notice.name == "RESUME" and stopped:
+                break
+        await asyncio.to_thread(lab.kill, "primary")
+
+    offset = serial_size(secondary)
+    await run(lab, "secondary-failover")
+    async with observe(secondary) as s:
+        assert (await query(s, "query-status"))["status"] == "running"
+        assert (await query(s, "query-colo-status")) == {"mode": "none", "last-mode": "secondary", "reason": "request"}
+        chardevs = {c["label"]: c["filename"] for c in await query(s, "query-chardev")}
+        ports = state.ports
+        assert chardevs["mirror0"].startswith(f"disconnected:tcp:{secondary.address}:{ports.mirror},server=on")
+        assert "red0" not in chardevs and "red1" not in chardevs
+    await counter_advances(secondary)
+    after = serial_counters(secondary, offset)
+    assert after and min(after) >= noted, f"the secondary went on from {min(after)}, below {noted} (lost work)"
+
+    fresh = await asyncio.to_thread(lab.respawn)
+    assert fresh.address == primary.address
+    _, events, _ = await run(lab, "secondary-resume")
+    mirror = next(e for e in events if e["step"] == "add-mirror" and e["state"] == "ok")
+    assert mirror["request"]["arguments"]["insert"] == "before"
+    async with observe(secondary) as p, observe(fresh) as s:
+        network = await query(p, "human-monitor-command", {"command-line": "info network"})
+        order = [line.split(":")[0].strip(" -") for line in network.splitlines() if line.strip().startswith("- ")]
+        assert order.index("m0") < order.index("rew0") and order.index("redire1") < order.index("rew0"), order
+        assert (await query(p, "query-colo-status")) == {"mode": "primary", "last-mode": "secondary",
+                                                         "reason": "none"}
+        assert (await query(s, "query-colo-status"))["mode"] == "secondary"
+        assert await count_checkpoints(p, 4.0) >= 3
+    await disks_agree(lab, secondary, fresh, above=max(after))
