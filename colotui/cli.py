@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
-from .pair import Endpoint, Pair, pair_from_addresses, pair_from_lab
+from .pair import Pair, pair_from_addresses, pair_from_lab
 from .qmp import Transcript
 from .paths import default_lab_dir, state_dir
 
@@ -96,23 +96,34 @@ def _transcript(args: argparse.Namespace) -> Transcript:
 def cmd_connect(args: argparse.Namespace) -> int:
     from .ui.app import ColotuiApp
 
-    pair = _pair(args)
-    app = ColotuiApp([pair.primary, pair.secondary], transcript=_transcript(args), deadline=args.deadline)
+    app = ColotuiApp(_pair(args), transcript=_transcript(args), deadline=args.deadline,
+                     lab_dir=Path(args.lab) if args.lab else None)
     app.run()
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """A lab, brought into COLO by the startup procedure, with the console attached; the lab stops on exit."""
+    import asyncio
+
     from .lab import Lab
-    from .qmp import parse_address
+    from .scenario import find_scenario
+    from .scenario.runner import Options, run_scenario
     from .ui.app import ColotuiApp
 
     lab = Lab(_lab_dir(args))
     print(f"starting a COLO lab in {lab.dir} …", flush=True)
-    state = lab.up(accel=args.accel)
+    lab.up(accel=args.accel)
     try:
-        endpoints = [Endpoint(vm.name, parse_address(vm.qmp), vm.address) for vm in state.vms]
-        ColotuiApp(endpoints, transcript=_transcript(args)).run()
+        pair = pair_from_lab(lab.dir)
+        transcript = _transcript(args)
+        if args.accel != "tcg":
+            print("bringing it into COLO (the startup procedure):", flush=True)
+            result = asyncio.run(run_scenario(find_scenario("startup"), pair, Options(yes=True),
+                                              transcript=transcript))
+            if result is None or not result.passed:
+                raise UserError(f"the startup procedure did not pass; see {transcript.path}")
+        ColotuiApp(pair, transcript=transcript, lab_dir=lab.dir).run()
     finally:
         lab.down()
         print(f"lab stopped; its logs stay in {lab.dir}")
@@ -219,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("primary", nargs="?", metavar="PRIMARY")
     connect.add_argument("secondary", nargs="?", metavar="SECONDARY")
     connect.add_argument("--lab", metavar="DIR", help="attach to the lab in DIR instead")
+    connect.add_argument("--topology", metavar="FILE",
+                         help="addresses, ports and ids of the pair (TOML), for running procedures")
     add_session_options(connect)
     connect.set_defaults(func=cmd_connect)
 

@@ -17,6 +17,8 @@ from colotui.qmp import Event, Ok, Session, Transcript, UnixAddress
 from colotui.scenario import RunResult, find_scenario
 from colotui.scenario.runner import Options, run_scenario
 
+from .conftest import LabFactory
+
 
 async def run(lab: Lab, name: str, *, expect: str = "passed") -> tuple[RunResult, list[dict], Path]:
     """Run a procedure as `colotui run NAME --lab DIR --yes --json` does; returns result, events, transcript."""
@@ -109,3 +111,19 @@ def sent(transcript: Path, command: str) -> list[dict]:
     """Messages of ``command`` that were actually sent (per the transcript)."""
     lines = [json.loads(line) for line in transcript.read_text().splitlines()]
     return [line["msg"] for line in lines if line["dir"] == "send" and line["msg"].get("execute") == command]
+
+
+async def start_colo(labs: LabFactory) -> Lab:
+    """A fresh lab brought into COLO by the startup procedure, checkpointing, its guest counting."""
+    lab = await asyncio.to_thread(labs.up)
+    await run(lab, "startup")
+    state = lab.state()
+    primary, secondary = state.current("primary"), state.current("secondary")
+    async with observe(primary) as p, observe(secondary) as s:
+        assert (await query(p, "query-migrate"))["status"] == "colo"
+        assert (await query(s, "query-migrate"))["status"] == "colo"
+        assert (await query(p, "query-colo-status"))["mode"] == "primary"
+        assert (await query(s, "query-colo-status"))["mode"] == "secondary"
+        assert await count_checkpoints(p, 4.0) >= 3, "COLO takes a checkpoint at least every second"
+    await guest_counting(primary)
+    return lab

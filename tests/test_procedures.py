@@ -17,9 +17,9 @@ from colotui.qmp import Event
 
 from .colo import (
     count_checkpoints,
+    start_colo,
     counter_advances,
     disks_agree,
-    guest_counting,
     observe,
     query,
     run,
@@ -30,21 +30,6 @@ from .colo import (
 from .conftest import LabFactory
 
 pytestmark = pytest.mark.kvm
-
-
-async def start_colo(labs: LabFactory):
-    lab = await asyncio.to_thread(labs.up)
-    await run(lab, "startup")
-    state = lab.state()
-    primary, secondary = state.current("primary"), state.current("secondary")
-    async with observe(primary) as p, observe(secondary) as s:
-        assert (await query(p, "query-migrate"))["status"] == "colo"
-        assert (await query(s, "query-migrate"))["status"] == "colo"
-        assert (await query(p, "query-colo-status"))["mode"] == "primary"
-        assert (await query(s, "query-colo-status"))["mode"] == "secondary"
-        assert await count_checkpoints(p, 4.0) >= 3, "COLO takes a checkpoint at least every second"
-    await guest_counting(primary)
-    return lab
 
 
 async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:

@@ -104,7 +104,7 @@ async def test_events_reach_every_subscriber(plain_vm: PlainVM) -> None:
 async def test_a_slow_subscriber_loses_old_events_not_memory(plain_vm: PlainVM) -> None:
     session = await connected(plain_vm)
     try:
-        slow = session.subscribe(maxlen=4)
+        slow = session.subscribe(maxlen=4, events={"STOP", "RESUME"})
         for _ in range(10):
             assert isinstance(await session.execute("cont"), Ok)
             assert isinstance(await session.execute("stop"), Ok)

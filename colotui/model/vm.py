@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..qmp.notices import LinkState
+from .block import BlockJob, Drive, Export
+from .checkpoints import CheckpointStats
+from .network import Chardev, Netdev
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +36,27 @@ class ColoStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class LogEntry:
+    seq: int
+    at: float  # wall clock, seconds
+    text: str
+    severity: str = "info"  # info | warning | critical
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """A colo-compare object and the settings that matter to an operator."""
+
+    id: str
+    props: tuple[tuple[str, str], ...]
+
+    def get(self, name: str) -> str:
+        return dict(self.props).get(name, "")
+
+
+@dataclass(frozen=True, slots=True)
 class VMView:
-    """One VM as shown in its pane header."""
+    """One VM as its pane shows it."""
 
     name: str
     address: str
@@ -45,14 +67,35 @@ class VMView:
     running: bool | None = None
     colo: ColoStatus | None = None
     colo_available: bool = True  # False when QEMU was built without replication
+    migration: str | None = None  # query-migrate status
+    checkpoint_delay_ms: int | None = None
+    capabilities: tuple[str, ...] = ()  # migration capabilities that are on
+    checkpoints: CheckpointStats = field(default_factory=CheckpointStats)
+    netdevs: tuple[Netdev, ...] = ()
+    chardevs: tuple[Chardev, ...] = ()
+    objects: tuple[tuple[str, str], ...] = ()  # (id, type) under /objects
+    compares: tuple[Compare, ...] = ()
+    iothreads: tuple[str, ...] = ()
+    drives: tuple[Drive, ...] = ()
+    jobs: tuple[BlockJob, ...] = ()
+    exports: tuple[Export, ...] = ()
+    colo_exit: tuple[tuple[str, str], ...] | None = None  # the last COLO_EXIT's data
+    log: tuple[LogEntry, ...] = ()
+    structure_known: bool = False  # network, chardevs and block graph have been read at least once
 
     def with_(self, **changes: Any) -> VMView:
         return replace(self, **changes)
 
     @property
+    def connected(self) -> bool:
+        return self.link is LinkState.CONNECTED
+
+    @property
+    def in_colo(self) -> bool:
+        return self.colo is not None and self.colo.mode in ("primary", "secondary")
+
+    @property
     def role(self) -> str:
-        if self.link is not LinkState.CONNECTED and self.colo is None:
-            return "unknown"
         if not self.colo_available:
             return "unknown (QEMU built without COLO)"
         return self.colo.describe() if self.colo else "unknown"

@@ -1,92 +1,306 @@
-"""Keeps a `VMView` of one VM current, driven by its session's events.
+"""Keeps a `VMView` of one VM current, driven by its session's notices.
 
-Queries run on connect, after events that change what they report, and on a
-slow periodic refresh; STOP/RESUME (two per COLO checkpoint) only flip the
-running flag and schedule one debounced status query, so an idle console costs
-QEMU about one call a second.
+What changes often (run state, role, migration status) is asked every
+``refresh_interval``; the structure (filters, chardevs, block graph, jobs) on
+connect, after events that change it, after any command colotui sent, and
+every few refreshes. COLO's STOP/RESUME pairs are counted as checkpoints and
+cost no query, so an attached console stays light on QEMU.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from ..qmp import CommandError, Event, LinkChanged, LinkState, Ok, Session
-from .vm import ColoStatus, VMView
+from ..qmp.notices import CommandSent, Notice
+from .block import parse_block, parse_exports, parse_jobs
+from .checkpoints import CheckpointCounter
+from .network import parse_chardev, parse_info_network
+from .vm import ColoStatus, Compare, LogEntry, VMView
 
-#: Events after which the role or run state is worth asking for again.
-_REFRESH_ON = frozenset({"COLO_EXIT", "MIGRATION", "SHUTDOWN", "RESET", "SUSPEND", "WAKEUP", "GUEST_PANICKED"})
-_STATUS_DEBOUNCE = 0.3
+#: Events that change what the structure refresh reads.
+_STRUCTURE_EVENTS = frozenset({"MIGRATION", "COLO_EXIT", "JOB_STATUS_CHANGE", "BLOCK_JOB_COMPLETED",
+                               "BLOCK_JOB_CANCELLED", "BLOCK_JOB_READY", "BLOCK_JOB_ERROR", "BLOCK_EXPORT_DELETED",
+                               "DEVICE_DELETED", "NIC_RX_FILTER_CHANGED", "SHUTDOWN", "RESET"})
+#: Events folded into the checkpoint counter instead of the log while in COLO.
+_CHECKPOINT_EVENTS = frozenset({"STOP", "RESUME", "MIGRATION_PASS"})
+_COMPARE_PROPS = ("primary_in", "secondary_in", "outdev", "iothread", "compare_timeout", "expired_scan_cycle",
+                  "max_queue_size")
+_DEBOUNCE = 0.2
+_JOB_POLL = 1.0
+LOG_LENGTH = 200
 
 
 class VMWatcher:
     """Runs until cancelled; calls ``on_change`` with each new `VMView`."""
 
-    def __init__(self, session: Session, address: str, on_change: Callable[[VMView], None],
-                 refresh_interval: float = 5.0) -> None:
+    def __init__(self, session: Session, address: str, on_change: Callable[[VMView], None], *,
+                 refresh_interval: float = 5.0, structure_every: int = 3) -> None:
         self.session = session
         self.view = VMView(session.name, address, session.state, session.detail)
+        self.calls = 0  # QMP commands this watcher has sent (for the benchmark)
         self._on_change = on_change
         self._refresh_interval = refresh_interval
-        self._status_task: asyncio.Task[None] | None = None
+        self._structure_every = structure_every
+        self._counter = CheckpointCounter()
+        self._log: deque[LogEntry] = deque(maxlen=LOG_LENGTH)
+        self._seq = 0
+        self._compare_cache: dict[str, Compare] = {}
+        self._fast_due = time.monotonic() + refresh_interval
+        self._fast_count = 0
+        self._structure_due: float | None = None
+        self._status_due: float | None = None
 
-    def _publish(self, **changes: object) -> None:
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        sub = self.session.subscribe(maxlen=1024)
+        self._on_change(self.view)
+        if self.session.connected:
+            await self.refresh_all()
+        try:
+            while True:
+                timeout = max(0.0, self._next_due() - time.monotonic())
+                try:
+                    notice = await asyncio.wait_for(sub.get(), timeout)
+                except TimeoutError:
+                    notice = None
+                if notice is not None:
+                    await self._handle(notice)
+                await self._run_due()
+        finally:
+            sub.close()
+
+    def _next_due(self) -> float:
+        dues = [self._fast_due]
+        if self._structure_due is not None:
+            dues.append(self._structure_due)
+        if self._status_due is not None:
+            dues.append(self._status_due)
+        if self._polling_jobs():
+            dues.append(time.monotonic() + _JOB_POLL)
+        return min(dues)
+
+    def _polling_jobs(self) -> bool:
+        return any(not j.internal and j.status in ("created", "running", "ready", "standby", "waiting")
+                   for j in self.view.jobs)
+
+    async def _run_due(self) -> None:
+        now = time.monotonic()
+        if not self.session.connected:
+            self._fast_due = now + self._refresh_interval
+            return
+        if self._structure_due is not None and now >= self._structure_due:
+            self._structure_due = None
+            await self.refresh_structure()
+        if self._status_due is not None and now >= self._status_due:
+            self._status_due = None
+            await self._fast()
+        if now >= self._fast_due:
+            self._fast_due = now + self._refresh_interval
+            self._fast_count += 1
+            if self._fast_count % self._structure_every == 0:
+                await self.refresh_all()
+            else:
+                await self._fast()
+        elif self._polling_jobs():
+            await self._jobs()
+
+    def _soon(self, what: str) -> None:
+        due = time.monotonic() + _DEBOUNCE
+        if what == "structure":
+            self._structure_due = min(self._structure_due or due, due)
+        else:
+            self._status_due = min(self._status_due or due, due)
+
+    # -- notices -----------------------------------------------------------------------------
+
+    async def _handle(self, notice: Notice) -> None:
+        if isinstance(notice, LinkChanged):
+            self._link(notice)
+            if notice.state is LinkState.CONNECTED:
+                await self.refresh_all()
+        elif isinstance(notice, CommandSent):
+            self._soon("structure")
+        elif isinstance(notice, Event):
+            self._event(notice)
+
+    def _link(self, notice: LinkChanged) -> None:
+        if notice.state is LinkState.DISCONNECTED:
+            self._add_log(f"QMP connection lost: {notice.detail}", "critical")
+            self._counter.reset_pending()
+        elif notice.state is LinkState.CONNECTED:
+            self._add_log(f"QMP connected ({notice.detail})")
+        self._publish(link=notice.state, link_detail=notice.detail)
+
+    def _event(self, event: Event) -> None:
+        in_colo = self.view.migration == "colo"
+        if event.name == "STOP":
+            if in_colo:
+                self._counter.stop(event.timestamp)
+            else:
+                self._soon("status")
+            self._publish(running=False)
+        elif event.name == "RESUME":
+            closed = self._counter.resume(event.timestamp)
+            self._publish(running=True, status="running",
+                          **({"checkpoints": self._counter.stats(event.timestamp)} if closed else {}))
+        if event.name in _CHECKPOINT_EVENTS and (in_colo or event.name == "MIGRATION_PASS"):
+            return
+        if event.name == "MIGRATION":
+            status = str(event.data.get("status", ""))
+            if status != "colo":
+                self._counter.reset_pending()
+            self._publish(migration=status)
+        severity = "info"
+        if event.name == "COLO_EXIT":
+            severity = "critical" if event.data.get("reason") == "error" else "warning"
+            self._publish(colo_exit=tuple(sorted((k, str(v)) for k, v in event.data.items())))
+        elif event.name in ("BLOCK_JOB_ERROR", "GUEST_PANICKED", "SHUTDOWN"):
+            severity = "warning"
+        data = " ".join(f"{k}={v}" for k, v in event.data.items())
+        self._add_log(f"{event.name} {data}".strip(), severity)
+        if event.name in _STRUCTURE_EVENTS:
+            self._soon("structure")
+            self._soon("status")
+
+    def _add_log(self, text: str, severity: str = "info") -> None:
+        self._seq += 1
+        self._log.append(LogEntry(self._seq, time.time(), text, severity))
+        self._publish(log=tuple(self._log))
+
+    def _publish(self, **changes: Any) -> None:
         view = self.view.with_(**changes)
         if view != self.view:
             self.view = view
             self._on_change(view)
 
-    async def run(self) -> None:
-        sub = self.session.subscribe(maxlen=256)
-        self._on_change(self.view)
-        if self.session.connected:
-            await self.refresh()
-        try:
-            while True:
-                try:
-                    notice = await asyncio.wait_for(sub.get(), self._refresh_interval)
-                except TimeoutError:
-                    if self.session.connected:
-                        await self.refresh()
-                    continue
-                await self._handle(notice)
-        finally:
-            sub.close()
-            if self._status_task is not None:
-                self._status_task.cancel()
+    # -- queries -----------------------------------------------------------------------------
 
-    async def _handle(self, notice: Event | LinkChanged) -> None:
-        if isinstance(notice, LinkChanged):
-            self._publish(link=notice.state, link_detail=notice.detail)
-            if notice.state is LinkState.CONNECTED:
-                await self.refresh()
-            return
-        if notice.name == "STOP":
-            self._publish(running=False)
-            self._schedule_status()
-        elif notice.name == "RESUME":
-            self._publish(running=True, status="running")
-        elif notice.name in _REFRESH_ON:
-            await self.refresh()
-
-    def _schedule_status(self) -> None:
-        if self._status_task is not None:
-            self._status_task.cancel()
-        self._status_task = asyncio.create_task(self._query_status(after=_STATUS_DEBOUNCE))
-
-    async def _query_status(self, after: float = 0.0) -> None:
-        await asyncio.sleep(after)
-        reply = await self.session.execute("query-status")
+    async def _ask(self, command: str, arguments: dict[str, Any] | None = None) -> Any:
+        self.calls += 1
+        reply = await self.session.execute(command, arguments)
         if isinstance(reply, Ok):
-            self._publish(status=reply.value.get("status"), running=reply.value.get("running"))
+            return reply.value
+        if isinstance(reply, CommandError) and reply.error_class == "CommandNotFound":
+            return _MISSING
+        return None
 
-    async def refresh(self) -> None:
-        """Ask QEMU again for everything the view shows."""
+    async def _fast(self) -> None:
+        status, colo, migrate = await asyncio.gather(self._ask("query-status"), self._ask("query-colo-status"),
+                                                     self._ask("query-migrate"))
         version = self.session.version
-        self._publish(version=".".join(map(str, version)) if version else None)
-        await self._query_status()
-        reply = await self.session.execute("query-colo-status")
-        if isinstance(reply, Ok):
-            self._publish(colo=ColoStatus.from_reply(reply.value), colo_available=True)
-        elif isinstance(reply, CommandError) and reply.error_class == "CommandNotFound":
-            self._publish(colo=None, colo_available=False)
+        changes = fast_changes(status, None if colo is _MISSING else colo, migrate, colo_missing=colo is _MISSING)
+        changes["version"] = ".".join(map(str, version)) if version else None
+        if changes.get("migration", "colo") != "colo":
+            self._counter.reset_pending()
+        self._publish(**changes)
+
+    async def _jobs(self) -> None:
+        jobs = await self._ask("query-block-jobs")
+        if isinstance(jobs, list):
+            internal = tuple(j for j in self.view.jobs if j.internal)
+            self._publish(jobs=parse_jobs(jobs) + internal)
+
+    async def refresh_structure(self) -> None:
+        """Filters, chardevs, objects, block graph, jobs, exports, migration settings."""
+        replies = dict(zip(STRUCTURE_QUERIES, await asyncio.gather(
+            *(self._ask(command, arguments) for command, arguments in STRUCTURE_QUERIES.values()))))
+        changes = structure_changes(replies)
+        if "objects" in changes:
+            changes["compares"] = await self._compares([i for i, t in changes["objects"] if t == "colo-compare"])
+        self._publish(**changes)
+
+    async def _compares(self, ids: list[str]) -> tuple[Compare, ...]:
+        """colo-compare settings, read once per object (qom-get for each property)."""
+        for obj in ids:
+            if obj not in self._compare_cache:
+                values = await asyncio.gather(*(self._ask("qom-get", {"path": f"/objects/{obj}", "property": p})
+                                                for p in _COMPARE_PROPS))
+                self._compare_cache[obj] = Compare(obj, tuple((p, str(v)) for p, v in zip(_COMPARE_PROPS, values)
+                                                              if v is not None and v is not _MISSING))
+        for gone in set(self._compare_cache) - set(ids):
+            del self._compare_cache[gone]
+        return tuple(self._compare_cache[i] for i in ids)
+
+    async def refresh_all(self) -> None:
+        """Everything, at once (pipelined on the one connection): the first full view comes fast."""
+        await asyncio.gather(self._fast(), self.refresh_structure())
+
+
+_MISSING = object()  # the command does not exist on this QEMU
+
+#: What a structure refresh asks, by the name its reply is known under.
+STRUCTURE_QUERIES: dict[str, tuple[str, dict[str, Any] | None]] = {
+    "hmp info network": ("human-monitor-command", {"command-line": "info network"}),
+    "query-chardev": ("query-chardev", None),
+    "qom-list": ("qom-list", {"path": "/objects"}),
+    "query-iothreads": ("query-iothreads", None),
+    "x-debug-query-block-graph": ("x-debug-query-block-graph", None),
+    "query-named-block-nodes": ("query-named-block-nodes", {"flat": True}),
+    "query-block-jobs": ("query-block-jobs", None),
+    "query-block-exports": ("query-block-exports", None),
+    "query-migrate-parameters": ("query-migrate-parameters", None),
+    "query-migrate-capabilities": ("query-migrate-capabilities", None),
+}
+
+
+def fast_changes(status: Any, colo: Any, migrate: Any, *, colo_missing: bool = False) -> dict[str, Any]:
+    """View fields from query-status, query-colo-status and query-migrate replies (None: no reply)."""
+    changes: dict[str, Any] = {}
+    if isinstance(status, dict):
+        changes |= {"status": status.get("status"), "running": status.get("running")}
+    if colo_missing:
+        changes |= {"colo": None, "colo_available": False}
+    elif isinstance(colo, dict):
+        changes |= {"colo": ColoStatus.from_reply(colo), "colo_available": True}
+    if isinstance(migrate, dict):
+        changes["migration"] = migrate.get("status", "none")
+    return changes
+
+
+def structure_changes(replies: dict[str, Any]) -> dict[str, Any]:
+    """View fields from the `STRUCTURE_QUERIES` replies (a missing or failed reply leaves its fields)."""
+    changes: dict[str, Any] = {"structure_known": True}
+    network, chardevs, objects = replies.get("hmp info network"), replies.get("query-chardev"), replies.get("qom-list")
+    if isinstance(network, str):
+        changes["netdevs"] = parse_info_network(network)
+    if isinstance(chardevs, list):
+        changes["chardevs"] = tuple(sorted((parse_chardev(c) for c in chardevs), key=lambda c: c.label))
+    if isinstance(objects, list):
+        changes["objects"] = tuple(sorted((o["name"], str(o.get("type", ""))[6:-1]) for o in objects
+                                          if str(o.get("type", "")).startswith("child<")))
+    if isinstance(replies.get("query-iothreads"), list):
+        changes["iothreads"] = tuple(sorted(t["id"] for t in replies["query-iothreads"]))
+    graph, nodes, jobs = (replies.get(k) for k in ("x-debug-query-block-graph", "query-named-block-nodes",
+                                                   "query-block-jobs"))
+    if isinstance(graph, dict) and isinstance(nodes, list):
+        drives, internal = parse_block(graph, nodes)
+        changes["drives"] = drives
+        if isinstance(jobs, list):
+            changes["jobs"] = parse_jobs(jobs) + internal
+    if isinstance(replies.get("query-block-exports"), list):
+        changes["exports"] = parse_exports(replies["query-block-exports"])
+    params, caps = replies.get("query-migrate-parameters"), replies.get("query-migrate-capabilities")
+    if isinstance(params, dict):
+        changes["checkpoint_delay_ms"] = params.get("x-checkpoint-delay")
+    if isinstance(caps, list):
+        changes["capabilities"] = tuple(sorted(c["capability"] for c in caps if c.get("state")))
+    return changes
+
+
+def view_from_replies(name: str, address: str, replies: dict[str, Any]) -> VMView:
+    """A whole view from recorded replies (keyed by command, as in an introspection dump)."""
+    view = VMView(name, address, LinkState.CONNECTED)
+    q = replies.get("query-version", {}).get("qemu", {})
+    version = f"{q['major']}.{q['minor']}.{q['micro']}" if q else None
+    changes = fast_changes(replies.get("query-status"), replies.get("query-colo-status"), replies.get("query-migrate"))
+    changes |= structure_changes(replies)
+    props = replies.get("objects-props", {})
+    changes["compares"] = tuple(Compare(i, tuple((p, str(props[i][p])) for p in _COMPARE_PROPS if p in props.get(i, {})))
+                                for i, t in changes.get("objects", ()) if t == "colo-compare")
+    return view.with_(version=version, **changes)

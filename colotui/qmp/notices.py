@@ -51,7 +51,16 @@ class LinkChanged:
     detail: str = ""
 
 
-Notice = Event | LinkChanged
+@dataclass(frozen=True, slots=True)
+class CommandSent:
+    """colotui sent a command that may change the VM (any but a query); views refresh after it."""
+
+    vm: str
+    command: str
+    ok: bool
+
+
+Notice = Event | LinkChanged | CommandSent
 
 
 class Subscription:
@@ -125,7 +134,7 @@ class Subscription:
 def event_filter(names: Iterable[str]) -> Callable[[Notice], bool]:
     """Accept link changes and the named events only."""
     wanted = frozenset(names)
-    return lambda n: isinstance(n, LinkChanged) or n.name in wanted
+    return lambda n: isinstance(n, LinkChanged) or (isinstance(n, Event) and n.name in wanted)
 
 
 class Hub:

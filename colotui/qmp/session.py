@@ -20,7 +20,8 @@ from qemu.qmp import ConnectError, ExecInterruptedError, ExecuteError, QMPClient
 from qemu.qmp.message import Message
 
 from .address import Address
-from .notices import Event, Hub, LinkChanged, LinkState, Subscription, event_filter
+from .notices import CommandSent, Event, Hub, LinkChanged, LinkState, Subscription, event_filter
+from .readonly import is_read_only
 from .reply import CommandError, DeadlineExceeded, Disconnected, Ok, Reply
 from .transcript import Transcript
 
@@ -180,16 +181,20 @@ class Session:
             return Disconnected(command, self.detail)
         msg = client.make_execute_msg(command, arguments)
         started = time.monotonic()
+        reply: Reply
         try:
             async with asyncio.timeout(limit):  # no extra task per command, unlike wait_for
                 value = await client.execute_msg(msg)
+            reply = Ok(command, value, time.monotonic() - started)
         except ExecuteError as exc:
-            return CommandError(command, exc.error_class, str(exc), time.monotonic() - started)
+            reply = CommandError(command, exc.error_class, str(exc), time.monotonic() - started)
         except TimeoutError:
-            return DeadlineExceeded(command, limit, time.monotonic() - started)
+            reply = DeadlineExceeded(command, limit, time.monotonic() - started)
         except (ExecInterruptedError, StateError) as exc:
-            return Disconnected(command, _describe(exc), time.monotonic() - started)
-        return Ok(command, value, time.monotonic() - started)
+            reply = Disconnected(command, _describe(exc), time.monotonic() - started)
+        if not is_read_only(command, arguments):
+            self._hub.publish(CommandSent(self.name, command, reply.ok))
+        return reply
 
     async def hmp(self, command_line: str, *, deadline: float | None = None) -> Reply:
         """Run an HMP command through ``human-monitor-command``.

@@ -1,17 +1,32 @@
-"""The console: both VMs side by side."""
+"""The console: both VMs side by side, alerts, and procedures stepped through.
+
+The app owns one `Session` per VM (the QMP session service) and hands it to
+the watchers and the scenario engine; widgets only ever receive messages.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header
 
+from ..errors import UserError
 from ..model import VMView, VMWatcher
-from ..pair import Endpoint
+from ..model.alerts import assess
+from ..pair import Endpoint, Pair, pair_from_lab
 from ..qmp import Session, Transcript
-from .messages import VMChanged
+from ..qmp.probe import FactsCache
+from ..scenario import Engine, PreflightError, catalogue, find_scenario
+from .messages import ProcedureFinished, StepChanged, VMChanged
+from .procedure import ProcedurePanel, ScenarioPicker
 from .vm_pane import VMPane
+
+ROLES = ("primary", "secondary")
+LAB_POLL = 2.0  # seconds between looks at a followed lab's lab.json
 
 
 class ColotuiApp(App[None]):
@@ -19,46 +34,162 @@ class ColotuiApp(App[None]):
 
     TITLE = "colotui"
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+r,f5", "refresh", "Refresh", id="app.refresh"),
+        Binding("p", "pick_procedure", "Procedures", id="app.procedures"),
+        Binding("f", "offered_procedure", "Failover", id="app.failover"),
+        Binding("escape", "close_procedure", "Close procedure", id="app.close_procedure", show=False),
     ]
 
-    def __init__(self, endpoints: list[Endpoint], *, transcript: Transcript | None = None,
-                 deadline: float = 10.0, refresh_interval: float = 5.0) -> None:
+    def __init__(self, pair: Pair, *, transcript: Transcript | None = None, deadline: float = 10.0,
+                 refresh_interval: float = 5.0, lab_dir: Path | None = None, connect: bool = True) -> None:
+        """``lab_dir``: follow that lab (a respawned secondary is attached as it appears).
+        ``connect=False`` opens no session: views arrive only as `VMChanged` messages (recorded
+        views, screenshots, layout tests)."""
         super().__init__()
-        self.endpoints = endpoints
+        self.pair = pair
+        self.lab_dir = lab_dir
+        self.connect = connect
         self.transcript = transcript
         self.deadline = deadline
         self.refresh_interval = refresh_interval
         self.sessions: dict[str, Session] = {}
         self.watchers: dict[str, VMWatcher] = {}
+        self.views: dict[str, VMView] = {role: VMView(ep.name, ep.address or str(ep.qmp))
+                                         for role, ep in pair.by_role().items()}
+        self.facts = FactsCache()
+        self.running_procedure = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="panes"):
-            for ep in self.endpoints:
-                yield VMPane(VMView(ep.name, ep.address or str(ep.qmp)))
+            for role in ROLES:
+                yield VMPane(self.views[role], role)
+        yield ProcedurePanel()
         yield Footer()
 
     def on_mount(self) -> None:
-        for ep in self.endpoints:
-            session = Session(ep.name, ep.qmp, deadline=self.deadline, transcript=self.transcript)
-            self.sessions[ep.name] = session
-            watcher = VMWatcher(session, ep.address or str(ep.qmp), lambda v: self.post_message(VMChanged(v)),
-                                self.refresh_interval)
-            self.watchers[ep.name] = watcher
-            session.start()
-            self.run_worker(watcher.run(), name=f"watch-{ep.name}", group="watchers")
+        if not self.connect:
+            return
+        for role, ep in self.pair.by_role().items():
+            self._attach(role, ep)
+        if self.lab_dir is not None:
+            self.set_interval(LAB_POLL, self._follow_lab)
+
+    def _attach(self, role: str, ep: Endpoint) -> None:
+        session = Session(ep.name, ep.qmp, deadline=self.deadline, transcript=self.transcript)
+        self.sessions[role] = session
+        watcher = VMWatcher(session, ep.address or str(ep.qmp),
+                            lambda view, role=role: self.post_message(VMChanged(role, view)),
+                            refresh_interval=self.refresh_interval)
+        self.watchers[role] = watcher
+        session.start()
+        self.run_worker(watcher.run(), name=f"watch-{role}", group=f"watch-{role}")
+
+    async def _detach(self, role: str) -> None:
+        self.workers.cancel_group(self, f"watch-{role}")
+        await self.sessions.pop(role).close()
+        del self.watchers[role]
+
+    async def _follow_lab(self) -> None:
+        """A lab's roles change at respawn: attach the VM that plays each role now."""
+        assert self.lab_dir is not None
+        try:
+            pair = pair_from_lab(self.lab_dir)
+        except UserError:
+            return
+        for role, ep in pair.by_role().items():
+            if ep != self.pair.by_role()[role] and not self.running_procedure:
+                await self._detach(role)
+                self.views[role] = VMView(ep.name, ep.address or str(ep.qmp))
+                self.query_one(f"#pane-{role}", VMPane).retarget(self.views[role])
+                self._attach(role, ep)
+                self.notify(f"the lab's {role} is now {ep.name}")
+        if not self.running_procedure:
+            self.pair = pair
 
     async def on_unmount(self) -> None:
-        self.workers.cancel_group(self, "watchers")
+        self.workers.cancel_all()
         for session in self.sessions.values():
             await session.close()
 
-    def on_vmchanged(self, message: VMChanged) -> None:
-        self.query_one(f"#vm-{message.view.name}", VMPane).show(message.view)
+    # -- the VMs ---------------------------------------------------------------------------------
 
-    async def action_refresh(self) -> None:
+    def on_vmchanged(self, message: VMChanged) -> None:
+        self.views[message.role] = message.view
+        self.query_one(f"#pane-{message.role}", VMPane).show(message.view)
+        alerts = assess(self.views["primary"], self.views["secondary"])
+        for role in ROLES:
+            self.query_one(f"#pane-{role}", VMPane).alert(alerts.get(role))
+
+    def action_refresh(self) -> None:
         for watcher in self.watchers.values():
             if watcher.session.connected:
-                self.run_worker(watcher.refresh(), group="refresh")
+                self.run_worker(watcher.refresh_all(), group="refresh")
+
+    # -- procedures ------------------------------------------------------------------------------
+
+    def action_pick_procedure(self) -> None:
+        if self.running_procedure:
+            self.notify("a procedure is running: finish or abort it first", severity="warning")
+            return
+        self.push_screen(ScenarioPicker(catalogue()), self._picked)
+
+    def _picked(self, name: str | None) -> None:
+        if name:
+            self.start_procedure(name)
+
+    def action_offered_procedure(self) -> None:
+        for role in ROLES:
+            alert = self.query_one(f"#pane-{role}", VMPane).current_alert
+            if alert is not None and alert.offer:
+                self.start_procedure(alert.offer)
+                return
+        self.notify("no failover is called for: both sides look alive", severity="information")
+
+    def action_close_procedure(self) -> None:
+        panel = self.query_one(ProcedurePanel)
+        if not self.running_procedure:
+            panel.close()
+
+    def start_procedure(self, name: str) -> None:
+        if self.running_procedure:
+            return
+        try:
+            scenario = find_scenario(name)
+        except UserError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self.running_procedure = True
+        self.query_one(ProcedurePanel).start(scenario)
+        self._run_procedure(scenario)
+
+    @work(group="procedure", exclusive=True)
+    async def _run_procedure(self, scenario: object) -> None:
+        panel = self.query_one(ProcedurePanel)
+        engine = Engine(scenario, self.sessions, self.pair.topology, decide=panel.decide,  # type: ignore[arg-type]
+                        on_update=lambda u: self.post_message(StepChanged(u)), facts=self.facts)
+        try:
+            for warning in await engine.preflight():
+                self.notify(warning, severity="warning", timeout=10)
+            result = await engine.run()
+            status = result.status
+        except PreflightError as exc:
+            self.notify(f"refused: {exc}", severity="error", timeout=15)
+            status = "refused"
+        self.post_message(ProcedureFinished(status))
+
+    def on_step_changed(self, message: StepChanged) -> None:
+        update = message.update
+        self.query_one(ProcedurePanel).show_update(update)
+        busy = update.state.value in ("confirm", "running", "waiting", "failed")
+        for role in ROLES:
+            pane = self.query_one(f"#pane-{role}", VMPane)
+            pane.set_class(busy and self.sessions[role].name == update.vm, "target")
+
+    def on_procedure_finished(self, message: ProcedureFinished) -> None:
+        self.running_procedure = False
+        self.query_one(ProcedurePanel).finish(message.status)
+        for role in ROLES:
+            self.query_one(f"#pane-{role}", VMPane).remove_class("target")
+        self.notify(f"procedure {message.status}", severity="information" if message.status == "passed" else "error")

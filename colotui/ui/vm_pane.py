@@ -1,14 +1,18 @@
-"""One VM's pane: a header that says who it is and how it is doing."""
+"""One VM's pane: who it is and how it is doing, its live tree, its alert and its event log."""
 
 from __future__ import annotations
+
+import time
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
+from textual.widgets import RichLog, Static
 
-from ..model import VMView
+from ..model.alerts import Alert
+from ..model.vm import VMView
 from ..qmp import LinkState
+from .vm_tree import VMTree
 
 _LINK_STYLE = {
     LinkState.CONNECTED: "bold green",
@@ -16,10 +20,11 @@ _LINK_STYLE = {
     LinkState.DISCONNECTED: "bold red",
     LinkState.IDLE: "dim",
 }
+_LOG_STYLE = {"info": "", "warning": "yellow", "critical": "bold red"}
 
 
 def header_text(view: VMView) -> Text:
-    """The header as rich text: identity on the first line, state on the next."""
+    """Identity on the first line, state on the second; why it is not connected on a third."""
     text = Text()
     text.append(view.name, "bold")
     text.append(f"  {view.address}")
@@ -27,32 +32,70 @@ def header_text(view: VMView) -> Text:
     text.append("\nlink: ")
     text.append(view.link.value, _LINK_STYLE[view.link])
     text.append("   run state: ")
-    connected = view.link is LinkState.CONNECTED
     status = view.status or "?"
-    text.append(status if connected else f"{status} (stale)", "bold" if connected else "dim")
-    text.append("   role: ")
-    text.append(view.role, "bold magenta")
-    if view.link is not LinkState.CONNECTED and view.link_detail:
+    text.append(status if view.connected else f"{status} (last known)", "bold" if view.connected else "dim")
+    text.append("\nrole: ")
+    text.append(view.role if view.connected else f"{view.role} (last known)", "bold magenta")
+    if not view.connected and view.link_detail:
         text.append(f"\n{view.link_detail}", "dim")
     return text
 
 
 class VMPane(Vertical):
-    """Shows one `VMView`; updated by the app when a `VMChanged` arrives."""
+    """Shows one `VMView`; the app calls `show` and `alert` as messages arrive."""
 
     DEFAULT_CSS = """
     VMPane { border: round $primary; padding: 0 1; width: 1fr; }
+    VMPane.target { border: double $warning; }
     VMPane > .header { height: auto; }
+    VMPane > .alert { height: auto; display: none; background: $error; color: $text; padding: 0 1; }
+    VMPane > .alert.warning { background: $warning-darken-2; }
+    VMPane > .alert.shown { display: block; }
+    VMPane > RichLog { height: 7; border-top: solid $primary-darken-2; background: $surface; }
     """
 
-    def __init__(self, view: VMView, **kwargs: object) -> None:
-        super().__init__(id=f"vm-{view.name}", **kwargs)  # type: ignore[arg-type]
+    def __init__(self, view: VMView, role: str, **kwargs: object) -> None:
+        super().__init__(id=f"pane-{role}", **kwargs)  # type: ignore[arg-type]
         self.view = view
+        self.role = role
+        self.current_alert: Alert | None = None
+        self._logged = 0
 
     def compose(self) -> ComposeResult:
         yield Static(header_text(self.view), classes="header")
+        yield Static("", classes="alert")
+        yield VMTree()
+        yield RichLog(max_lines=500, wrap=False, markup=False)
+
+    def on_mount(self) -> None:
+        self.border_title = f"{self.role}: {self.view.name}"
 
     def show(self, view: VMView) -> None:
         self.view = view
-        self.border_title = view.name
+        self.border_title = f"{self.role}: {view.name}"
         self.query_one(".header", Static).update(header_text(view))
+        if view.structure_known:
+            self.query_one(VMTree).show(view)
+        log = self.query_one(RichLog)
+        for entry in view.log:
+            if entry.seq > self._logged:
+                stamp = time.strftime("%H:%M:%S", time.localtime(entry.at))
+                log.write(Text.assemble((stamp + " ", "dim"), (entry.text, _LOG_STYLE[entry.severity])))
+                self._logged = entry.seq
+
+    def retarget(self, view: VMView) -> None:
+        """Another VM now plays this role (a respawned secondary): start its log afresh."""
+        self._logged = 0
+        self.query_one(RichLog).clear()
+        self.show(view)
+
+    def alert(self, alert: Alert | None) -> None:
+        if alert == self.current_alert:
+            return
+        self.current_alert = alert
+        banner = self.query_one(".alert", Static)
+        banner.set_class(alert is not None, "shown")
+        banner.set_class(alert is not None and alert.severity == "warning", "warning")
+        if alert is not None:
+            offer = f"\n→ press f to run {alert.offer} on this VM" if alert.offer else ""
+            banner.update(Text(alert.text + offer, style="bold"))
