@@ -9,16 +9,11 @@ from textual.message import Message
 from textual.pilot import Pilot
 
 from colotui.lab import Lab
-from colotui.qmp import LinkState, parse_address
-from colotui.pair import Endpoint
+from colotui.qmp import LinkState
+from colotui.pair import pair_from_lab
 from colotui.ui.app import ColotuiApp
 from colotui.ui.messages import VMChanged
 from colotui.ui.vm_pane import VMPane
-
-
-def lab_endpoints(lab: Lab) -> list[Endpoint]:
-    state = lab.state()
-    return [Endpoint(vm.name, parse_address(vm.qmp), vm.address) for vm in state.alive()]
 
 
 async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -30,10 +25,10 @@ async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 15
 
 async def test_connect_shows_both_vms_and_a_dead_one(lab: Lab) -> None:
     seen: list[Message] = []
-    app = ColotuiApp(lab_endpoints(lab), refresh_interval=1.0)
+    app = ColotuiApp(pair_from_lab(lab.dir), refresh_interval=1.0)
     async with app.run_test(size=(120, 30), message_hook=seen.append) as pilot:
-        primary = app.query_one("#vm-primary", VMPane)
-        secondary = app.query_one("#vm-secondary", VMPane)
+        primary = app.query_one("#pane-primary", VMPane)
+        secondary = app.query_one("#pane-secondary", VMPane)
         await until(pilot, lambda: primary.view.status == "prelaunch" and secondary.view.status == "inmigrate")
         version = lab.state().vms[0].qemu_version
         for pane in (primary, secondary):
@@ -42,15 +37,15 @@ async def test_connect_shows_both_vms_and_a_dead_one(lab: Lab) -> None:
             assert pane.view.role == "not in COLO"
         header = str(primary.query_one(".header").render())
         assert "127.0.0.1" in header and f"QEMU {version}" in header and "prelaunch" in header
-        assert any(isinstance(m, VMChanged) and m.view.name == "secondary" and m.view.link is LinkState.CONNECTED
+        assert any(isinstance(m, VMChanged) and m.role == "secondary" and m.view.link is LinkState.CONNECTED
                    for m in seen)
 
         lab.kill("secondary")
         await until(pilot, lambda: secondary.view.link is not LinkState.CONNECTED)
         await pilot.pause(0.5)
         header = str(secondary.query_one(".header").render())
-        assert "(stale)" in header and "connection refused" in header
+        assert "(last known)" in header and "connection refused" in header
         assert primary.view.link is LinkState.CONNECTED, "one side dying must not disturb the other"
-        await pilot.press("r")
+        await pilot.press("ctrl+r")
         await pilot.pause(0.3)
         assert app.is_running

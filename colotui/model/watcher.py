@@ -139,16 +139,17 @@ class VMWatcher:
 
     def _event(self, event: Event) -> None:
         in_colo = self.view.migration == "colo"
-        if event.name == "STOP":
+        if event.name == "STOP":  # in COLO a checkpoint, not a change of state worth showing
             if in_colo:
                 self._counter.stop(event.timestamp)
             else:
                 self._soon("status")
-            self._publish(running=False)
+                self._publish(running=False)
         elif event.name == "RESUME":
-            closed = self._counter.resume(event.timestamp)
-            self._publish(running=True, status="running",
-                          **({"checkpoints": self._counter.stats(event.timestamp)} if closed else {}))
+            if self._counter.resume(event.timestamp):
+                self._publish(checkpoints=self._counter.stats(event.timestamp))
+            else:
+                self._publish(running=True, status="running")
         if event.name in _CHECKPOINT_EVENTS and (in_colo or event.name == "MIGRATION_PASS"):
             return
         if event.name == "MIGRATION":

@@ -71,9 +71,11 @@ class VMPane(Vertical):
         self.border_title = f"{self.role}: {self.view.name}"
 
     def show(self, view: VMView) -> None:
-        self.view = view
+        previous, self.view = self.view, view
         self.border_title = f"{self.role}: {view.name}"
-        self.query_one(".header", Static).update(header_text(view))
+        header = header_text(view)
+        if header != header_text(previous):
+            self.query_one(".header", Static).update(header)
         if view.structure_known:
             self.query_one(VMTree).show(view)
         log = self.query_one(RichLog)

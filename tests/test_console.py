@@ -1,0 +1,122 @@
+"""The console against a real COLO pair: what the panes show, the alert, a failover run from the UI."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+from textual.pilot import Pilot
+
+from colotui.model.network import Chardev
+from colotui.pair import pair_from_lab
+from colotui.qmp import LinkState
+from colotui.ui.app import ColotuiApp
+from colotui.ui.messages import ProcedureFinished
+from colotui.ui.procedure import ProcedurePanel
+from colotui.ui.vm_pane import VMPane
+from colotui.ui.vm_tree import VMTree
+
+from .colo import start_colo
+from .conftest import LabFactory
+
+
+async def until(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        await pilot.pause(0.1)
+
+
+def tree_text(app: ColotuiApp, role: str) -> str:
+    tree = app.query_one(f"#pane-{role}", VMPane).query_one(VMTree)
+    lines = []
+    stack = [tree.root]
+    while stack:
+        node = stack.pop()
+        lines.append(str(node.label))
+        stack.extend(reversed(node.children))
+    return "\n".join(lines)
+
+
+def chardev(view_chardevs: tuple[Chardev, ...], label: str) -> Chardev:
+    return next(c for c in view_chardevs if c.label == label)
+
+
+@pytest.mark.kvm
+async def test_console_shows_colo_alerts_and_runs_primary_failover(labs: LabFactory) -> None:
+    lab = await start_colo(labs)
+    finished: list[str] = []
+    app = ColotuiApp(pair_from_lab(lab.dir), refresh_interval=1.0, lab_dir=lab.dir)
+
+    def hook(message: object) -> None:
+        if isinstance(message, ProcedureFinished):
+            finished.append(message.status)
+
+    async with app.run_test(size=(160, 70), message_hook=hook) as pilot:
+        p, s = (lambda: app.views["primary"]), (lambda: app.views["secondary"])
+        await until(pilot, lambda: p().structure_known and s().structure_known and p().in_colo, "both views are read")
+
+        # the real objects, in chain order, with their links
+        assert [f.id for f in p().netdevs[0].filters] == ["m0", "redire0", "redire1"]
+        assert [f.id for f in s().netdevs[0].filters] == ["f1", "f2", "rew0"]
+        assert [c.id for c in p().compares] == ["comp0"] and p().iothreads == ("iothread1",)
+        assert p().compares[0].get("secondary_in") == "compare1"
+        ports = lab.state().ports
+        mirror = chardev(p().chardevs, "mirror0")
+        assert mirror.server and mirror.connected and mirror.local == f"127.0.0.1:{ports.mirror}"
+        red0 = chardev(s().chardevs, "red0")
+        assert not red0.server and red0.connected and red0.peer == f"127.0.0.1:{ports.mirror}"
+        quorum = p().drives[0].root
+        assert p().drives[0].device == "colo-disk0" and quorum.driver == "quorum"
+        assert {(c.edge, c.driver) for c in quorum.children} == {("children.0", "qcow2"),
+                                                                 ("children.1", "replication")}
+        replication = next(c for c in quorum.children if c.driver == "replication")
+        assert replication.children[0].driver == "nbd" and f"127.0.0.2:{ports.nbd}" in replication.children[0].detail
+        secondary_replication = s().drives[0].root.children[0]
+        assert secondary_replication.drive == "childs0" and secondary_replication.detail == "mode secondary"
+        assert {c.edge for c in secondary_replication.children} >= {"file", "hidden disk", "secondary disk"}
+        assert any(j.internal for j in s().jobs), "the secondary's internal backup job is shown"
+        assert [e.id for e in s().exports] == ["parent0"]
+
+        # and the panes say so on screen
+        primary_tree, secondary_tree = tree_text(app, "primary"), tree_text(app, "secondary")
+        for word in ("m0", "redire0", "redire1", "comp0", "iothread1", "children.1", "replication", "role: primary"):
+            assert word in primary_tree, word
+        for word in ("f1", "f2", "rew0", "active disk", "hidden disk", "role: secondary"):
+            assert word in secondary_tree, word
+
+        # checkpoints are counted from the event stream
+        first = p().checkpoints.count
+        await until(pilot, lambda: p().checkpoints.count >= first + 2, "the checkpoint counter advances")
+        assert s().checkpoints.count >= 1 and p().checkpoints.last_pause_ms is not None
+        assert not any("STOP" in e.text or "RESUME" in e.text for e in p().log), "checkpoints fold, not flood"
+
+        # the secondary dies: alert on both sides, failover offered on the primary
+        await asyncio.to_thread(lab.kill, "secondary")
+        primary_pane = app.query_one("#pane-primary", VMPane)
+        await until(pilot, lambda: primary_pane.current_alert is not None, "the alert appears")
+        assert primary_pane.current_alert.offer == "primary-failover"
+        assert "frozen" in primary_pane.current_alert.text
+        assert "SECONDARY LOST" in app.query_one("#pane-secondary", VMPane).current_alert.text
+        assert s().link is not LinkState.CONNECTED
+
+        await pilot.press("f")
+        panel = app.query_one(ProcedurePanel)
+        await until(pilot, lambda: panel.current is not None and panel.current.state.value == "confirm",
+                    "the first step asks to be confirmed")
+        assert panel.current.request.message()["execute"] == "x-blockdev-change"
+        assert primary_pane.has_class("target")
+        steps = 0
+        while not finished:
+            if panel.current is not None and panel.current.state.value == "confirm":
+                steps += 1
+                await pilot.press("y")
+            await pilot.pause(0.1)
+        assert finished == ["passed"] and steps == 8
+
+        await until(pilot, lambda: p().colo is not None and p().colo.mode == "none" and not p().netdevs[0].filters
+                    and not p().compares, "the primary pane shows it alone, filters gone")
+        assert p().status == "running" and p().role.startswith("running alone (was primary")
+        assert "no filters" in tree_text(app, "primary")

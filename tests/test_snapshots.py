@@ -1,0 +1,60 @@
+"""Snapshots of the main screen, from real QEMU replies recorded in tests/data (deterministic: no live VM)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from colotui.model.watcher import view_from_replies
+from colotui.pair import Endpoint, Pair
+from colotui.qmp import LinkState, UnixAddress
+from colotui.ui.app import ColotuiApp
+from colotui.ui.messages import VMChanged
+
+DATA = Path(__file__).parent / "data"
+
+
+def recorded(name: str, address: str, dump: str):
+    return view_from_replies(name, address, json.loads((DATA / f"{dump}.json").read_text()))
+
+
+def offline_app() -> ColotuiApp:
+    pair = Pair(Endpoint("primary", UnixAddress(Path("/nonexistent/p.sock")), "127.0.0.1"),
+                Endpoint("secondary", UnixAddress(Path("/nonexistent/s.sock")), "127.0.0.2"))
+    return ColotuiApp(pair, connect=False)
+
+
+def test_both_vms_in_colo(snap_compare) -> None:
+    app = offline_app()
+
+    async def show(pilot) -> None:
+        app.post_message(VMChanged("primary", recorded("primary", "127.0.0.1", "introspect-primary-colo")))
+        app.post_message(VMChanged("secondary", recorded("secondary", "127.0.0.2", "introspect-secondary-colo")))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=show)
+
+
+def test_secondary_lost_alert(snap_compare) -> None:
+    app = offline_app()
+
+    async def show(pilot) -> None:
+        primary = recorded("primary", "127.0.0.1", "introspect-primary-colo")
+        secondary = recorded("secondary", "127.0.0.2", "introspect-secondary-colo").with_(
+            link=LinkState.CONNECTING, link_detail="cannot connect to /run/s.sock: connection refused")
+        app.post_message(VMChanged("primary", primary))
+        app.post_message(VMChanged("secondary", secondary))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=show)
+
+
+def test_after_primary_failover(snap_compare) -> None:
+    app = offline_app()
+
+    async def show(pilot) -> None:
+        primary = recorded("primary", "127.0.0.1", "introspect-primary-after-pfailover")
+        app.post_message(VMChanged("primary", primary))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(200, 50), run_before=show)
