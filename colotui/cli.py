@@ -55,7 +55,11 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
     lab = Lab(_lab_dir(args))
     if args.lab_command == "up":
-        state = lab.up(accel=args.accel, guest=not args.no_guest, base_port=args.base_port,
+        from .lab import QemuInstall
+
+        root = Path(args.qemu_root).absolute() if args.qemu_root else None
+        install = QemuInstall(prefix=("chroot", str(root)), root=root) if root else QemuInstall()
+        state = lab.up(install=install, accel=args.accel, guest=not args.no_guest, base_port=args.base_port,
                        disk_mb=args.disk_mb, memory_mb=args.memory_mb)
         _print_lab(state)
         print(f"\nnext: colotui connect --lab {lab.dir}")
@@ -212,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--base-port", type=int, help="use ports BASE+1..BASE+9 (default: free ones at random)")
     up.add_argument("--disk-mb", type=int, default=64, help="disk size in MiB (default 64)")
     up.add_argument("--memory-mb", type=int, default=128, help="guest RAM in MiB (default 128)")
+    up.add_argument("--qemu-root", metavar="ROOT",
+                    help="run QEMU and qemu-img from another Debian root (chroot ROOT), e.g. the one "
+                         "scripts/prepare-qemu10 makes; --dir must then be inside ROOT")
     status = lab_sub.add_parser("status", help="show the lab's QEMUs and whether they run")
     add_dir(status)
     status.add_argument("--json", action="store_true", help="print lab.json, refreshed")

@@ -46,24 +46,58 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def trixie_root() -> Path:
+    """Where scripts/prepare-qemu10 keeps (or makes) the Debian 13 root with QEMU 10.0."""
+    if os.environ.get("COLOTUI_QEMU10_ROOT"):
+        return Path(os.environ["COLOTUI_QEMU10_ROOT"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "colotui" / "trixie"
+
+
+def _prepare_trixie() -> QemuInstall:
+    script = Path(__file__).resolve().parents[1] / "scripts" / "prepare-qemu10"
+    out = subprocess.run([str(script), str(trixie_root())], capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
+        pytest.fail(f"could not prepare QEMU 10 (scripts/prepare-qemu10): {' / '.join(tail)}", pytrace=False)
+    root = Path(out.stdout.strip().splitlines()[-1])
+    return QemuInstall(prefix=("chroot", str(root)), root=root)
+
+
 @pytest.fixture(scope="session")
-def qemu() -> QemuInstall:
-    install = QemuInstall()
+def qemu(request: pytest.FixtureRequest) -> QemuInstall:
+    """The system QEMU (Debian 12: 7.2), or with ``indirect`` param "trixie" the QEMU 10.0 of a Debian 13 root."""
+    which = getattr(request, "param", "system")
+    install = _prepare_trixie() if which == "trixie" else QemuInstall()
     try:
         install.check()
-        install.version  # noqa: B018 - runs the binary once
+        version = install.version_text
     except Exception as exc:
         pytest.fail(f"these tests need QEMU and it is not usable: {exc}", pytrace=False)
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if reporter is not None and capture is not None:
+        where = f" (chroot {install.root})" if install.root else ""
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\n[QEMU under test: {version}{where}]")
     return install
 
 
-_TEMP_ROOTS: list[Path] = []
+#: Both QEMUs, for tests that must pass on each: ``@BOTH_QEMUS`` on a test using the ``qemu`` fixture.
+BOTH_QEMUS = pytest.mark.parametrize("qemu", ["system", "trixie"], indirect=True, ids=["qemu7", "qemu10"])
+
+_TEMP_ROOTS: list[tuple[Path, str]] = []  # (host path, the same path as QEMU sees it)
 
 
-def temp_root() -> Path:
-    """A temporary directory with a short path: unix socket paths are limited to 107 bytes."""
-    path = Path(tempfile.mkdtemp(prefix="colotui-"))
-    _TEMP_ROOTS.append(path)
+def temp_root(install: QemuInstall | None = None) -> Path:
+    """A temporary directory with a short path (unix socket paths are limited to 107 bytes),
+    inside the QEMU's root when it runs from one."""
+    base = None
+    if install is not None and install.root is not None:
+        base = install.root / "tmp"
+        base.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="colotui-", dir=base))
+    _TEMP_ROOTS.append((path, install.qemu_path(path) if install is not None else str(path)))
     return path
 
 
@@ -87,9 +121,9 @@ def live_qemus_under(root: Path) -> list[int]:
 def no_qemu_left_behind() -> Iterator[None]:
     """After the run, no QEMU started in a test directory may still run; stray ones are stopped and reported."""
     yield
-    strays = {pid: root for root in _TEMP_ROOTS for pid in live_qemus_under(root)}
-    for pid, root in strays.items():
-        process.stop(pid, str(root), grace=2.0)
+    strays = {pid: marker for _, marker in _TEMP_ROOTS for pid in live_qemus_under(Path(marker))}
+    for pid, marker in strays.items():
+        process.stop(pid, marker, grace=2.0)
     assert not strays, f"tests left QEMU processes running: {sorted(strays)}"
 
 
@@ -126,7 +160,7 @@ class LabFactory:
 
 @pytest.fixture
 def labs(qemu: QemuInstall) -> Iterator[LabFactory]:
-    root = temp_root()
+    root = temp_root(qemu)
     factory = LabFactory(qemu, root)
     try:
         yield factory
@@ -162,32 +196,37 @@ class PlainVM:
     def disk(self) -> Path:
         return self.dir / "disk.qcow2"
 
+    @property
+    def marker(self) -> str:
+        return self.qemu.qemu_path(self.qmp)
+
     def argv(self) -> list[str]:
-        args = [self.qemu.system, "-accel", "tcg", "-m", "32", "-display", "none", "-nodefaults",
-                "-qmp", f"unix:{self.qmp},server=on,wait=off", "-serial", f"file:{self.serial}"]
+        q = self.qemu.qemu_path
+        args = ["-accel", "tcg", "-m", "32", "-display", "none", "-nodefaults",
+                "-qmp", f"unix:{q(self.qmp)},server=on,wait=off", "-serial", f"file:{q(self.serial)}"]
         if self.guest:
-            args += ["-drive", f"if=ide,file={self.disk},driver=qcow2"]
+            args += ["-drive", f"if=ide,file={q(self.disk)},driver=qcow2"]
         else:
             args += ["-S"]
-        return args
+        return self.qemu.argv(self.qemu.system, *args)
 
     def start(self) -> PlainVM:
         if self.guest and not self.disk.exists():
             raw = self.dir / "disk.raw"
             write_raw_disk(raw, 1 << 20)
-            subprocess.run([self.qemu.img, "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw), str(self.disk)],
-                           check=True)
+            subprocess.run(self.qemu.argv(self.qemu.img, "convert", "-q", "-f", "raw", "-O", "qcow2",
+                                          self.qemu.qemu_path(raw), self.qemu.qemu_path(self.disk)), check=True)
         self.pid = process.spawn(self.argv(), self.dir / "qemu.log")
         deadline = time.monotonic() + 10
         while not self.qmp.exists():
-            assert process.alive(self.pid, str(self.qmp)), \
+            assert process.alive(self.pid, self.marker), \
                 f"QEMU {process.how_it_ended(self.pid)}: {(self.dir / 'qemu.log').read_text()}"
             assert time.monotonic() < deadline, "QEMU made no QMP socket within 10 s"
             time.sleep(0.02)
         return self
 
     def kill(self) -> None:
-        process.stop(self.pid, str(self.qmp), sig=9)
+        process.stop(self.pid, self.marker, sig=9)
         self.qmp.unlink(missing_ok=True)
 
     def pause(self) -> None:
@@ -195,21 +234,25 @@ class PlainVM:
         os.kill(self.pid, signal.SIGSTOP)
 
     def resume(self) -> None:
-        if process.alive(self.pid, str(self.qmp)):
+        if process.alive(self.pid, self.marker):
             os.kill(self.pid, signal.SIGCONT)
 
 
 @pytest.fixture
-def plain_vm(qemu: QemuInstall, short_tmp: Path) -> Iterator[PlainVM]:
-    vm = PlainVM(qemu, short_tmp).start()
+def plain_vm(qemu: QemuInstall) -> Iterator[PlainVM]:
+    directory = temp_root(qemu)
+    vm = PlainVM(qemu, directory).start()
     yield vm
     vm.resume()
-    process.stop(vm.pid, str(vm.qmp), grace=2.0)
+    process.stop(vm.pid, vm.marker, grace=2.0)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
-def guest_vm(qemu: QemuInstall, short_tmp: Path) -> Iterator[PlainVM]:
+def guest_vm(qemu: QemuInstall) -> Iterator[PlainVM]:
     """A single QEMU booting the counter guest."""
-    vm = PlainVM(qemu, short_tmp, guest=True).start()
+    directory = temp_root(qemu)
+    vm = PlainVM(qemu, directory, guest=True).start()
     yield vm
-    process.stop(vm.pid, str(vm.qmp), grace=2.0)
+    process.stop(vm.pid, vm.marker, grace=2.0)
+    shutil.rmtree(directory, ignore_errors=True)

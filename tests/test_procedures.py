@@ -1,6 +1,6 @@
 """The five COLO procedures end to end on a real lab with the counter guest (needs KVM).
 
-Two chains, each on its own lab: startup → kill the secondary → primary-failover
+Run on QEMU 7.2 (the system's) and on QEMU 10.0 (a Debian 13 root). Two chains, each on its own lab: startup → kill the secondary → primary-failover
 → respawn → primary-resume; and startup → kill the primary → secondary-failover →
 respawn → secondary-resume. Each phase is checked against what QEMU and the guest
 report, not against what colotui says.
@@ -27,9 +27,9 @@ from .colo import (
     serial_counters,
     serial_size,
 )
-from .conftest import LabFactory
+from .conftest import BOTH_QEMUS, LabFactory
 
-pytestmark = pytest.mark.kvm
+pytestmark = [pytest.mark.kvm, BOTH_QEMUS]
 
 
 async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:

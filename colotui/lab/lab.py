@@ -22,6 +22,7 @@ from ..errors import UserError
 from ..qmp import Ok, Session, UnixAddress
 from ..topology import Ports, Topology
 from . import process
+from .chroot import RootMounts
 from .cmdline import Machine, VMFiles
 from .guest import write_raw_disk
 from .qemu import QemuInstall, kvm_problem
@@ -180,8 +181,20 @@ class Lab:
                 return state
             except _PortRace:
                 if attempt == attempts - 1:
+                    self._release(install)
                     raise UserError("lab ports were taken by another program while starting; try again")
+            except BaseException:
+                self._release(install)
+                raise
         raise AssertionError("unreachable")
+
+    def _acquire(self, install: QemuInstall) -> None:
+        if install.root is not None:
+            RootMounts(install.root).acquire(self.dir)
+
+    def _release(self, install: QemuInstall) -> None:
+        if install.root is not None:
+            RootMounts(install.root).release(self.dir)
 
     def _check_free(self) -> None:
         if (self.dir / "lab.json").exists():
@@ -225,6 +238,7 @@ class Lab:
             for files in (pfiles, sfiles):
                 shutil.rmtree(files.dir, ignore_errors=True)
             raise
+        self._acquire(install)
         primary = self._spawn(state, "primary", "primary", PRIMARY_ADDRESS, pfiles,
                               machine.primary("primary", pfiles, topo, PRIMARY_ADDRESS))
         secondary = self._spawn(state, "secondary", "secondary", SECONDARY_ADDRESS, sfiles,
@@ -273,6 +287,7 @@ class Lab:
             vm.state = "stopped"
             stopped.append(vm)
         state.save()
+        self._release(state.install())
         return stopped
 
     def kill(self, role: str) -> VMRecord:
@@ -308,6 +323,7 @@ class Lab:
         files.dir.mkdir(parents=True)
         _Images(install, state.disk_mb).secondary(files, base=None)
         survivor.role = "primary"
+        self._acquire(install)
         topo = Topology(primary=survivor.address, secondary=dead_address, ports=state.ports, ids=state.ids)
         vm = self._spawn(state, name, "secondary", dead_address, files,
                          machine.secondary(name, files, topo, survivor.address))
