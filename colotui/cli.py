@@ -9,9 +9,11 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
+from .config import load_config
 from .errors import UserError
 from .pair import Pair, pair_from_addresses, pair_from_lab
 from .qmp import Transcript
@@ -82,10 +84,39 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 def _pair(args: argparse.Namespace) -> Pair:
+    if getattr(args, "profile", None):
+        profile = load_config(_config_path(args)).profile(args.profile)
+        if profile.lab is not None:
+            args.lab = str(profile.lab)
+            return pair_from_lab(profile.lab)
+        return pair_from_addresses(profile.primary, profile.secondary, profile.topology)
     if args.lab is not None:
         return pair_from_lab(Path(args.lab))
     topology = getattr(args, "topology", None)
     return pair_from_addresses(args.primary, args.secondary, Path(topology) if topology else None)
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    return Path(args.config) if getattr(args, "config", None) else None
+
+
+def _console(args: argparse.Namespace, pair: Pair, transcript: Transcript, lab_dir: Path | None) -> object:
+    """The console app with the operator's config and keymap (a refused keymap: the default, and why)."""
+    from .tomlfile import FileError
+    from .ui.app import ColotuiApp
+    from .ui.keymap import load_keymap
+
+    config = load_config(_config_path(args))
+    name = args.keymap or config.keymap
+    notice = None
+    try:
+        keymap = load_keymap(name)
+    except FileError as exc:
+        keymap, notice, name = load_keymap("default"), f"keymap not used: {exc}", "default"
+    if getattr(args, "deadline", None):
+        config = replace(config, deadline=args.deadline)
+    return ColotuiApp(pair, transcript=transcript, config=config, keymap=keymap, keymap_name=name,
+                      notice=notice, lab_dir=lab_dir)
 
 
 def _transcript(args: argparse.Namespace) -> Transcript:
@@ -98,11 +129,8 @@ def _transcript(args: argparse.Namespace) -> Transcript:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    from .ui.app import ColotuiApp
-
-    app = ColotuiApp(_pair(args), transcript=_transcript(args), deadline=args.deadline,
-                     lab_dir=Path(args.lab) if args.lab else None)
-    app.run()
+    pair = _pair(args)
+    _console(args, pair, _transcript(args), Path(args.lab) if args.lab else None).run()  # type: ignore[attr-defined]
     return 0
 
 
@@ -113,7 +141,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .lab import Lab
     from .scenario import find_scenario
     from .scenario.runner import Options, run_scenario
-    from .ui.app import ColotuiApp
 
     lab = Lab(_lab_dir(args))
     print(f"starting a COLO lab in {lab.dir} …", flush=True)
@@ -127,7 +154,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                               transcript=transcript))
             if result is None or not result.passed:
                 raise UserError(f"the startup procedure did not pass; see {transcript.path}")
-        ColotuiApp(pair, transcript=transcript, lab_dir=lab.dir).run()
+        _console(args, pair, transcript, lab.dir).run()  # type: ignore[attr-defined]
     finally:
         lab.down()
         print(f"lab stopped; its logs stay in {lab.dir}")
@@ -161,11 +188,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.lab is None and args.topology is None:
         raise UserError("procedures need a topology: --lab DIR, or --topology FILE with --primary/--secondary")
     pair = _pair(args)
-    options = Options(yes=args.yes, dry_run=args.dry_run, start=start, json_lines=args.json, deadline=args.deadline)
+    deadline = args.deadline or load_config(_config_path(args)).deadline
+    options = Options(yes=args.yes, dry_run=args.dry_run, start=start, json_lines=args.json, deadline=deadline)
     transcript = None if args.dry_run else _transcript(args)
     result = asyncio.run(run_scenario(scenario, pair, options, transcript=transcript))
-    if transcript is not None and not args.json:
-        print(f"transcript: {transcript.path}", file=sys.stderr)
+    if transcript is not None:
+        transcript.close()
+        if not args.json:
+            print(f"transcript: {transcript.path}", file=sys.stderr)
+        if args.runbook:
+            from .qmp.transcript import read_transcript
+            from .runbook import runbook
+
+            Path(args.runbook).write_text(runbook(read_transcript(transcript.path), source=str(transcript.path)))
+            print(f"runbook: {args.runbook}", file=sys.stderr)
     if result is None:
         return 0
     return {"passed": 0, "skipped": 3}.get(result.status, 1)
@@ -196,12 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     def add_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dir", help=f"the lab's directory (default: {default_lab_dir()})")
 
+    def add_console_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--keymap", metavar="NAME|PATH", help="key bindings: default, vim, or a file "
+                                                             "(default: the config's keymap)")
+        p.add_argument("--config", metavar="FILE", help="settings file (default: ~/.config/colotui/config.toml)")
+
     def add_session_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--transcript", metavar="FILE",
                        help="write every QMP message here (default: a new file under "
                             f"{state_dir() / 'transcripts'})")
-        p.add_argument("--deadline", type=float, default=10.0, metavar="SECONDS",
-                       help="how long any QMP command may take before it is reported as late (default 10)")
+        p.add_argument("--deadline", type=float, metavar="SECONDS",
+                       help="how long any QMP command may take before it is reported as late "
+                            "(default: the config's, 10)")
 
     lab = sub.add_parser("lab", help="start and break a real local COLO pair",
                          description="A real COLO pair of QEMUs on loopback: primary 127.0.0.1, secondary 127.0.0.2.")
@@ -237,9 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("primary", nargs="?", metavar="PRIMARY")
     connect.add_argument("secondary", nargs="?", metavar="SECONDARY")
     connect.add_argument("--lab", metavar="DIR", help="attach to the lab in DIR instead")
+    connect.add_argument("--profile", metavar="NAME", help="a connection profile from the config file")
     connect.add_argument("--topology", metavar="FILE",
                          help="addresses, ports and ids of the pair (TOML), for running procedures")
     add_session_options(connect)
+    add_console_options(connect)
     connect.set_defaults(func=cmd_connect)
 
     run = sub.add_parser("run", help="run a COLO procedure (scenario) step by step, without the TUI",
@@ -258,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print each step's exact QMP message; send nothing")
     run.add_argument("--from", dest="start", metavar="STEP", help="start at this step (id or number)")
     run.add_argument("--json", action="store_true", help="print one JSON object per step event")
+    run.add_argument("--runbook", metavar="FILE.md", help="also write what was run, and its results, as Markdown")
+    run.add_argument("--config", metavar="FILE", help="settings file (default: ~/.config/colotui/config.toml)")
     run.add_argument("--scenarios", action="append", default=[], metavar="DIR",
                      help="also look for scenarios in DIR (after the built-in and user ones)")
     add_session_options(run)
@@ -267,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dir(demo)
     demo.add_argument("--accel", choices=("kvm", "tcg"))
     add_session_options(demo)
+    add_console_options(demo)
     demo.set_defaults(func=cmd_demo)
     return parser
 

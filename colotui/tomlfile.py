@@ -47,13 +47,17 @@ class Locator:
         return None
 
     def key(self, key: str, table: str | None = None, index: int = 0) -> int | None:
-        """Line of ``key = …`` in the given table occurrence (or at top level)."""
-        start = 0
-        if table is not None:
-            found = self.header(table, index)
-            if found is None:
-                return None
-            start = found
+        """Line of ``key = …`` in the given table occurrence (or at top level, where a ``[key]``
+        table header counts too)."""
+        if table is None:
+            found = self._key_from(key, 0)
+            return found if found is not None else self.header(key)
+        found = self.header(table, index)
+        if found is None:
+            return None
+        return self._key_from(key, found)
+
+    def _key_from(self, key: str, start: int) -> int | None:
         pattern = re.compile(rf'^\s*("?){re.escape(key)}\1\s*=')
         for number in range(start + 1, len(self.lines) + 1):
             line = self.lines[number - 1]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from textual.message import Message
 from textual.pilot import Pilot
 
+from colotui.config import Config
 from colotui.lab import Lab
 from colotui.qmp import LinkState
 from colotui.pair import pair_from_lab
@@ -25,7 +26,7 @@ async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 15
 
 async def test_connect_shows_both_vms_and_a_dead_one(lab: Lab) -> None:
     seen: list[Message] = []
-    app = ColotuiApp(pair_from_lab(lab.dir), refresh_interval=1.0)
+    app = ColotuiApp(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0))
     async with app.run_test(size=(120, 30), message_hook=seen.append) as pilot:
         primary = app.query_one("#pane-primary", VMPane)
         secondary = app.query_one("#pane-secondary", VMPane)

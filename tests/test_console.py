@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from textual.pilot import Pilot
 
+from colotui.config import Config
 from colotui.model.network import Chardev
 from colotui.pair import pair_from_lab
 from colotui.qmp import LinkState
@@ -48,7 +49,7 @@ def chardev(view_chardevs: tuple[Chardev, ...], label: str) -> Chardev:
 async def test_console_shows_colo_alerts_and_runs_primary_failover(labs: LabFactory) -> None:
     lab = await start_colo(labs)
     finished: list[str] = []
-    app = ColotuiApp(pair_from_lab(lab.dir), refresh_interval=1.0, lab_dir=lab.dir)
+    app = ColotuiApp(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0), lab_dir=lab.dir)
 
     def hook(message: object) -> None:
         if isinstance(message, ProcedureFinished):

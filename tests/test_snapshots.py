@@ -58,3 +58,22 @@ def test_after_primary_failover(snap_compare) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(200, 50), run_before=show)
+
+
+def test_keys_screen(snap_compare) -> None:
+    from colotui.ui.keymap import load_keymap
+
+    app = ColotuiApp(offline_app().pair, connect=False, keymap=load_keymap("vim"), keymap_name="vim")
+    assert snap_compare(app, terminal_size=(120, 40), press=["question_mark"])
+
+
+def test_command_palette(snap_compare) -> None:
+    app = offline_app()
+
+    async def open_palette(pilot) -> None:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"procedure")
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=open_palette)

@@ -46,10 +46,16 @@ class BlockJob:
     length: int = 0
     speed: int = 0
     internal: bool = False  # in the block graph only (the secondary's replication backup job)
+    rate: float = 0.0  # bytes per second, measured between two looks
 
     @property
     def progress(self) -> float:
         return self.offset / self.length if self.length else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds until done at the measured rate, if it is moving."""
+        return (self.length - self.offset) / self.rate if self.rate > 0 and self.length > self.offset else None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ class CheckpointStats:
     per_minute: float = 0.0
     last_pause_ms: float | None = None
     pauses_ms: tuple[float, ...] = ()  # recent pauses, oldest first
+    intervals_s: tuple[float, ...] = ()  # recent times between checkpoints, oldest first
 
 
 class CheckpointCounter:
@@ -30,6 +31,7 @@ class CheckpointCounter:
         self._stopped_at: float | None = None
         self._times: deque[float] = deque()
         self._pauses: deque[float] = deque(maxlen=keep)
+        self._intervals: deque[float] = deque(maxlen=keep)
 
     def stop(self, timestamp: float) -> None:
         self._stopped_at = timestamp
@@ -41,6 +43,8 @@ class CheckpointCounter:
         self._pauses.append(max(0.0, (timestamp - self._stopped_at) * 1000))
         self._stopped_at = None
         self.count += 1
+        if self._times:
+            self._intervals.append(timestamp - self._times[-1])
         self._times.append(timestamp)
         return True
 
@@ -49,9 +53,10 @@ class CheckpointCounter:
         self._stopped_at = None
 
     def stats(self, now: float) -> CheckpointStats:
-        while self._times and self._times[0] < now - WINDOW:
+        while len(self._times) > 1 and self._times[0] < now - WINDOW:
             self._times.popleft()
         span = min(WINDOW, now - self._times[0]) if self._times else 0.0
         per_minute = len(self._times) * 60.0 / span if span >= 1.0 else 0.0
         return CheckpointStats(self.count, round(per_minute, 1),
-                               self._pauses[-1] if self._pauses else None, tuple(self._pauses))
+                               self._pauses[-1] if self._pauses else None, tuple(self._pauses),
+                               tuple(self._intervals))

@@ -13,11 +13,12 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ..qmp import CommandError, Event, LinkChanged, LinkState, Ok, Session
 from ..qmp.notices import CommandSent, Notice
-from .block import parse_block, parse_exports, parse_jobs
+from .block import BlockJob, parse_block, parse_exports, parse_jobs
 from .checkpoints import CheckpointCounter
 from .network import parse_chardev, parse_info_network
 from .vm import ColoStatus, Compare, LogEntry, VMView
@@ -50,6 +51,7 @@ class VMWatcher:
         self._log: deque[LogEntry] = deque(maxlen=LOG_LENGTH)
         self._seq = 0
         self._compare_cache: dict[str, Compare] = {}
+        self._job_marks: dict[str, tuple[float, int]] = {}  # job id → (when, offset) at the last look
         self._fast_due = time.monotonic() + refresh_interval
         self._fast_count = 0
         self._structure_due: float | None = None
@@ -205,13 +207,27 @@ class VMWatcher:
         jobs = await self._ask("query-block-jobs")
         if isinstance(jobs, list):
             internal = tuple(j for j in self.view.jobs if j.internal)
-            self._publish(jobs=parse_jobs(jobs) + internal)
+            self._publish(jobs=self._with_rates(parse_jobs(jobs)) + internal)
+
+    def _with_rates(self, jobs: tuple[BlockJob, ...]) -> tuple[BlockJob, ...]:
+        """Each job with its copy rate since the previous look at it."""
+        now, rated = time.monotonic(), []
+        for job in jobs:
+            before = self._job_marks.get(job.id)
+            rate = (job.offset - before[1]) / (now - before[0]) if before and now > before[0] else 0.0
+            rated.append(replace(job, rate=max(rate, 0.0)))
+            self._job_marks[job.id] = (now, job.offset)
+        self._job_marks = {k: v for k, v in self._job_marks.items() if any(j.id == k for j in jobs)}
+        return tuple(rated)
 
     async def refresh_structure(self) -> None:
         """Filters, chardevs, objects, block graph, jobs, exports, migration settings."""
         replies = dict(zip(STRUCTURE_QUERIES, await asyncio.gather(
             *(self._ask(command, arguments) for command, arguments in STRUCTURE_QUERIES.values()))))
         changes = structure_changes(replies)
+        if "jobs" in changes:
+            changes["jobs"] = self._with_rates(tuple(j for j in changes["jobs"] if not j.internal)) + tuple(
+                j for j in changes["jobs"] if j.internal)
         if "objects" in changes:
             changes["compares"] = await self._compares([i for i, t in changes["objects"] if t == "colo-compare"])
         self._publish(**changes)

@@ -72,6 +72,7 @@ class Transcript:
         loop.call_soon(self.flush)
 
     def flush(self) -> None:
+        """Everything written so far is on disk."""
         self._flush_pending = False
         if self._file is not None:
             self._file.flush()
@@ -83,6 +84,14 @@ class Transcript:
 
 
 def read_transcript(path: Path) -> list[dict[str, Any]]:
-    """Every entry of a transcript file, oldest first."""
+    """Every entry of a transcript file, oldest first (a last line still being written is left out)."""
     with Path(path).open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [line for line in f if line.strip()]
+    entries = []
+    for number, line in enumerate(lines, 1):
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            if number != len(lines):
+                raise
+    return entries

@@ -6,24 +6,33 @@ the watchers and the scenario engine; widgets only ever receive messages.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header
 
+from ..config import Config
 from ..errors import UserError
+from ..paths import state_dir
+from ..runbook import export
 from ..model import VMView, VMWatcher
 from ..model.alerts import assess
 from ..pair import Endpoint, Pair, pair_from_lab
 from ..qmp import Session, Transcript
 from ..qmp.probe import FactsCache
 from ..scenario import Engine, PreflightError, catalogue, find_scenario
+from .help import HelpScreen
+from .keymap import actions
 from .messages import ProcedureFinished, StepChanged, VMChanged
 from .procedure import ProcedurePanel, ScenarioPicker
 from .vm_pane import VMPane
+from .vm_tree import VMTree
 
 ROLES = ("primary", "secondary")
 LAB_POLL = 2.0  # seconds between looks at a followed lab's lab.json
@@ -35,24 +44,39 @@ class ColotuiApp(App[None]):
     TITLE = "colotui"
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("question_mark,f1", "help", "Keys", id="app.help"),
         Binding("ctrl+r,f5", "refresh", "Refresh", id="app.refresh"),
         Binding("p", "pick_procedure", "Procedures", id="app.procedures"),
         Binding("f", "offered_procedure", "Failover", id="app.failover"),
         Binding("escape", "close_procedure", "Close procedure", id="app.close_procedure", show=False),
+        Binding("1", "focus_pane('primary')", "Primary pane", id="app.focus_primary", show=False),
+        Binding("2", "focus_pane('secondary')", "Secondary pane", id="app.focus_secondary", show=False),
+        Binding("e", "export", "Export runbook", id="app.export", show=False),
     ]
 
-    def __init__(self, pair: Pair, *, transcript: Transcript | None = None, deadline: float = 10.0,
-                 refresh_interval: float = 5.0, lab_dir: Path | None = None, connect: bool = True) -> None:
-        """``lab_dir``: follow that lab (a respawned secondary is attached as it appears).
+    def __init__(self, pair: Pair, *, transcript: Transcript | None = None, config: Config | None = None,
+                 keymap: dict[str, str] | None = None, keymap_name: str = "default", notice: str | None = None,
+                 lab_dir: Path | None = None, connect: bool = True) -> None:
+        """``keymap``: binding id → keys in force (``keymap_name`` says where it came from);
+        ``notice``: something to tell the operator at start (a keymap that was refused).
+        ``lab_dir``: follow that lab (a respawned secondary is attached as it appears).
         ``connect=False`` opens no session: views arrive only as `VMChanged` messages (recorded
         views, screenshots, layout tests)."""
         super().__init__()
+        self.config = config or Config()
         self.pair = pair
         self.lab_dir = lab_dir
         self.connect = connect
         self.transcript = transcript
-        self.deadline = deadline
-        self.refresh_interval = refresh_interval
+        self.deadline = self.config.deadline
+        self.refresh_interval = self.config.refresh_interval
+        self.keymap = keymap or {}
+        self.keymap_name = keymap_name
+        self.notice = notice
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        if self.config.theme:
+            self.theme = self.config.theme
         self.sessions: dict[str, Session] = {}
         self.watchers: dict[str, VMWatcher] = {}
         self.views: dict[str, VMView] = {role: VMView(ep.name, ep.address or str(ep.qmp))
@@ -69,6 +93,8 @@ class ColotuiApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.notice:
+            self.notify(self.notice, severity="error", timeout=20)
         if not self.connect:
             return
         for role, ep in self.pair.by_role().items():
@@ -122,6 +148,39 @@ class ColotuiApp(App[None]):
         for role in ROLES:
             self.query_one(f"#pane-{role}", VMPane).alert(alerts.get(role))
 
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.keymap, self.keymap_name))
+
+    def action_focus_pane(self, role: str) -> None:
+        self.query_one(f"#pane-{role}", VMPane).query_one(VMTree).focus()
+
+    def action_export(self) -> None:
+        if self.transcript is None:
+            self.notify("this session keeps no transcript", severity="warning")
+            return
+        self.transcript.flush()
+        try:
+            jsonl, markdown = export(self.transcript.path, state_dir() / "exports")
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", severity="error")
+            return
+        self.notify(f"transcript: {jsonl}\nrunbook: {markdown}", title="exported", timeout=15)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette: every action (with its keys) and every procedure."""
+        yield from super().get_system_commands(screen)
+        for action in actions().values():
+            if action.scope != "app" or action.id == "app.close_procedure":
+                continue
+            keys = self.keymap.get(action.id, action.keys).replace("question_mark", "?")
+            binding = next(b for b in self.BINDINGS if isinstance(b, Binding) and b.id == action.id)
+            yield SystemCommand(action.description, f"keys: {keys}  ({action.id})",
+                                partial(self.run_action, binding.action))
+        for entry in catalogue().values():
+            if entry.error is None:
+                yield SystemCommand(f"Run procedure: {entry.name}", f"{entry.title} ({entry.origin})",
+                                    partial(self.start_procedure, entry.name))
+
     def action_refresh(self) -> None:
         for watcher in self.watchers.values():
             if watcher.session.connected:
@@ -167,7 +226,8 @@ class ColotuiApp(App[None]):
     @work(group="procedure", exclusive=True)
     async def _run_procedure(self, scenario: object) -> None:
         panel = self.query_one(ProcedurePanel)
-        engine = Engine(scenario, self.sessions, self.pair.topology, decide=panel.decide,  # type: ignore[arg-type]
+        decide = panel.decide if self.config.confirm_procedure_steps else panel.decide_failures_only
+        engine = Engine(scenario, self.sessions, self.pair.topology, decide=decide,  # type: ignore[arg-type]
                         on_update=lambda u: self.post_message(StepChanged(u)), facts=self.facts)
         try:
             for warning in await engine.preflight():

@@ -155,6 +155,13 @@ class ProcedurePanel(Horizontal):
         finally:
             self._answer = None
 
+    async def decide_failures_only(self, update: StepUpdate) -> Decision:
+        """Confirmations switched off in the config: run each step, still stop at a failure."""
+        if update.state is StepState.CONFIRM:
+            self.show_update(update)
+            return Decision.RUN
+        return await self.decide(update)
+
     def action_decide(self, choice: str) -> None:
         if self._answer is None or self._answer.done() or self.current is None:
             return

@@ -6,8 +6,8 @@ import time
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import RichLog, Static
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, RichLog, Sparkline, Static
 
 from ..model.alerts import Alert
 from ..model.vm import VMView
@@ -21,6 +21,8 @@ _LINK_STYLE = {
     LinkState.IDLE: "dim",
 }
 _LOG_STYLE = {"info": "", "warning": "yellow", "critical": "bold red"}
+#: Run states a VM in COLO passes through at every checkpoint (and once after the migration).
+_COLO_RUNNING = frozenset({"running", "colo", "finish-migrate"})
 
 
 def header_text(view: VMView) -> Text:
@@ -33,6 +35,8 @@ def header_text(view: VMView) -> Text:
     text.append(view.link.value, _LINK_STYLE[view.link])
     text.append("   run state: ")
     status = view.status or "?"
+    if view.in_colo and status in _COLO_RUNNING:  # paused only for a checkpoint: not worth a flicker
+        status = "running (COLO)"
     text.append(status if view.connected else f"{status} (last known)", "bold" if view.connected else "dim")
     text.append("\nrole: ")
     text.append(view.role if view.connected else f"{view.role} (last known)", "bold magenta")
@@ -52,6 +56,10 @@ class VMPane(Vertical):
     VMPane > .alert.warning { background: $warning-darken-2; }
     VMPane > .alert.shown { display: block; }
     VMPane > RichLog { height: 7; border-top: solid $primary-darken-2; background: $surface; }
+    VMPane > .sparks { height: 1; display: none; }
+    VMPane > .sparks.shown { display: block; }
+    VMPane > .sparks > Label { width: auto; color: $text-muted; }
+    VMPane > .sparks > Sparkline { width: 1fr; margin-right: 1; }
     """
 
     def __init__(self, view: VMView, role: str, **kwargs: object) -> None:
@@ -64,6 +72,11 @@ class VMPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(header_text(self.view), classes="header")
         yield Static("", classes="alert")
+        with Horizontal(classes="sparks"):
+            yield Label("pause ms ")
+            yield Sparkline([], id="pauses")
+            yield Label("between s ")
+            yield Sparkline([], id="intervals")
         yield VMTree()
         yield RichLog(max_lines=500, wrap=False, markup=False)
 
@@ -78,6 +91,11 @@ class VMPane(Vertical):
             self.query_one(".header", Static).update(header)
         if view.structure_known:
             self.query_one(VMTree).show(view)
+        cp = view.checkpoints
+        if cp != previous.checkpoints:
+            self.query_one(".sparks").set_class(len(cp.intervals_s) > 1, "shown")
+            self.query_one("#pauses", Sparkline).data = list(cp.pauses_ms)
+            self.query_one("#intervals", Sparkline).data = list(cp.intervals_s)
         log = self.query_one(RichLog)
         for entry in view.log:
             if entry.seq > self._logged:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -124,7 +125,9 @@ def _job_label(job: BlockJob) -> Text:
     width = 20
     filled = round(job.progress * width)
     bar = "█" * filled + "░" * (width - filled)
-    return _t((job.id, "bold"), f" {job.type} {job.status} ", (bar, "green"), f" {job.progress:.0%}")
+    speed = f", {job.rate / 2**20:.1f} MiB/s" if job.rate else ""
+    eta = f", ETA {job.eta:.0f} s" if job.eta is not None else ""
+    return _t((job.id, "bold"), f" {job.type} {job.status} ", (bar, "green"), f" {job.progress:.0%}{speed}{eta}")
 
 
 def _block(view: VMView) -> Item:
@@ -149,6 +152,11 @@ def _shape(items: list[Item], parent: str = "") -> list[tuple[str, str]]:
 class VMTree(Tree[str]):
     """The tree widget; `show` brings it in line with a view."""
 
+    BINDINGS = [
+        Binding("down", "cursor_down", "Down", id="tree.down", show=False),
+        Binding("up", "cursor_up", "Up", id="tree.up", show=False),
+        Binding("space", "toggle_node", "Fold", id="tree.toggle"),
+    ]
     DEFAULT_CSS = "VMTree { height: 1fr; background: $surface; }"
 
     def __init__(self, **kwargs: object) -> None:

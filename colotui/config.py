@@ -1,0 +1,110 @@
+"""The operator's settings: ``~/.config/colotui/config.toml``.
+
+Named connection profiles (a lab, or two QMP addresses and a topology), the
+keymap, the theme, how often views refresh, command deadlines and which
+confirmations to ask. A missing file means the defaults; a wrong one is
+reported with its line, and nothing starts on a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .paths import config_dir
+from .tomlfile import Locator, load_toml
+
+_TOP = {"keymap": str, "theme": str, "refresh_interval": (int, float), "deadline": (int, float)}
+_CONFIRM = {"procedure_steps": bool, "repl_in_colo": bool}
+_PROFILE = {"lab": str, "primary": str, "secondary": str, "topology": str}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    lab: Path | None = None
+    primary: str | None = None
+    secondary: str | None = None
+    topology: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    keymap: str = "default"
+    theme: str | None = None
+    refresh_interval: float = 5.0
+    deadline: float = 10.0
+    confirm_procedure_steps: bool = True  # ask before each step of a procedure in the console
+    confirm_repl_in_colo: bool = True  # REPL: ask before a state-changing command to a VM in COLO
+    profiles: dict[str, Profile] = field(default_factory=dict)
+
+    def profile(self, name: str) -> Profile:
+        from .errors import UserError
+
+        if name not in self.profiles:
+            where = self.path or default_path()
+            raise UserError(f"no profile {name!r} in {where} (profiles: {', '.join(self.profiles) or 'none'})")
+        return self.profiles[name]
+
+
+def default_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def _check(where: Locator, table: dict[str, Any], schema: dict[str, Any], section: str | None, index: int = 0,
+           label: str = "") -> None:
+    for key, value in table.items():
+        line = where.key(key, section, index) if section else where.key(key)
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise where.error(f"unknown setting {label}{key!r} (known: {known})", line)
+        kind = schema[key]
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            names = {str: "a string", bool: "true or false", (int, float): "a number"}
+            raise where.error(f"{label}{key} must be {names[kind]}", line)
+        if kind == (int, float) and value <= 0:
+            raise where.error(f"{label}{key} must be more than 0", line)
+
+
+def load_config(path: Path | None = None) -> Config:
+    """The config at ``path`` (default: the XDG config dir); defaults if the default file is absent."""
+    target = path or default_path()
+    if path is None and not target.exists():
+        return Config()
+    data, where = load_toml(target)
+    for key, value in data.items():
+        if key in ("confirm", "profiles"):
+            if not isinstance(value, dict):
+                raise where.error(f"{key} must be a table: [{key}]", where.key(key))
+        elif key not in _TOP:
+            raise where.error(f"unknown setting {key!r} (known: {', '.join(sorted([*_TOP, 'confirm', 'profiles']))})",
+                              where.key(key))
+    _check(where, {k: v for k, v in data.items() if k in _TOP}, _TOP, None)
+    if "theme" in data:
+        from textual.theme import BUILTIN_THEMES
+
+        if data["theme"] not in BUILTIN_THEMES:
+            raise where.error(f"unknown theme {data['theme']!r} (themes: {', '.join(sorted(BUILTIN_THEMES))})",
+                              where.key("theme"))
+    _check(where, data.get("confirm", {}), _CONFIRM, "confirm", label="confirm.")
+    profiles = {}
+    for name, table in data.get("profiles", {}).items():
+        section = f"profiles.{name}"
+        line = where.header(section) or where.header(f'profiles."{name}"')
+        if not isinstance(table, dict):
+            raise where.error(f"profile {name!r} must be a table: [profiles.{name}]", line)
+        _check(where, table, _PROFILE, section, label=f"profiles.{name}.")
+        if "lab" in table and ("primary" in table or "secondary" in table):
+            raise where.error(f"profile {name!r}: give lab, or primary and secondary, not both", line)
+        if "lab" not in table and not ("primary" in table and "secondary" in table):
+            raise where.error(f"profile {name!r} needs lab = DIR, or primary = and secondary = addresses", line)
+        profiles[name] = Profile(name, Path(table["lab"]).expanduser() if "lab" in table else None,
+                                 table.get("primary"), table.get("secondary"),
+                                 Path(table["topology"]).expanduser() if "topology" in table else None)
+    confirm = data.get("confirm", {})
+    return Config(path=target, keymap=data.get("keymap", "default"), theme=data.get("theme"),
+                  refresh_interval=float(data.get("refresh_interval", 5.0)), deadline=float(data.get("deadline", 10.0)),
+                  confirm_procedure_steps=confirm.get("procedure_steps", True),
+                  confirm_repl_in_colo=confirm.get("repl_in_colo", True), profiles=profiles)

@@ -1,0 +1,168 @@
+"""Keymaps, the config file, the palette, the keys screen and the runbook export."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from colotui.cli import _console
+from colotui.config import load_config
+from colotui.pair import Endpoint, Pair
+from colotui.qmp import CommandError, Ok, Session, Transcript, UnixAddress, read_transcript
+from colotui.runbook import runbook
+from colotui.tomlfile import FileError
+from colotui.ui.app import ColotuiApp
+from colotui.ui.help import HelpScreen
+from colotui.ui.keymap import actions, builtin_dir, load_keymap, read_keymap
+from colotui.ui.procedure import ScenarioPicker
+
+from .conftest import PlainVM
+
+
+def offline_app(**kwargs: object) -> ColotuiApp:
+    pair = Pair(Endpoint("primary", UnixAddress(Path("/nonexistent/p.sock")), "127.0.0.1"),
+                Endpoint("secondary", UnixAddress(Path("/nonexistent/s.sock")), "127.0.0.2"))
+    return ColotuiApp(pair, connect=False, **kwargs)  # type: ignore[arg-type]
+
+
+def test_default_keymap_lists_every_action_with_its_built_in_keys() -> None:
+    default = read_keymap(builtin_dir() / "default.toml")
+    assert default == {a.id: a.keys for a in actions().values()}
+    vim = load_keymap("vim")
+    assert vim["tree.down"] == "j,down" and vim["app.quit"] == "q"
+
+
+@pytest.mark.parametrize(("body", "line", "reason"), [
+    ('[bindings]\n"app.quit" = "q"\n"app.teleport" = "t"\n', 3, "unknown action id 'app.teleport'"),
+    ('[bindings]\n"app.quit" = "ctrl+banana"\n', 2, "'ctrl+banana' is not a key"),
+    ('[bindings]\n"app.quit" = "x"\n"app.help" = "x"\n', 3, "'x' is bound to both"),
+    ('[bindings]\n"app.quit" = q\n', 2, "not valid TOML"),
+    ('[keys]\n"app.quit" = "q"\n', 1, "unknown table 'keys'"),
+])
+def test_a_bad_keymap_is_refused_with_file_line_and_reason(tmp_path: Path, body: str, line: int,
+                                                           reason: str) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(body)
+    with pytest.raises(FileError) as err:
+        load_keymap(str(path))
+    assert err.value.line == line and reason in err.value.reason, str(err.value)
+
+
+def test_keys_in_different_places_may_be_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text('[bindings]\n"app.quit" = "s"\n')  # procedure.skip is also "s", in the panel
+    assert load_keymap(str(path))["app.quit"] == "s"
+
+
+async def test_a_remapped_key_triggers_its_action_and_the_old_one_does_not(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text('[bindings]\n"app.procedures" = "x"\n')
+    app = offline_app(keymap=load_keymap(str(path)), keymap_name=str(path))
+    async with app.run_test() as pilot:
+        await pilot.press("p")
+        await pilot.pause()
+        assert not isinstance(app.screen, ScenarioPicker)
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ScenarioPicker)
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one("Static").render()
+        assert "app.procedures" in str(app.screen.keymap) and app.screen.keymap["app.procedures"] == "x"
+        assert table is not None
+
+
+def console_args(**kwargs: object) -> argparse.Namespace:
+    defaults = {"keymap": None, "config": None, "deadline": None, "profile": None, "lab": None}
+    return argparse.Namespace(**(defaults | kwargs))
+
+
+def test_a_refused_keymap_falls_back_to_the_default_and_says_why(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[bindings]\n"app.nope" = "n"\n')
+    pair = offline_app().pair
+    app = _console(console_args(keymap=str(bad)), pair, None, None)
+    assert app.keymap == load_keymap("default") and app.keymap_name == "default"
+    assert app.notice.startswith(f"keymap not used: {bad}:2: unknown action id 'app.nope'")
+
+
+CONFIG = '''
+keymap = "vim"
+theme = "nord"
+refresh_interval = 2
+deadline = 3.5
+
+[confirm]
+procedure_steps = false
+
+[profiles.lab]
+lab = "/tmp/some-lab"
+
+[profiles.prod]
+primary = "10.0.0.1:4444"
+secondary = "10.0.0.2:4444"
+topology = "/etc/colotui/prod.toml"
+'''
+
+
+def test_config_with_profiles(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    config = load_config(path)
+    assert (config.keymap, config.theme, config.refresh_interval, config.deadline) == ("vim", "nord", 2.0, 3.5)
+    assert config.confirm_procedure_steps is False and config.confirm_repl_in_colo is True
+    assert config.profile("lab").lab == Path("/tmp/some-lab")
+    assert config.profile("prod").primary == "10.0.0.1:4444"
+    app = _console(console_args(config=str(path)), offline_app().pair, None, None)
+    assert app.keymap["tree.down"] == "j,down" and app.config.deadline == 3.5
+
+
+@pytest.mark.parametrize(("body", "line", "reason"), [
+    ('keymap = "vim"\ncolour = "red"\n', 2, "unknown setting 'colour'"),
+    ('refresh_interval = "often"\n', 1, "refresh_interval must be a number"),
+    ('theme = "paisley"\n', 1, "unknown theme 'paisley'"),
+    ('[confirm]\nprocedure_steps = "yes"\n', 2, "confirm.procedure_steps must be true or false"),
+    ('[profiles.x]\nprimary = "a:1"\n', 1, "needs lab = DIR, or primary = and secondary ="),
+    ('[profiles.x]\nlab = "/l"\nhost = "h"\n', 3, "unknown setting profiles.x.'host'"),
+])
+def test_config_mistakes_are_reported_with_their_line(tmp_path: Path, body: str, line: int, reason: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(body)
+    with pytest.raises(FileError) as err:
+        load_config(path)
+    assert err.value.line == line and reason in err.value.reason, str(err.value)
+
+
+async def test_palette_has_every_console_action_and_every_procedure() -> None:
+    app = offline_app(keymap=load_keymap("default"))
+    async with app.run_test():
+        titles = {c.title: c.help for c in app.get_system_commands(app.screen)}
+    assert "Run procedure: primary-failover" in titles and "Run procedure: startup" in titles
+    assert titles["Procedures"] == "keys: p  (app.procedures)"
+    assert titles["Keys"].startswith("keys: ?,f1")
+
+
+async def test_runbook_of_a_real_session(plain_vm: PlainVM, tmp_path: Path) -> None:
+    transcript = Transcript(tmp_path / "t.jsonl")
+    session = Session("vm", UnixAddress(plain_vm.qmp), transcript=transcript)
+    session.start()
+    try:
+        assert await session.wait_connected(10)
+        assert isinstance(await session.execute("cont"), Ok)
+        assert isinstance(await session.execute("object-del", {"id": "nope"}), CommandError)
+        assert isinstance(await session.execute("query-status"), Ok)
+        assert isinstance(await session.hmp("info status"), Ok)
+    finally:
+        await session.close()
+        transcript.close()
+    text = runbook(read_transcript(tmp_path / "t.jsonl"))
+    assert "| vm | `cont` | ok |" in text
+    assert "| vm | `object-del {\"id\": \"nope\"}` | **error** GenericError:" in text
+    assert "query-status" not in text and "info status" not in text, "queries are left out"
+    assert "event RESUME" not in text and "STOP/RESUME pairs left out" in text
+    everything = runbook(read_transcript(tmp_path / "t.jsonl"), everything=True)
+    assert "`query-status`" in everything and "`HMP info status`" in everything and "event RESUME" in everything
