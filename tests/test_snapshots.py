@@ -71,9 +71,15 @@ def test_command_palette(snap_compare) -> None:
     app = offline_app()
 
     async def open_palette(pilot) -> None:
+        from textual.command import CommandList
+
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"procedure")
-        await pilot.pause(0.5)
+        counts = []
+        while len(counts) < 5 or len(set(counts[-5:])) > 1 or counts[-1] < 6:  # until the search settles
+            await pilot.pause(0.05)
+            counts.append(app.screen.query_one(CommandList).option_count)
+            assert len(counts) < 200, f"the palette's search did not settle: {counts[-5:]}"
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=open_palette)

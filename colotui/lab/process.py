@@ -62,7 +62,11 @@ def alive(pid: int, marker: str) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in ("Z", "X") and marker in cmdline
+    if state in ("Z", "X"):
+        return False
+    if not cmdline.strip("\0") and pid in _children and _children[pid].returncode is None:
+        return True  # our child, just exec'd: its arguments are not in /proc yet
+    return marker in cmdline
 
 
 def stop(pid: int, marker: str, *, sig: int = signal.SIGTERM, grace: float = 5.0) -> bool:
