@@ -25,31 +25,32 @@ def _colo_error(view: VMView) -> bool:
     return view.colo_exit is not None and dict(view.colo_exit).get("reason") == "error"
 
 
+#: For each side that can die: the survivor, the procedure it needs, and what to tell its operator.
+_FAILOVERS = (
+    ("secondary", "primary", "primary-failover",
+     "The secondary is gone. COLO does not fail over by itself, and this guest may stay frozen until it does: "
+     "run primary-failover here."),
+    ("primary", "secondary", "secondary-failover",
+     "The primary is gone. This secondary holds the guest as of the last checkpoint: run secondary-failover "
+     "here to take over."),
+)
+
+
+def _down(view: VMView) -> bool:
+    """Known once, unreachable now (a VM never reached is not "down", just not there yet)."""
+    return view.structure_known and not view.connected
+
+
 def assess(primary: VMView, secondary: VMView) -> dict[str, Alert]:
     """Alerts by role ("primary", "secondary"); a side with nothing wrong has none."""
-    alerts: dict[str, Alert] = {}
-    was_colo = primary.in_colo or secondary.in_colo
-    if not was_colo:
-        for role, view in (("primary", primary), ("secondary", secondary)):
-            if view.structure_known and not view.connected:
-                alerts[role] = Alert(f"{view.name} is down: {view.link_detail}", "warning")
-        return alerts
-    secondary_lost = (not secondary.connected and secondary.structure_known) or _colo_error(primary)
-    primary_lost = (not primary.connected and primary.structure_known) or _colo_error(secondary)
-    if secondary_lost and primary.connected and primary.colo is not None and primary.colo.mode == "primary":
-        why = secondary.link_detail if not secondary.connected else "the primary reported COLO_EXIT (error)"
-        alerts["secondary"] = Alert(f"SECONDARY LOST — {why}")
-        alerts["primary"] = Alert("The secondary is gone. COLO does not fail over by itself, and this guest may "
-                                  "stay frozen until it does: run primary-failover here.", "critical",
-                                  "primary-failover", "primary")
-    elif primary_lost and secondary.connected and secondary.colo is not None and secondary.colo.mode == "secondary":
-        why = primary.link_detail if not primary.connected else "the secondary reported COLO_EXIT (error)"
-        alerts["primary"] = Alert(f"PRIMARY LOST — {why}")
-        alerts["secondary"] = Alert("The primary is gone. This secondary holds the guest as of the last "
-                                    "checkpoint: run secondary-failover here to take over.", "critical",
-                                    "secondary-failover", "secondary")
-    else:
-        for role, view in (("primary", primary), ("secondary", secondary)):
-            if not view.connected and view.structure_known:
-                alerts[role] = Alert(f"{view.name} is down: {view.link_detail}", "warning")
-    return alerts
+    views = {"primary": primary, "secondary": secondary}
+    if primary.in_colo or secondary.in_colo:
+        for lost, survivor, offer, advice in _FAILOVERS:
+            dead, alive = views[lost], views[survivor]
+            in_role = alive.connected and alive.colo is not None and alive.colo.mode == survivor
+            if in_role and (_down(dead) or _colo_error(alive)):
+                why = dead.link_detail if not dead.connected else f"the {survivor} reported COLO_EXIT (error)"
+                return {lost: Alert(f"{lost.upper()} LOST — {why}"),
+                        survivor: Alert(advice, "critical", offer, survivor)}
+    return {role: Alert(f"{view.name} is down: {view.link_detail}", "warning")
+            for role, view in views.items() if _down(view)}
