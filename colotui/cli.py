@@ -309,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_session_options(run)
     run.set_defaults(func=cmd_run)
 
+    from .repl.shell import add_shell_parser
+
+    add_shell_parser(sub, add_session_options)
+
     demo = sub.add_parser("demo", help="start a local COLO lab, open the console, stop the lab on exit")
     add_dir(demo)
     demo.add_argument("--accel", choices=("kvm", "tcg"))
