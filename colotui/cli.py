@@ -116,7 +116,7 @@ def _console(args: argparse.Namespace, pair: Pair, transcript: Transcript, lab_d
     if getattr(args, "deadline", None):
         config = replace(config, deadline=args.deadline)
     return ColotuiApp(pair, transcript=transcript, config=config, keymap=keymap, keymap_name=name,
-                      notice=notice, lab_dir=lab_dir)
+                      notice=notice, lab_dir=lab_dir, read_only=getattr(args, "read_only", False))
 
 
 def _transcript(args: argparse.Namespace) -> Transcript:
@@ -236,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--keymap", metavar="NAME|PATH", help="key bindings: default, vim, or a file "
                                                              "(default: the config's keymap)")
         p.add_argument("--config", metavar="FILE", help="settings file (default: ~/.config/colotui/config.toml)")
+        p.add_argument("--read-only", action="store_true",
+                       help="the QMP console refuses every command that may change a VM")
 
     def add_session_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--transcript", metavar="FILE",

@@ -26,11 +26,15 @@ from ..model.alerts import assess
 from ..pair import Endpoint, Pair, pair_from_lab
 from ..qmp import Session, Transcript
 from ..qmp.probe import FactsCache
+from ..repl.history import History
+from ..repl.runner import Repl
+from ..repl.safety import Confirm, Policy
 from ..scenario import Engine, PreflightError, catalogue, find_scenario
 from .help import HelpScreen
 from .keymap import actions
 from .messages import ProcedureFinished, StepChanged, VMChanged
 from .procedure import ProcedurePanel, ScenarioPicker
+from .repl_pane import ReplPane
 from .vm_pane import VMPane
 from .vm_tree import VMTree
 
@@ -52,16 +56,19 @@ class ColotuiApp(App[None]):
         Binding("1", "focus_pane('primary')", "Primary pane", id="app.focus_primary", show=False),
         Binding("2", "focus_pane('secondary')", "Secondary pane", id="app.focus_secondary", show=False),
         Binding("e", "export", "Export runbook", id="app.export", show=False),
+        Binding("colon,f2", "open_repl", "QMP console", id="app.repl"),
     ]
 
     def __init__(self, pair: Pair, *, transcript: Transcript | None = None, config: Config | None = None,
                  keymap: dict[str, str] | None = None, keymap_name: str = "default", notice: str | None = None,
-                 lab_dir: Path | None = None, connect: bool = True) -> None:
+                 lab_dir: Path | None = None, connect: bool = True, read_only: bool = False,
+                 history: History | None = None) -> None:
         """``keymap``: binding id → keys in force (``keymap_name`` says where it came from);
         ``notice``: something to tell the operator at start (a keymap that was refused).
         ``lab_dir``: follow that lab (a respawned secondary is attached as it appears).
         ``connect=False`` opens no session: views arrive only as `VMChanged` messages (recorded
-        views, screenshots, layout tests)."""
+        views, screenshots, layout tests). ``read_only``: the QMP console refuses every command
+        that may change a VM; ``history``: its history (default: the one shared with the shell)."""
         super().__init__()
         self.config = config or Config()
         self.pair = pair
@@ -73,6 +80,8 @@ class ColotuiApp(App[None]):
         self.keymap = keymap or {}
         self.keymap_name = keymap_name
         self.notice = notice
+        self.read_only = read_only
+        self.history = history if history is not None else History()
         if self.keymap:
             self.set_keymap(self.keymap)
         if self.config.theme:
@@ -90,6 +99,7 @@ class ColotuiApp(App[None]):
             for role in ROLES:
                 yield VMPane(self.views[role], role)
         yield ProcedurePanel()
+        yield ReplPane()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -99,6 +109,7 @@ class ColotuiApp(App[None]):
             return
         for role, ep in self.pair.by_role().items():
             self._attach(role, ep)
+        self._attach_repl()
         if self.lab_dir is not None:
             self.set_interval(LAB_POLL, self._follow_lab)
 
@@ -111,6 +122,19 @@ class ColotuiApp(App[None]):
         self.watchers[role] = watcher
         session.start()
         self.run_worker(watcher.run(), name=f"watch-{role}", group=f"watch-{role}")
+
+    def _attach_repl(self) -> None:
+        """The QMP console on the current sessions (again after a role changed hands)."""
+        policy = Policy(self.read_only, Confirm.COLO if self.config.confirm_repl_in_colo else Confirm.NEVER)
+
+        async def in_colo(role: str) -> bool:
+            return self.views[role].in_colo
+
+        repl = Repl(self.sessions, policy=policy, history=self.history, facts=self.facts, in_colo=in_colo)
+        self.query_one(ReplPane).attach(repl)
+
+    def action_open_repl(self) -> None:
+        self.query_one(ReplPane).open()
 
     async def _detach(self, role: str) -> None:
         self.workers.cancel_group(self, f"watch-{role}")
@@ -130,6 +154,7 @@ class ColotuiApp(App[None]):
                 self.views[role] = VMView(ep.name, ep.address or str(ep.qmp))
                 self.query_one(f"#pane-{role}", VMPane).retarget(self.views[role])
                 self._attach(role, ep)
+                self._attach_repl()
                 self.notify(f"the lab's {role} is now {ep.name}")
         if not self.running_procedure:
             self.pair = pair

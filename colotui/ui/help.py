@@ -13,7 +13,7 @@ from textual.widgets import Static
 from .keymap import actions
 
 _SCOPES = {"app": "Anywhere", "procedure": "Procedure panel", "picker": "Procedure picker", "tree": "A VM's tree",
-           "repl": "QMP console", "help": "This screen"}
+           "repl": "QMP console", "confirm": "Confirmation", "help": "This screen"}
 
 
 def keys_table(keymap: dict[str, str], source: str) -> Table:

@@ -51,11 +51,12 @@ def actions() -> dict[str, Action]:
     from .app import ColotuiApp
     from .help import HelpScreen
     from .procedure import ProcedurePanel, ScenarioPicker
+    from .repl_pane import ConfirmScreen, ReplPane
     from .vm_tree import VMTree
 
     found: dict[str, Action] = {}
     for scope, cls in (("app", ColotuiApp), ("procedure", ProcedurePanel), ("picker", ScenarioPicker),
-                       ("tree", VMTree), ("help", HelpScreen)):
+                       ("tree", VMTree), ("help", HelpScreen), ("repl", ReplPane), ("confirm", ConfirmScreen)):
         for binding in cls.BINDINGS:
             if isinstance(binding, Binding) and binding.id:
                 found[binding.id] = Action(binding.id, scope, binding.description or binding.action, binding.key)
