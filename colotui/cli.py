@@ -10,6 +10,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from . import __version__
@@ -17,6 +18,11 @@ from .config import load_config
 from .errors import UserError
 from .pair import Pair, pair_from_addresses, pair_from_lab
 from .qmp import Transcript
+
+if TYPE_CHECKING:  # the console and the lab load only for the commands that use them
+    from .lab import LabState
+    from .scenario import Scenario
+    from .ui.app import ColotuiApp
 from .paths import default_lab_dir, state_dir
 
 DESCRIPTION = """\
@@ -38,10 +44,7 @@ def _lab_dir(args: argparse.Namespace) -> Path:
     return Path(args.dir) if args.dir else default_lab_dir()
 
 
-def _print_lab(state: object) -> None:
-    from .lab import LabState
-
-    assert isinstance(state, LabState)
+def _print_lab(state: LabState) -> None:
     print(f"lab {state.dir}  (QEMU {state.qemu['version']}, accel {state.accel}, "
           f"guest {'counter' if state.guest else 'none'})")
     p = state.ports
@@ -100,7 +103,7 @@ def _config_path(args: argparse.Namespace) -> Path | None:
     return Path(args.config) if getattr(args, "config", None) else None
 
 
-def _console(args: argparse.Namespace, pair: Pair, transcript: Transcript, lab_dir: Path | None) -> object:
+def _console(args: argparse.Namespace, pair: Pair, transcript: Transcript | None, lab_dir: Path | None) -> ColotuiApp:
     """The console app with the operator's config and keymap (a refused keymap: the default, and why)."""
     from .tomlfile import FileError
     from .ui.app import ColotuiApp
@@ -130,7 +133,7 @@ def _transcript(args: argparse.Namespace) -> Transcript:
 
 def cmd_connect(args: argparse.Namespace) -> int:
     pair = _pair(args)
-    _console(args, pair, _transcript(args), Path(args.lab) if args.lab else None).run()  # type: ignore[attr-defined]
+    _console(args, pair, _transcript(args), Path(args.lab) if args.lab else None).run()
     return 0
 
 
@@ -154,7 +157,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                               transcript=transcript))
             if result is None or not result.passed:
                 raise UserError(f"the startup procedure did not pass; see {transcript.path}")
-        _console(args, pair, transcript, lab.dir).run()  # type: ignore[attr-defined]
+        _console(args, pair, transcript, lab.dir).run()
     finally:
         lab.down()
         print(f"lab stopped; its logs stay in {lab.dir}")
@@ -207,10 +210,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return {"passed": 0, "skipped": 3}.get(result.status, 1)
 
 
-def _show_scenario(scenario: object) -> None:
-    from .scenario import Scenario
-
-    assert isinstance(scenario, Scenario)
+def _show_scenario(scenario: Scenario) -> None:
     print(f"{scenario.name}: {scenario.title}  ({scenario.path})\n{scenario.description}\n")
     for step in scenario.steps:
         command = step.command.hmp and f"HMP {step.command.hmp}" or json.dumps(

@@ -61,7 +61,7 @@ def _cell(text: str) -> str:
 def runbook(entries: list[dict[str, Any]], *, everything: bool = False, source: str = "") -> str:
     """Markdown for transcript ``entries``; ``everything`` keeps queries and checkpoint events."""
     rows: list[_Row] = []
-    pending: dict[tuple[str, str], _Row] = {}
+    pending: dict[tuple[str, str], _Row | None] = {}
     checkpoints: Counter[str] = Counter()
     versions: dict[str, str] = {}
     for e in entries:
@@ -87,10 +87,10 @@ def runbook(entries: list[dict[str, Any]], *, everything: bool = False, source: 
                 data = " ".join(f"{k}={v}" for k, v in (msg.get("data") or {}).items())
                 rows.append(_Row(at, vm, f"event {name} {data}".strip(), ""))
             else:
-                row = pending.pop((vm, str(msg.get("id"))), None)
-                if row is not None:
-                    row.result = _cell(_result(msg))
-                    row.ms = f"{(at - row.at) * 1000:.0f}"
+                sent = pending.pop((vm, str(msg.get("id"))), None)
+                if sent is not None:
+                    sent.result = _cell(_result(msg))
+                    sent.ms = f"{(at - sent.at) * 1000:.0f}"
     rows.sort(key=lambda r: r.at)
     lines = ["# colotui runbook", ""]
     if rows:

@@ -103,7 +103,7 @@ def load_topology(path: Path) -> Topology:
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise where.error(f"{section}.{key} must be {'a number' if kind is int else 'a string'}",
                                   where.key(key, section))
-            if kind is int and not 0 < value < 65536:
+            if isinstance(value, int) and not 0 < value < 65536:
                 raise where.error(f"ports.{key} = {value} is not a TCP port", where.key(key, section))
     for key in ("primary", "secondary"):
         if key in data and not isinstance(data[key], str):

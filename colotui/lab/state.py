@@ -72,7 +72,8 @@ class LabState:
         """The VM that plays ``role``: the running one, else the one that played it last."""
         playing = [vm for vm in self.vms if vm.role == role]
         running = [vm for vm in playing if vm.state == "running"]
-        return (running or playing or [None])[-1]
+        chosen = running or playing
+        return chosen[-1] if chosen else None
 
     def alive(self) -> list[VMRecord]:
         return [vm for vm in self.vms if vm.state == "running"]

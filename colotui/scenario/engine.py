@@ -266,8 +266,8 @@ class Engine:
                 return StepState.SKIPPED, None
             if decision is not Decision.RUN:
                 raise _Aborted(confirm)
-        event_waits = [w for w in step.waits if w.event]
-        subs = {id(w): self.session(w.target).subscribe(maxlen=4096, events={w.event}) for w in event_waits}
+        subs = {id(w): self.session(w.target).subscribe(maxlen=4096, events={w.event})
+                for w in step.waits if w.event is not None}
         try:
             self._emit(step, StepState.RUNNING, request=request, checks=checks, message=step.why)
             started = time.monotonic()

@@ -76,12 +76,12 @@ class TerminalDecider:
                 return Decision.RUN
             answer = await self._ask("      run this step? [Y]es / [s]kip / [a]bort: ")
             return {"": Decision.RUN, "y": Decision.RUN, "yes": Decision.RUN, "s": Decision.SKIP,
-                    "skip": Decision.SKIP}.get(answer, Decision.ABORT)
+                    "skip": Decision.SKIP}.get("abort" if answer is None else answer, Decision.ABORT)
         if self.yes:
             return Decision.ABORT
         answer = await self._ask("      [r]etry / [s]kip / [a]bort? ")
         return {"r": Decision.RETRY, "retry": Decision.RETRY, "s": Decision.SKIP,
-                "skip": Decision.SKIP}.get(answer, Decision.ABORT)
+                "skip": Decision.SKIP}.get("abort" if answer is None else answer, Decision.ABORT)
 
     async def _ask(self, prompt: str) -> str | None:
         line = await asyncio.to_thread(self.read, prompt)

@@ -29,7 +29,7 @@ from ..qmp.probe import FactsCache
 from ..repl.history import History
 from ..repl.runner import Repl
 from ..repl.safety import Confirm, Policy
-from ..scenario import Engine, PreflightError, catalogue, find_scenario
+from ..scenario import Engine, PreflightError, Scenario, StepUpdate, catalogue, find_scenario
 from .help import HelpScreen
 from .keymap import actions
 from .messages import ProcedureFinished, StepChanged, VMChanged
@@ -108,17 +108,18 @@ class ColotuiApp(App[None]):
         if not self.connect:
             return
         for role, ep in self.pair.by_role().items():
-            self._attach(role, ep)
+            self._attach_vm(role, ep)
         self._attach_repl()
         if self.lab_dir is not None:
             self.set_interval(LAB_POLL, self._follow_lab)
 
-    def _attach(self, role: str, ep: Endpoint) -> None:
+    def _attach_vm(self, role: str, ep: Endpoint) -> None:
         session = Session(ep.name, ep.qmp, deadline=self.deadline, transcript=self.transcript)
         self.sessions[role] = session
-        watcher = VMWatcher(session, ep.address or str(ep.qmp),
-                            lambda view, role=role: self.post_message(VMChanged(role, view)),
-                            refresh_interval=self.refresh_interval)
+        def changed(view: VMView) -> None:
+            self.post_message(VMChanged(role, view))
+
+        watcher = VMWatcher(session, ep.address or str(ep.qmp), changed, refresh_interval=self.refresh_interval)
         self.watchers[role] = watcher
         session.start()
         self.run_worker(watcher.run(), name=f"watch-{role}", group=f"watch-{role}")
@@ -136,7 +137,7 @@ class ColotuiApp(App[None]):
     def action_open_repl(self) -> None:
         self.query_one(ReplPane).open()
 
-    async def _detach(self, role: str) -> None:
+    async def _detach_vm(self, role: str) -> None:
         self.workers.cancel_group(self, f"watch-{role}")
         await self.sessions.pop(role).close()
         del self.watchers[role]
@@ -150,10 +151,10 @@ class ColotuiApp(App[None]):
             return
         for role, ep in pair.by_role().items():
             if ep != self.pair.by_role()[role] and not self.running_procedure:
-                await self._detach(role)
+                await self._detach_vm(role)
                 self.views[role] = VMView(ep.name, ep.address or str(ep.qmp))
                 self.query_one(f"#pane-{role}", VMPane).retarget(self.views[role])
-                self._attach(role, ep)
+                self._attach_vm(role, ep)
                 self._attach_repl()
                 self.notify(f"the lab's {role} is now {ep.name}")
         if not self.running_procedure:
@@ -249,11 +250,11 @@ class ColotuiApp(App[None]):
         self._run_procedure(scenario)
 
     @work(group="procedure", exclusive=True)
-    async def _run_procedure(self, scenario: object) -> None:
+    async def _run_procedure(self, scenario: Scenario) -> None:
         panel = self.query_one(ProcedurePanel)
         decide = panel.decide if self.config.confirm_procedure_steps else panel.decide_failures_only
-        engine = Engine(scenario, self.sessions, self.pair.topology, decide=decide,  # type: ignore[arg-type]
-                        on_update=lambda u: self.post_message(StepChanged(u)), facts=self.facts)
+        engine = Engine(scenario, self.sessions, self.pair.topology, decide=decide,
+                        on_update=self._step_changed, facts=self.facts)
         try:
             for warning in await engine.preflight():
                 self.notify(warning, severity="warning", timeout=10)
@@ -263,6 +264,9 @@ class ColotuiApp(App[None]):
             self.notify(f"refused: {exc}", severity="error", timeout=15)
             status = "refused"
         self.post_message(ProcedureFinished(status))
+
+    def _step_changed(self, update: StepUpdate) -> None:
+        self.post_message(StepChanged(update))
 
     def on_step_changed(self, message: StepChanged) -> None:
         update = message.update

@@ -258,4 +258,5 @@ class ReplPane(Vertical):
         self._update_prompt()
 
     async def _confirm(self, question: str) -> bool:
-        return bool(await self.app.push_screen_wait(ConfirmScreen(question)))
+        answer: bool = await self.app.push_screen_wait(ConfirmScreen(question))  # type: ignore[arg-type]
+        return answer
