@@ -303,3 +303,27 @@ async def test_an_event_storm_stays_bounded(short_tmp: Path) -> None:
     finally:
         await session.close()
         server.close()
+
+
+async def test_a_session_over_tcp(qemu, short_tmp: Path) -> None:
+    """host:port addresses work like socket paths (the port is chosen free, on loopback)."""
+    import socket
+
+    from colotui.lab import process
+    from colotui.qmp import parse_address
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    marker = f"tcp:127.0.0.1:{port},server=on,wait=off"
+    pid = process.spawn(qemu.argv(qemu.system, "-accel", "tcg", "-m", "32", "-display", "none", "-nodefaults",
+                                  "-S", "-qmp", marker), short_tmp / "qemu.log")
+    session = Session("tcp", parse_address(f"127.0.0.1:{port}"), backoff=(0.05, 0.2))
+    session.start()
+    try:
+        assert await session.wait_connected(10), session.detail
+        reply = await session.execute("query-status")
+        assert isinstance(reply, Ok) and reply.value["status"] == "prelaunch"
+    finally:
+        await session.close()
+        process.stop(pid, marker)
