@@ -166,3 +166,22 @@ async def test_runbook_of_a_real_session(plain_vm: PlainVM, tmp_path: Path) -> N
     assert "event RESUME" not in text and "STOP/RESUME pairs left out" in text
     everything = runbook(read_transcript(tmp_path / "t.jsonl"), everything=True)
     assert "`query-status`" in everything and "`HMP info status`" in everything and "event RESUME" in everything
+
+
+async def test_export_from_the_console_writes_transcript_and_runbook(plain_vm: PlainVM, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    transcript = Transcript(tmp_path / "t.jsonl")
+    pair = Pair(Endpoint("primary", UnixAddress(plain_vm.qmp)),
+                Endpoint("secondary", UnixAddress(Path("/nonexistent/s.sock"))))
+    app = ColotuiApp(pair, transcript=transcript, history=None)
+    async with app.run_test() as pilot:
+        session = app.sessions["primary"]
+        assert await session.wait_connected(10)
+        assert isinstance(await session.execute("cont"), Ok)
+        await pilot.press("e")
+        await pilot.pause()
+    exported = sorted((tmp_path / "state" / "colotui" / "exports").iterdir())
+    assert [p.suffix for p in exported] == [".jsonl", ".md"]
+    assert '"execute":"cont"' in exported[0].read_text()
+    assert "| primary | `cont` | ok |" in exported[1].read_text()

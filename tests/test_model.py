@@ -103,3 +103,15 @@ def test_alerts_offer_the_failover_for_the_survivor() -> None:
     alerts = assess(idle, dead)
     assert set(alerts) == {"secondary"} and alerts["secondary"].severity == "warning"
     assert alerts["secondary"].offer is None, "the primary already runs alone: no failover to offer"
+
+
+def test_a_block_job_shows_progress_rate_and_eta() -> None:
+    from colotui.model.block import BlockJob
+    from colotui.ui.vm_tree import _job_label
+
+    job = BlockJob("resync", "mirror", "running", offset=16 << 20, length=64 << 20, rate=8 << 20)
+    assert job.eta == 6.0
+    label = _job_label(job).plain
+    assert label.startswith("resync mirror running █████░") and "25%" in label
+    assert "8.0 MiB/s" in label and "ETA 6 s" in label
+    assert "ETA" not in _job_label(BlockJob("resync", "mirror", "ready", 64 << 20, 64 << 20)).plain
