@@ -88,7 +88,7 @@ def load_topology(path: Path) -> Topology:
     """A topology file (TOML); every mistake is reported with its line."""
     data, where = load_toml(path)
     known = {f.name for f in fields(Topology)}
-    for key, value in data.items():
+    for key in data:
         if key not in known:
             raise where.error(f"unknown setting {key!r} (known: {', '.join(sorted(known))})", where.key(key))
     for section, cls, kind in (("ports", Ports, int), ("ids", Ids, str)):

@@ -11,7 +11,7 @@ from pathlib import Path
 from colotui.compat import pair_warnings, refusal
 from colotui.lab import Lab
 from colotui.pair import pair_from_lab
-from colotui.qmp import Session, Transcript, UnixAddress
+from colotui.qmp import Session, Transcript
 from colotui.qmp.probe import VMFacts, probe
 from colotui.qmp.schema import Schema
 from colotui.scenario import Decision, Engine, StepState, StepUpdate, find_scenario, load_scenario
