@@ -205,3 +205,15 @@ def test_cli_run_dry_run_json_and_exit_statuses(lab: Lab, tmp_path: Path) -> Non
 
     out = colotui("run", "startup", "--lab", str(lab.dir))  # no --yes, nothing on stdin: aborts at once
     assert out.returncode == 1 and "aborted" in out.stdout
+
+
+def test_cli_run_with_addresses_and_a_topology_file(lab: Lab) -> None:
+    state = lab.state()
+    topology = lab.dir / "topology.toml"
+    out = colotui("run", "startup", "--primary", state.current("primary").qmp, "--secondary",
+                  state.current("secondary").qmp, "--topology", str(topology), "--dry-run", "--json")
+    assert out.returncode == 0, out.stderr
+    nbd = next(json.loads(line) for line in out.stdout.splitlines() if '"secondary-nbd-server"' in line)
+    assert nbd["request"]["arguments"]["addr"]["data"] == {"host": "127.0.0.2", "port": str(state.ports.nbd)}
+    out = colotui("run", "startup", "--primary", state.current("primary").qmp, "--secondary", "127.0.0.2:1")
+    assert out.returncode == 1 and "procedures need a topology" in out.stderr
