@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..qmp.request import QMPRequest
 from ..qmp.schema import Schema
 from .meta import META
 from .tokens import UnclosedQuote, Word, split_words
@@ -40,23 +41,10 @@ _RAW_JSON_REFUSALS = {"id": "colotui numbers commands itself",
 
 
 @dataclass(frozen=True)
-class Request:
-    """A QMP command ready to send; ``hmp`` is the HMP line when it goes through human-monitor-command."""
+class Request(QMPRequest):
+    """A QMP command ready to send, with what the operator should know about how it was read."""
 
-    command: str
-    arguments: dict[str, Any] | None = None
-    hmp: str | None = None
-    notes: tuple[str, ...] = ()  # what the operator should know: coerced values, deprecations
-
-    def message(self) -> dict[str, Any]:
-        """The QMP message, as it goes on the wire (without the id the session adds)."""
-        msg: dict[str, Any] = {"execute": self.command}
-        if self.arguments is not None:
-            msg["arguments"] = self.arguments
-        return msg
-
-    def text(self) -> str:
-        return json.dumps(self.message())
+    notes: tuple[str, ...] = ()  # coerced values, deprecations
 
 
 @dataclass(frozen=True)

@@ -8,34 +8,22 @@ the wire: the step's ``otherwise`` command when the first one is missing, and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..qmp.request import QMPRequest
 from ..qmp.schema import Schema
 from .model import Command, Step
 from .template import render
 
 
 @dataclass(frozen=True)
-class Request:
-    """One message for one VM."""
+class Request(QMPRequest):
+    """One message for one VM: the side it plays (``role``) and its name."""
 
-    role: str
-    vm: str
-    command: str
-    arguments: dict[str, Any] | None = None
-    hmp: str | None = None  # the HMP command line, when the command is human-monitor-command
-
-    def message(self) -> dict[str, Any]:
-        msg: dict[str, Any] = {"execute": self.command}
-        if self.arguments is not None:
-            msg["arguments"] = self.arguments
-        return msg
-
-    def text(self) -> str:
-        return json.dumps(self.message())
+    role: str = ""
+    vm: str = ""
 
 
 def pick_command(step: Step, schema: Schema | None) -> Command:
@@ -60,7 +48,7 @@ def build_request(step: Step, role: str, vm: str, variables: Mapping[str, Any], 
     command = pick_command(step, schema)
     if command.hmp is not None:
         line = render(command.hmp, variables)
-        return Request(role, vm, "human-monitor-command", {"command-line": line}, hmp=line)
+        return Request("human-monitor-command", {"command-line": line}, hmp=line, role=role, vm=vm)
     assert command.qmp is not None
     arguments = render(command.arguments, variables) if command.arguments is not None else None
-    return Request(role, vm, command.qmp, adapt_for(command.qmp, arguments, schema))
+    return Request(command.qmp, adapt_for(command.qmp, arguments, schema), role=role, vm=vm)

@@ -169,6 +169,8 @@ class ColotuiApp(App[None]):
 
     def on_vmchanged(self, message: VMChanged) -> None:
         self.views[message.role] = message.view
+        if not self.screen_stack or not self.query(VMPane):  # a last message while the app closes
+            return
         self.query_one(f"#pane-{message.role}", VMPane).show(message.view)
         alerts = assess(self.views["primary"], self.views["secondary"])
         for role in ROLES:
