@@ -6,6 +6,8 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from colotui.compat import pair_warnings, refusal
@@ -19,14 +21,20 @@ from colotui.scenario import Decision, Engine, StepState, StepUpdate, find_scena
 from .colo import observe, query, sent
 
 
-async def sessions_for(lab: Lab, transcript: Transcript | None = None) -> dict[str, Session]:
+@asynccontextmanager
+async def sessions_for(lab: Lab, transcript: Transcript | None = None) -> AsyncIterator[dict[str, Session]]:
+    """Connected sessions to the lab's primary and secondary, closed afterwards."""
     pair = pair_from_lab(lab.dir)
     sessions = {role: Session(ep.name, ep.qmp, transcript=transcript) for role, ep in pair.by_role().items()}
     for s in sessions.values():
         s.start()
-    for s in sessions.values():
-        assert await s.wait_connected(10), s.detail
-    return sessions
+    try:
+        for s in sessions.values():
+            assert await s.wait_connected(10), s.detail
+        yield sessions
+    finally:
+        for s in sessions.values():
+            await s.close()
 
 
 class Script:
@@ -48,15 +56,11 @@ def user_scenario(tmp_path: Path, body: str) -> Path:
 
 
 async def test_dry_run_renders_exact_messages_and_sends_nothing(lab: Lab) -> None:
-    sessions = await sessions_for(lab)
     updates: list[StepUpdate] = []
-    try:
+    async with sessions_for(lab) as sessions:
         engine = Engine(find_scenario("startup"), sessions, lab.state().topology(), decide=Script(),
                         on_update=updates.append)
         requests = await engine.dry_run()
-    finally:
-        for s in sessions.values():
-            await s.close()
     ports = lab.state().ports
     by_step = {u.step.id: u.request for u in updates}
     assert len(requests) == 9 and all(u.state is StepState.PENDING for u in updates)
@@ -88,13 +92,11 @@ why = "must not run"
 qmp = "stop"
 '''))
     transcript = Transcript(tmp_path / "t.jsonl")
-    sessions = await sessions_for(lab, transcript)
     try:
-        decide = Script(Decision.RUN, Decision.ABORT)
-        result = await Engine(scenario, sessions, lab.state().topology(), decide=decide).run()
+        async with sessions_for(lab, transcript) as sessions:
+            decide = Script(Decision.RUN, Decision.ABORT)
+            result = await Engine(scenario, sessions, lab.state().topology(), decide=decide).run()
     finally:
-        for s in sessions.values():
-            await s.close()
         transcript.close()
     assert result.status == "failed"
     assert result.states == {"delete-typo": StepState.FAILED, "after": StepState.PENDING}
@@ -124,15 +126,11 @@ why = "a query"
 qmp = "query-status"
 confirm = false
 '''))
-    sessions = await sessions_for(lab)
-    try:
+    async with sessions_for(lab) as sessions:
         decide = Script(Decision.RETRY, Decision.SKIP)
         result = await Engine(scenario, sessions, lab.state().topology(), decide=decide).run()
         async with observe(lab.state().current("secondary")) as s:
             objects = {o["name"] for o in await query(s, "qom-list", {"path": "/objects"})}
-    finally:
-        for s in sessions.values():
-            await s.close()
     assert len(decide.asked) == 2 and all("object nothing-here is present" in u.message for u in decide.asked)
     assert result.status == "skipped"
     assert result.states == {"needs-an-object": StepState.SKIPPED, "harmless": StepState.OK}
@@ -149,7 +147,6 @@ qmp = "query-status"
 confirm = false
 wait = { event = "NEVER_HAPPENS", timeout = 120 }
 '''))
-    sessions = await sessions_for(lab)
     updates: list[StepUpdate] = []
 
     def on_update(update: StepUpdate) -> None:
@@ -157,13 +154,10 @@ wait = { event = "NEVER_HAPPENS", timeout = 120 }
         if update.state is StepState.WAITING:
             lab.kill("secondary")
 
-    try:
+    async with sessions_for(lab) as sessions:
         decide = Script(Decision.ABORT)
         result = await asyncio.wait_for(Engine(scenario, sessions, lab.state().topology(), decide=decide,
                                                on_update=on_update).run(), 20)
-    finally:
-        for s in sessions.values():
-            await s.close()
     assert result.status == "failed"
     assert "lost the connection to secondary" in result.last.message
 
