@@ -14,7 +14,6 @@ import subprocess
 
 from colotui.lab import QemuInstall
 from colotui.qmp.schema import Schema
-from colotui.repl.typecheck import members
 
 
 @functools.cache
@@ -131,14 +130,14 @@ def argument_lines(schema: Schema, commands: list[str], seed: int, size: int) ->
     lines = []
     for _ in range(size):
         command = rng.choice(commands)
-        args = members(schema, schema.commands[command]["arg-type"])
+        args = schema.members(schema.commands[command]["arg-type"])
         words = [command]
         for member in args.values():
             if member.optional and rng.random() < 0.6:
                 continue
             if not member.optional and rng.random() < 0.05:
                 continue  # missing
-            inner = members(schema, member.type) if schema.type_info(member.type).get("meta-type") == "object" \
+            inner = schema.members(member.type) if schema.type_info(member.type).get("meta-type") == "object" \
                 else {}
             if inner and rng.random() < 0.7:  # dotted keys for its members
                 words += [f"{member.name}.{m.name}={_typed_text(schema, m.type, rng)}"

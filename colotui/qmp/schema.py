@@ -8,6 +8,7 @@ numbers; this class resolves them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,32 +54,23 @@ class Schema:
             return " | ".join(self.type_label(m["type"]) for m in info.get("members", []))
         return meta or name
 
-    def members(self, type_name: str, variant: str | None = None) -> dict[str, Member]:
-        """Members of an object type; for a union, its common members plus those of ``variant``."""
+    def members(self, type_name: str, value: Mapping[str, Any] | None = None) -> dict[str, Member]:
+        """An object type's members; for a union, also those of the variant that ``value``'s tag
+        selects (``qom-type`` for object-add), nested unions too."""
         info = self.type_info(type_name)
         result = {m["name"]: Member(m["name"], m["type"], "default" in m, tuple(m.get("features", ())))
-                  for m in info.get("members", [])}
-        if variant is not None:
+                  for m in info.get("members", []) if info.get("meta-type") == "object"}
+        tag = info.get("tag")
+        if tag and value is not None and isinstance(value.get(tag), str):
             for case in info.get("variants", []):
-                if case["case"] == variant:
-                    result.update(self.members(case["type"]))
+                if case["case"] == value[tag]:
+                    result.update(self.members(case["type"], value))
         return result
 
-    def arguments(self, command: str, variant: str | None = None) -> dict[str, Member]:
-        """A command's arguments (for a union argument type, those of ``variant`` too)."""
+    def arguments(self, command: str, value: Mapping[str, Any] | None = None) -> dict[str, Member]:
+        """A command's arguments (with ``value``, those of the union variant it selects too)."""
         entry = self.commands.get(command)
-        if entry is None:
-            return {}
-        return self.members(entry["arg-type"], variant)
-
-    def union_tag(self, command: str) -> str | None:
-        """The discriminator of a command's union argument (``qom-type`` for object-add), if any."""
-        entry = self.commands.get(command)
-        return self.type_info(entry["arg-type"]).get("tag") if entry else None
-
-    def variants(self, command: str) -> list[str]:
-        entry = self.commands.get(command)
-        return [v["case"] for v in self.type_info(entry["arg-type"]).get("variants", [])] if entry else []
+        return self.members(entry["arg-type"], value) if entry else {}
 
     def enum_values(self, type_name: str) -> list[str]:
         info = self.type_info(type_name)

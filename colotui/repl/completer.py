@@ -15,7 +15,7 @@ from typing import Any
 from ..qmp.schema import Member, Schema
 from .meta import META
 from .tokens import Word, split_words
-from .typecheck import members, type_at
+from .typecheck import type_at
 from .values import BadValue, read_json, read_python
 
 
@@ -105,7 +105,7 @@ def hint(text: str, cursor: int, schema: Schema | None) -> Hint | None:
     if obj is None:
         return None
     object_type, given = obj
-    available = members(schema, object_type, given)
+    available = schema.members(object_type, given)
     features = () if ctx.action else schema.features(ctx.command)
     return Hint(ctx.command, tuple(_argument_hint(schema, m, m.name in given) for m in _ordered(available.values())),
                 ".".join(parts[:-1]), parts[-1] if parts[-1] in available else None,
@@ -148,7 +148,7 @@ def _object_type_of(schema: Schema, name: str, action: bool) -> str | None:
     if entry is None:
         return None
     union = type_at(schema, entry["arg-type"], {"actions": [{"type": name}]}, ("actions", 0))
-    data = members(schema, union, {"type": name}).get("data") if union else None
+    data = schema.members(union, {"type": name}).get("data") if union else None
     return data.type if data else None
 
 
@@ -190,7 +190,7 @@ def _lenient_value(raw: str) -> Any:
 def _action_names(schema: Schema) -> list[str]:
     entry = schema.commands.get("transaction")
     union = type_at(schema, entry["arg-type"], {}, ("actions", 0)) if entry else None
-    tag = members(schema, union).get("type") if union else None
+    tag = schema.members(union).get("type") if union else None
     return sorted(schema.enum_values(tag.type)) if tag else []
 
 
@@ -225,7 +225,7 @@ def _complete_key(schema: Schema, ctx: _Context) -> list[Completion]:
         return []
     object_type, given = obj
     result = []
-    for member in _ordered(members(schema, object_type, given).values()):
+    for member in _ordered(schema.members(object_type, given).values()):
         if not member.name.startswith(partial) or (member.name in given and member.name != partial):
             continue
         nests = _kinds_of(schema, member.type) == {"object"}

@@ -32,7 +32,7 @@ from ..qmp.request import QMPRequest
 from ..qmp.schema import Schema
 from .meta import META
 from .tokens import UnclosedQuote, Word, split_words
-from .typecheck import Problem, accepts_text_only, check_arguments, check_value, members, show_path, type_at
+from .typecheck import Problem, accepts_text_only, check_arguments, check_value, show_path, type_at
 from .values import BadValue, Path, read_json, read_python
 
 _COMMAND_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
@@ -396,7 +396,7 @@ class _Parser:
         for path in self.places.keys:
             parent = type_at(self.schema, arg_type, arguments, path[:-1])
             container = _get(arguments, path[:-1])
-            member = members(self.schema, parent, container if isinstance(container, dict) else None).get(
+            member = self.schema.members(parent, container if isinstance(container, dict) else None).get(
                 str(path[-1])) if parent else None
             if member is not None and "deprecated" in member.features:
                 notes.append(f"{show_path(path)} is deprecated")

@@ -43,19 +43,6 @@ def check_value(schema: Schema, value: Any, type_name: str) -> Problem | None:
     return _Checker(schema, "").value(value, type_name, ())
 
 
-def members(schema: Schema, type_name: str, value: Mapping[str, Any] | None = None) -> dict[str, Member]:
-    """An object type's members; for a union, also those of the variant ``value``'s tag selects (nested too)."""
-    info = schema.type_info(type_name)
-    result = {m["name"]: Member(m["name"], m["type"], "default" in m, tuple(m.get("features", ())))
-              for m in info.get("members", []) if info.get("meta-type") == "object"}
-    tag = info.get("tag")
-    if tag and value is not None and isinstance(value.get(tag), str):
-        for case in info.get("variants", []):
-            if case["case"] == value[tag]:
-                result.update(members(schema, case["type"], value))
-    return result
-
-
 def type_at(schema: Schema, type_name: str, value: Any, path: Path) -> str | None:
     """The schema type at ``path`` inside a ``type_name`` value (``value`` picks union variants); None if none."""
     for part in path:
@@ -69,7 +56,7 @@ def type_at(schema: Schema, type_name: str, value: Any, path: Path) -> str | Non
             type_name = info["element-type"]
             value = value[part] if isinstance(value, list) and 0 <= part < len(value) else None
         elif isinstance(part, str) and info.get("meta-type") == "object":
-            member = members(schema, type_name, value if isinstance(value, Mapping) else None).get(part)
+            member = schema.members(type_name, value if isinstance(value, Mapping) else None).get(part)
             if member is None:
                 return None
             type_name = member.type
@@ -189,7 +176,7 @@ class _Checker:
 
     def object(self, value: Mapping[str, Any], type_name: str, path: Path, open_: bool = False) -> Problem | None:
         info = self.schema.type_info(type_name)
-        base = members(self.schema, type_name)
+        base = self.schema.members(type_name)
         tag = info.get("tag")
         if tag in base:  # the variant decides which other members exist: judge it first
             if tag not in value:
@@ -197,7 +184,7 @@ class _Checker:
             problem = self.value(value[tag], base[tag].type, path + (tag,))
             if problem is not None:
                 return problem
-        known = members(self.schema, type_name, value)
+        known = self.schema.members(type_name, value)
         for key, item in value.items():
             member = known.get(key)
             if member is None:
