@@ -20,12 +20,12 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..qmp import Ok, Session, UnixAddress
-from ..topology import Ports, Topology
+from ..topology import Ports
 from . import process
 from .chroot import RootMounts
 from .cmdline import Machine, VMFiles
 from .guest import write_raw_disk
-from .qemu import QemuInstall, kvm_problem
+from .qemu import INSTALL_HINT, QemuInstall, kvm_problem
 from .state import LabState, VMRecord
 
 PRIMARY_ADDRESS = "127.0.0.1"
@@ -75,7 +75,7 @@ def _run_tool(install: QemuInstall, tool: str, *args: str, what: str) -> None:
     try:
         out = subprocess.run(install.argv(tool, *args), capture_output=True, text=True, timeout=120)
     except FileNotFoundError:
-        raise UserError(f"{tool} not found: install QEMU (apt-get install -y qemu-system-x86 qemu-utils)")
+        raise UserError(f"{tool} not found: install QEMU ({INSTALL_HINT})")
     if out.returncode != 0:
         detail = (out.stderr or out.stdout).strip().splitlines()
         raise UserError(f"cannot create {what}: {detail[-1] if detail else f'{tool} exited {out.returncode}'}")
@@ -177,7 +177,7 @@ class Lab:
                              qemu={"system": install.system, "prefix": list(install.prefix),
                                    "root": str(install.root) if install.root else None, "version": version})
             try:
-                self._start_pair(state, install)
+                self._start_pair(state, install, timeout)
                 return state
             except _PortRace:
                 if attempt == attempts - 1:
@@ -223,10 +223,10 @@ class Lab:
                             "block graph work; COLO checkpoints will not)")
         return "kvm"
 
-    def _start_pair(self, state: LabState, install: QemuInstall) -> None:
+    def _start_pair(self, state: LabState, install: QemuInstall, timeout: float) -> None:
         machine = Machine(install, state.accel, state.memory_mb)
         images = _Images(install, state.disk_mb)
-        topo = Topology(primary=PRIMARY_ADDRESS, secondary=SECONDARY_ADDRESS, ports=state.ports, ids=state.ids)
+        topo = state.topology()  # the command lines take its ports and ids; addresses are given apart
         pfiles, sfiles = VMFiles(self.dir / "primary"), VMFiles(self.dir / "secondary")
         for files in (pfiles, sfiles):
             shutil.rmtree(files.dir, ignore_errors=True)
@@ -244,14 +244,14 @@ class Lab:
         secondary = self._spawn(state, "secondary", "secondary", SECONDARY_ADDRESS, sfiles,
                                 machine.secondary("secondary", sfiles, topo, PRIMARY_ADDRESS))
         state.save()
-        self._await_ready(state, [primary, secondary])
+        self._await_ready(state, [primary, secondary], timeout)
 
     def _spawn(self, state: LabState, name: str, role: str, address: str, files: VMFiles,
                argv: list[str]) -> VMRecord:
         try:
             pid = process.spawn(argv, files.log)
         except FileNotFoundError:
-            raise UserError(f"{argv[0]} not found: install QEMU (apt-get install -y qemu-system-x86 qemu-utils)")
+            raise UserError(f"{argv[0]} not found: install QEMU ({INSTALL_HINT})")
         images = {"disk": str(files.disk)}
         if role == "secondary":
             images |= {"active": str(files.active), "hidden": str(files.hidden)}
@@ -261,10 +261,10 @@ class Lab:
         state.vms.append(vm)
         return vm
 
-    def _await_ready(self, state: LabState, vms: list[VMRecord]) -> None:
+    def _await_ready(self, state: LabState, vms: list[VMRecord], timeout: float) -> None:
         """Wait for the new QEMUs; on any failure stop them, so nothing stray is left."""
         try:
-            asyncio.run(_wait_ready(vms, timeout=30.0))
+            asyncio.run(_wait_ready(vms, timeout))
         except BaseException as exc:
             for vm in vms:
                 process.stop(vm.pid, vm.marker, grace=2.0)
@@ -324,11 +324,11 @@ class Lab:
         _Images(install, state.disk_mb).secondary(files, base=None)
         survivor.role = "primary"
         self._acquire(install)
-        topo = Topology(primary=survivor.address, secondary=dead_address, ports=state.ports, ids=state.ids)
+        topo = state.topology()
         vm = self._spawn(state, name, "secondary", dead_address, files,
                          machine.secondary(name, files, topo, survivor.address))
         state.save()
-        self._await_ready(state, [vm])
+        self._await_ready(state, [vm], timeout)
         return vm
 
 
