@@ -18,11 +18,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..compat import pair_warnings, refusal
-from ..qmp import CommandError, DeadlineExceeded, Disconnected, Event, LinkChanged, LinkState, Ok, Reply, Session
+from ..qmp import (CommandError, DeadlineExceeded, Disconnected, Event, LinkChanged, LinkState, Ok, Reply, Session,
+                   Subscription)
 from ..qmp.probe import FactsCache, VMFacts
 from ..topology import Topology
 from .checks import CheckResult, evaluate
-from .live import LIVE, LiveError
+from .live import LIVE, Asker, LiveError
 from .model import ROLE_ALIASES, Check, Scenario, Step, Wait
 from .render import Request, build_request
 from .template import MissingVariable, placeholders, render, topology_variables
@@ -125,6 +126,7 @@ class Engine:
         self.facts = facts or FactsCache()
         self.poll_interval = poll_interval
         self.states: dict[str, StepState] = {s.id: StepState.PENDING for s in scenario.steps}
+        self.variables = topology_variables(topology)
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -163,17 +165,17 @@ class Engine:
 
     async def _variables(self, step: Step, *, strict: bool) -> dict[str, Any]:
         """Topology variables plus the live ones this step uses, asked of its target now."""
-        variables = topology_variables(self.topology)
-        wanted = {name[5:] for name in placeholders(step.command.arguments) if name.startswith("live.")}
-        wanted |= {name[5:] for name in placeholders(step.command.hmp or "") if name.startswith("live.")}
-        if step.otherwise is not None:
-            wanted |= {n[5:] for n in placeholders(step.otherwise.arguments) if n.startswith("live.")}
+        variables = dict(self.variables)
+        commands = [c for c in (step.command, step.otherwise) if c is not None]
+        wanted = {name[5:] for c in commands for name in placeholders([c.arguments, c.hmp])
+                  if name.startswith("live.")}
         session = self.session(step.target)
+        ask = Asker(session, self.topology)
         for name in sorted(wanted):
             try:
                 if not session.connected:
                     raise LiveError(f"{session.name} is not connected")
-                variables[f"live.{name}"] = await LIVE[name](session, self.topology)
+                variables[f"live.{name}"] = await LIVE[name](ask)
             except LiveError as exc:
                 if strict:
                     raise _StepFailed(f"cannot work out {{live.{name}}}: {exc}")
@@ -191,7 +193,7 @@ class Engine:
             raise _StepFailed(f"cannot render the step: {exc}")
 
     def _rendered(self, check: Check) -> Check:
-        return replace(check, expected=render(check.expected, topology_variables(self.topology)))
+        return replace(check, expected=render(check.expected, self.variables))
 
     async def _check_all(self, checks: tuple[Check, ...]) -> tuple[CheckResult, ...]:
         results = []
@@ -211,9 +213,9 @@ class Engine:
             raise _StepFailed(f"HMP reported an error: {reply.value.strip()}", reply.value)
         return reply.value
 
-    async def _wait_event(self, wait: Wait, sub: Any) -> None:
+    async def _wait_event(self, wait: Wait, sub: Subscription) -> None:
         session = self.session(wait.target)
-        want = render(wait.data, topology_variables(self.topology))
+        want = render(wait.data, self.variables)
         deadline = time.monotonic() + wait.timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -246,7 +248,6 @@ class Engine:
 
     async def _attempt(self, step: Step) -> tuple[StepState, StepUpdate | None]:
         """One try at a step: OK, SKIPPED, or FAILED (with the update that says why); ABORT raises."""
-        started = time.monotonic()
         self._emit(step, StepState.CHECKING)
         checks = await self._check_all(step.require)
         unmet = [c for c in checks if not c.ok]

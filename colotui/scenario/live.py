@@ -19,22 +19,31 @@ class LiveError(Exception):
     """A live value could not be found; the message says why, for people."""
 
 
-async def _query(session: Session, command: str, arguments: dict[str, Any] | None = None) -> Any:
-    reply = await session.execute(command, arguments)
-    if not isinstance(reply, Ok):
-        raise LiveError(f"{command} on {session.name}: {reply.message}")
-    return reply.value
+class Asker:
+    """One step's questions to its target VM: each asked once, however many values need the answer."""
+
+    def __init__(self, session: Session, topology: Topology) -> None:
+        self.session, self.topology = session, topology
+        self._answers: dict[str, Any] = {}
+
+    async def query(self, command: str, arguments: dict[str, Any] | None = None) -> Any:
+        key = f"{command} {arguments}"
+        if key not in self._answers:
+            reply = await self.session.execute(command, arguments)
+            if not isinstance(reply, Ok):
+                raise LiveError(f"{command} on {self.session.name}: {reply.message}")
+            self._answers[key] = reply.value
+        return self._answers[key]
+
+    async def object_ids(self) -> set[str]:
+        return {o["name"] for o in await self.query("qom-list", {"path": "/objects"})
+                if str(o.get("type", "")).startswith("child<")}
 
 
-async def object_ids(session: Session) -> set[str]:
-    return {o["name"] for o in await _query(session, "qom-list", {"path": "/objects"})
-            if str(o.get("type", "")).startswith("child<")}
-
-
-async def replication_child(session: Session, topology: Topology) -> str:
+async def replication_child(ask: Asker) -> str:
     """The name (``children.N``) under which the quorum holds the replication node."""
-    ids = topology.ids
-    graph = await _query(session, "x-debug-query-block-graph")
+    ids, session = ask.topology.ids, ask.session
+    graph = await ask.query("x-debug-query-block-graph")
     names = {n["id"]: n["name"] for n in graph["nodes"]}
     backend = next((n["id"] for n in graph["nodes"] if n["name"] == ids.disk and n["type"] == "block-backend"), None)
     if backend is None:
@@ -49,24 +58,26 @@ async def replication_child(session: Session, topology: Topology) -> str:
                     "was it detached already?")
 
 
-async def parent_node(session: Session, topology: Topology) -> str:
+async def parent_node(ask: Asker) -> str:
     """The node name behind the secondary's ``parent0`` drive (needed by block-export-add)."""
-    for device in await _query(session, "query-block"):
-        if device.get("device") == topology.ids.parent and "inserted" in device:
+    parent = ask.topology.ids.parent
+    for device in await ask.query("query-block"):
+        if device.get("device") == parent and "inserted" in device:
             return str(device["inserted"]["node-name"])
-    raise LiveError(f"{session.name} has no drive {topology.ids.parent} with a medium")
+    raise LiveError(f"{ask.session.name} has no drive {parent} with a medium")
 
 
-async def rewriter_insert(session: Session, topology: Topology) -> str | None:
+async def rewriter_insert(ask: Asker) -> str | None:
     """``before`` if this VM still has the secondary's rewriter filter, else nothing."""
-    return "before" if topology.ids.rewriter in await object_ids(session) else None
+    return "before" if ask.topology.ids.rewriter in await ask.object_ids() else None
 
 
-async def rewriter_position(session: Session, topology: Topology) -> str | None:
-    return f"id={topology.ids.rewriter}" if topology.ids.rewriter in await object_ids(session) else None
+async def rewriter_position(ask: Asker) -> str | None:
+    rewriter = ask.topology.ids.rewriter
+    return f"id={rewriter}" if rewriter in await ask.object_ids() else None
 
 
-Resolver = Callable[[Session, Topology], Awaitable[Any]]
+Resolver = Callable[[Asker], Awaitable[Any]]
 
 #: ``{live.NAME}`` → how to find it on the step's target VM.
 LIVE: dict[str, Resolver] = {
