@@ -1,6 +1,7 @@
 """Evaluating a step's conditions against a live VM.
 
-Each check asks QEMU one read-only question and says, in words, what it found,
+Each check asks QEMU one read-only question (checks of one step share the
+answers, through one `Asker` per VM) and says, in words, what it found,
 so a failed precondition reads like "secondary QMP link is down: found up
 (connected)" rather than a bare False.
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..qmp import Ok, Session
 from ..qmp.schema import Schema
+from .live import Asker, LiveError
 from .model import Check
 
 
@@ -26,39 +27,28 @@ class CheckResult:
         return f"{self.check.describe()}: {'yes' if self.ok else 'no'} (found {self.found})"
 
 
-async def _ask(session: Session, command: str, arguments: dict[str, Any] | None = None) -> Any:
-    reply = await session.execute(command, arguments)
-    if not isinstance(reply, Ok):
-        raise _Unknown(f"{command} failed: {reply.message}")
-    return reply.value
-
-
-class _Unknown(Exception):
-    """The question could not be answered (not connected, command failed)."""
-
-
 def _one_of(expected: Any) -> list[str]:
     return [expected] if isinstance(expected, str) else list(expected)
 
 
-async def _found(check: Check, session: Session, schema: Schema | None) -> tuple[bool, str]:
+async def _found(check: Check, ask: Asker, schema: Schema | None) -> tuple[bool, str]:
     kind, want = check.kind, check.expected
     if kind == "colo_mode":
-        mode = (await _ask(session, "query-colo-status"))["mode"]
+        mode = (await ask.query("query-colo-status"))["mode"]
         return mode in _one_of(want), mode
     if kind == "migration":
-        status = (await _ask(session, "query-migrate")).get("status", "none")
+        status = (await ask.query("query-migrate")).get("status", "none")
         return status in _one_of(want), status
     if kind == "runstate":
-        status = (await _ask(session, "query-status"))["status"]
+        status = (await ask.query("query-status"))["status"]
         return status in _one_of(want), status
     if kind == "capability":
-        caps = {c["capability"]: c["state"] for c in await _ask(session, "query-migrate-capabilities")}
+        caps = {c["capability"]: c["state"] for c in await ask.query("query-migrate-capabilities")}
         if want not in caps:
             return False, "no such capability"
         return caps[want] == check.state, "on" if caps[want] else "off"
     if kind == "block_job":
-        jobs = {j["device"]: j for j in await _ask(session, "query-block-jobs")}
+        jobs = {j["device"]: j for j in await ask.query("query-block-jobs")}
         job = jobs.get(want)
         if check.status is not None:
             status = job["status"] if job else "no such job"
@@ -66,22 +56,23 @@ async def _found(check: Check, session: Session, schema: Schema | None) -> tuple
         return (job is not None) == check.present, "present" if job else "absent"
     if kind == "command":
         if schema is None:
-            raise _Unknown("the QMP schema is not known yet")
+            raise LiveError("the QMP schema is not known yet")
         has = schema.has_command(want)
         return has == check.present, "offered" if has else "not offered"
     if kind == "object":
-        names = {o["name"] for o in await _ask(session, "qom-list", {"path": "/objects"})}
+        names = {o["name"] for o in await ask.query("qom-list", {"path": "/objects"})}
     elif kind == "chardev":
-        names = {c["label"] for c in await _ask(session, "query-chardev")}
+        names = {c["label"] for c in await ask.query("query-chardev")}
     elif kind == "block_node":
-        names = {n["node-name"] for n in await _ask(session, "query-named-block-nodes")}
+        names = {n["node-name"] for n in await ask.query("query-named-block-nodes", {"flat": True})}
     else:
         raise AssertionError(f"unknown check kind {kind}")
     return (want in names) == check.present, "present" if want in names else "absent"
 
 
-async def evaluate(check: Check, session: Session, schema: Schema | None = None) -> CheckResult:
-    """``check`` (already rendered) against ``session``'s VM."""
+async def evaluate(check: Check, ask: Asker, schema: Schema | None = None) -> CheckResult:
+    """``check`` (already rendered) against the VM ``ask`` asks."""
+    session = ask.session
     if check.kind == "link":
         up = session.connected
         found = "up (connected)" if up else f"down ({session.detail})"
@@ -89,7 +80,7 @@ async def evaluate(check: Check, session: Session, schema: Schema | None = None)
     if not session.connected:
         return CheckResult(check, False, f"nothing: {session.name} is not connected ({session.detail})")
     try:
-        ok, found = await _found(check, session, schema)
-    except _Unknown as exc:
+        ok, found = await _found(check, ask, schema)
+    except LiveError as exc:
         return CheckResult(check, False, str(exc))
     return CheckResult(check, ok, found)

@@ -196,11 +196,14 @@ class Engine:
         return replace(check, expected=render(check.expected, self.variables))
 
     async def _check_all(self, checks: tuple[Check, ...]) -> tuple[CheckResult, ...]:
+        """Each check against its VM now; checks of one VM share the answers."""
+        askers: dict[str, Asker] = {}
         results = []
         for check in checks:
-            rendered = self._rendered(check)
-            facts = await self._facts(check.target)
-            results.append(await evaluate(rendered, self.session(check.target), facts.schema if facts else None))
+            role = ROLE_ALIASES.get(check.target, check.target)
+            ask = askers.setdefault(role, Asker(self.session(role), self.topology))
+            facts = await self._facts(role)
+            results.append(await evaluate(self._rendered(check), ask, facts.schema if facts else None))
         return tuple(results)
 
     # -- one step ----------------------------------------------------------------------------------

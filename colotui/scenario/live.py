@@ -16,7 +16,7 @@ from ..topology import Topology
 
 
 class LiveError(Exception):
-    """A live value could not be found; the message says why, for people."""
+    """A question to a VM went unanswered, or a live value could not be found; the message says why."""
 
 
 class Asker:
