@@ -7,6 +7,7 @@ unknown kind. See ``scenarios/README.md`` for the format.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -28,8 +29,9 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DEFAULT_WAIT_TIMEOUT = 30.0
 
 
-def known_variables() -> set[str]:
-    return set(topology_variables(Topology())) | {f"live.{name}" for name in LIVE}
+@functools.cache
+def known_variables() -> frozenset[str]:
+    return frozenset(topology_variables(Topology())) | {f"live.{name}" for name in LIVE}
 
 
 class _StepReader:

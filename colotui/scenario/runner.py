@@ -51,9 +51,7 @@ class Printer:
             print(json.dumps(u.to_json(), default=str), file=self.out, flush=True)
             return
         head = f"[{u.step.number}/{u.total}] {u.step.id} → {u.vm}"
-        if u.state is StepState.PENDING:  # dry run
-            self.say(f"{head}\n      {u.step.why}\n      sends: {u.request.text() if u.request else '?'}")
-        elif u.state is StepState.CONFIRM:
+        if u.state in (StepState.PENDING, StepState.CONFIRM):  # pending: a dry run
             self.say(f"{head}\n      {u.step.why}\n      sends: {u.request.text() if u.request else '?'}")
             for c in u.checks:
                 self.say(f"      checked: {c.text}")
@@ -67,8 +65,8 @@ class Printer:
 class TerminalDecider:
     """Asks the operator; ``read`` returns a line, or None at end of input."""
 
-    def __init__(self, yes: bool, read: Callable[[str], str | None], out: TextIO) -> None:
-        self.yes, self.read, self.out = yes, read, out
+    def __init__(self, yes: bool, read: Callable[[str], str | None]) -> None:
+        self.yes, self.read = yes, read
 
     async def __call__(self, update: StepUpdate) -> Decision:
         if update.state is StepState.CONFIRM:
@@ -108,7 +106,7 @@ async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, tran
             sessions[role] = session
         await asyncio.gather(*(s.wait_connected(options.connect_timeout) for s in sessions.values()))
         facts = FactsCache()
-        engine = Engine(scenario, sessions, pair.topology, decide=TerminalDecider(options.yes, read, out),
+        engine = Engine(scenario, sessions, pair.topology, decide=TerminalDecider(options.yes, read),
                         on_update=printer.update, facts=facts)
         await _introduce(printer, scenario, sessions, facts)
         if options.dry_run:
