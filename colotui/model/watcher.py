@@ -56,6 +56,7 @@ class VMWatcher:
         self._fast_count = 0
         self._structure_due: float | None = None
         self._status_due: float | None = None
+        self._jobs_due = 0.0  # while a job runs, its progress is asked at most every _JOB_POLL seconds
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -84,7 +85,7 @@ class VMWatcher:
         if self._status_due is not None:
             dues.append(self._status_due)
         if self._polling_jobs():
-            dues.append(time.monotonic() + _JOB_POLL)
+            dues.append(self._jobs_due)
         return min(dues)
 
     def _polling_jobs(self) -> bool:
@@ -109,7 +110,7 @@ class VMWatcher:
                 await self.refresh_all()
             else:
                 await self._fast()
-        elif self._polling_jobs():
+        elif self._polling_jobs() and now >= self._jobs_due:
             await self._jobs()
 
     def _soon(self, what: str) -> None:
@@ -204,6 +205,7 @@ class VMWatcher:
         self._publish(**changes)
 
     async def _jobs(self) -> None:
+        self._jobs_due = time.monotonic() + _JOB_POLL
         jobs = await self._ask("query-block-jobs")
         if isinstance(jobs, list):
             internal = tuple(j for j in self.view.jobs if j.internal)
@@ -226,8 +228,7 @@ class VMWatcher:
             *(self._ask(command, arguments) for command, arguments in STRUCTURE_QUERIES.values()))))
         changes = structure_changes(replies)
         if "jobs" in changes:
-            changes["jobs"] = self._with_rates(tuple(j for j in changes["jobs"] if not j.internal)) + tuple(
-                j for j in changes["jobs"] if j.internal)
+            changes["jobs"] = self._with_rates(changes["jobs"])
         if "objects" in changes:
             changes["compares"] = await self._compares([i for i, t in changes["objects"] if t == "colo-compare"])
         self._publish(**changes)
