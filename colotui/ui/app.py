@@ -116,6 +116,7 @@ class ColotuiApp(App[None]):
     def _attach_vm(self, role: str, ep: Endpoint) -> None:
         session = Session(ep.name, ep.qmp, deadline=self.deadline, transcript=self.transcript)
         self.sessions[role] = session
+
         def changed(view: VMView) -> None:
             self.post_message(VMChanged(role, view))
 
@@ -149,16 +150,17 @@ class ColotuiApp(App[None]):
             pair = pair_from_lab(self.lab_dir)
         except UserError:
             return
+        if self.running_procedure or pair == self.pair:
+            return
         for role, ep in pair.by_role().items():
-            if ep != self.pair.by_role()[role] and not self.running_procedure:
+            if ep != self.pair.by_role()[role]:
                 await self._detach_vm(role)
                 self.views[role] = VMView(ep.name, ep.address or str(ep.qmp))
                 self.query_one(f"#pane-{role}", VMPane).retarget(self.views[role])
                 self._attach_vm(role, ep)
-                self._attach_repl()
                 self.notify(f"the lab's {role} is now {ep.name}")
-        if not self.running_procedure:
-            self.pair = pair
+        self.pair = pair
+        self._attach_repl()
 
     async def on_unmount(self) -> None:
         self.workers.cancel_all()
@@ -168,6 +170,8 @@ class ColotuiApp(App[None]):
     # -- the VMs ---------------------------------------------------------------------------------
 
     def on_vmchanged(self, message: VMChanged) -> None:
+        if message.view.name != self.views[message.role].name:
+            return  # from the VM that played this role before a respawn: its watcher is gone
         self.views[message.role] = message.view
         if not self.screen_stack or not self.query(VMPane):  # a last message while the app closes
             return

@@ -68,9 +68,10 @@ class VMPane(Vertical):
         self.role = role
         self.current_alert: Alert | None = None
         self._logged = 0
+        self._header = header_text(view)
 
     def compose(self) -> ComposeResult:
-        yield Static(header_text(self.view), classes="header")
+        yield Static(self._header, classes="header")
         yield Static("", classes="alert")
         with Horizontal(classes="sparks"):
             yield Label("pause ms ")
@@ -87,7 +88,8 @@ class VMPane(Vertical):
         previous, self.view = self.view, view
         self.border_title = f"{self.role}: {view.name}"
         header = header_text(view)
-        if header != header_text(previous):
+        if header != self._header:
+            self._header = header
             self.query_one(".header", Static).update(header)
         if view.structure_known:
             self.query_one(VMTree).show(view)
@@ -117,5 +119,6 @@ class VMPane(Vertical):
         banner.set_class(alert is not None, "shown")
         banner.set_class(alert is not None and alert.severity == "warning", "warning")
         if alert is not None:
-            offer = f"\n→ press f to run {alert.offer} on this VM" if alert.offer else ""
+            key = getattr(self.app, "keymap", {}).get("app.failover", "f").split(",")[0]
+            offer = f"\n→ press {key} to run {alert.offer} on this VM" if alert.offer else ""
             banner.update(Text(alert.text + offer, style="bold"))
