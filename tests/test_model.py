@@ -10,7 +10,7 @@ from colotui.model.checkpoints import CheckpointCounter
 from colotui.model.network import parse_chardev, parse_info_network
 from colotui.model.watcher import view_from_replies
 from colotui.qmp import LinkState
-from colotui.ui.vm_tree import sections
+from colotui.ui.vm_tree import _walk, sections
 
 DATA = Path(__file__).parent / "data"
 
@@ -66,15 +66,9 @@ def test_secondary_block_graph_and_the_internal_job() -> None:
     assert (replication.edge, replication.driver, replication.drive) == ("children.0", "replication", "childs0")
     assert {c.edge for c in replication.children} == {"file", "hidden disk", "secondary disk"}
     assert [j.internal for j in view.jobs] == [True]
-    text = "\n".join(item.label.plain for section in sections(view) for item in _walk(section))
+    text = "\n".join(item.label.plain for item in _walk(sections(view)))
     assert "active disk: qcow2" in text and "not listed by query-block-jobs" in text
     assert "export parent0" in text
-
-
-def _walk(item):
-    yield item
-    for child in item.children:
-        yield from _walk(child)
 
 
 def test_checkpoints_fold_into_a_counter_with_pauses() -> None:

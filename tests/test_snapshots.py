@@ -83,3 +83,29 @@ def test_command_palette(snap_compare) -> None:
             assert len(counts) < 200, f"the palette's search did not settle: {counts[-5:]}"
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=open_palette)
+
+
+async def test_the_tree_keeps_the_operators_folding_and_marks_what_is_new() -> None:
+    from colotui.ui.vm_pane import VMPane
+    from colotui.ui.vm_tree import VMTree
+
+    app = offline_app()
+    alone = recorded("primary", "127.0.0.1", "introspect-primary-after-pfailover")
+    resumed = recorded("primary", "127.0.0.1", "introspect-primary-colo")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(VMChanged("primary", alone))
+        await pilot.pause()
+        tree = app.query_one("#pane-primary", VMPane).query_one(VMTree)
+        tree._node_by_key["block"].collapse()
+        app.post_message(VMChanged("primary", resumed))  # the filters and colo-compare come back
+        await pilot.pause()
+        nodes = tree._node_by_key
+        assert not nodes["block"].is_expanded, "a section the operator folded stays folded"
+        assert not nodes["compare/comp0"].is_expanded, "colo-compare's settings start folded"
+        assert any(s.style and "reverse" in str(s.style) for s in nodes["net/hn0/m0"].label.spans), \
+            "a node that was not there before is highlighted"
+        nodes["compare/comp0"].expand()
+        app.post_message(VMChanged("primary", alone))
+        app.post_message(VMChanged("primary", resumed))
+        await pilot.pause()
+        assert tree._node_by_key["compare/comp0"].is_expanded, "unfolded by the operator, it stays unfolded"

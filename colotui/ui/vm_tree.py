@@ -145,6 +145,10 @@ def sections(view: VMView) -> list[Item]:
     return [_colo(view), _network(view), _chardevs(view), _block(view)]
 
 
+def _walk(items: list[Item]) -> list[Item]:
+    return [found for item in items for found in [item, *_walk(item.children)]]
+
+
 def _shape(items: list[Item], parent: str = "") -> list[tuple[str, str]]:
     return [pair for item in items for pair in [(parent, item.key), *_shape(item.children, item.key)]]
 
@@ -166,7 +170,7 @@ class VMTree(Tree[str]):
         self._node_by_key: dict[str, TreeNode[str]] = {}
         self._label_by_key: dict[str, str] = {}
         self._tree_shape: list[tuple[str, str]] = []
-        self._collapsed_keys: set[str] = set()
+        self._folded: dict[str, bool] = {}  # expandable node → folded, as last seen (the operator's choice)
 
     def show(self, view: VMView) -> None:
         items = sections(view)
@@ -178,15 +182,16 @@ class VMTree(Tree[str]):
         self._relabel(items)
 
     def _rebuild(self, items: list[Item]) -> None:
-        self._collapsed_keys |= {k for k, n in self._node_by_key.items() if n.allow_expand and not n.is_expanded}
-        self._collapsed_keys -= {k for k, n in self._node_by_key.items() if n.allow_expand and n.is_expanded}
+        """New shape: build it again, keeping each node's folding, highlighting the nodes that are new."""
+        self._folded |= {k: not n.is_expanded for k, n in self._node_by_key.items() if n.allow_expand}
+        known = set(self._node_by_key)
         self.clear()
         self._node_by_key.clear()
 
         def add(parent: TreeNode[str], item: Item) -> None:
             if item.children:
-                expand = item.key not in self._collapsed_keys and not item.key.startswith(COLLAPSED)
-                node = parent.add(item.label, data=item.key, expand=expand)
+                folded = self._folded.get(item.key, item.key.startswith(COLLAPSED))
+                node = parent.add(item.label, data=item.key, expand=not folded)
                 for child in item.children:
                     add(node, child)
             else:
@@ -196,25 +201,28 @@ class VMTree(Tree[str]):
         for item in items:
             add(self.root, item)
         self._label_by_key = {k: str(n.label) for k, n in self._node_by_key.items()}
+        if known:
+            self._highlight([i for i in _walk(items) if i.key not in known and i.key not in QUIET])
 
     def _relabel(self, items: list[Item]) -> None:
         changed = []
-        stack = list(items)
-        while stack:
-            item = stack.pop()
-            stack.extend(item.children)
+        for item in _walk(items):
             text = item.label.plain
             if self._label_by_key.get(item.key) != text:
                 self._label_by_key[item.key] = text
-                if item.key in QUIET:
-                    self._node_by_key[item.key].set_label(item.label)
-                    continue
-                highlighted = item.label.copy()
-                highlighted.stylize("reverse")
-                self._node_by_key[item.key].set_label(highlighted)
-                changed.append(item)
-        if changed:
-            self.set_timer(HIGHLIGHT_SECONDS, lambda: self._calm(changed))
+                self._node_by_key[item.key].set_label(item.label)
+                if item.key not in QUIET:
+                    changed.append(item)
+        self._highlight(changed)
+
+    def _highlight(self, items: list[Item]) -> None:
+        """Show ``items`` reversed for a moment: what just changed catches the eye, then calms down."""
+        for item in items:
+            highlighted = item.label.copy()
+            highlighted.stylize("reverse")
+            self._node_by_key[item.key].set_label(highlighted)
+        if items:
+            self.set_timer(HIGHLIGHT_SECONDS, lambda: self._calm(items))
 
     def _calm(self, items: list[Item]) -> None:
         for item in items:
