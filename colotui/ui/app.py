@@ -180,6 +180,11 @@ class ColotuiApp(App[None]):
         for role in ROLES:
             self.query_one(f"#pane-{role}", VMPane).alert(alerts.get(role))
 
+    def key_for(self, action_id: str) -> str:
+        """The first key bound to an action in the keymap in force, for hints on screen."""
+        keys = self.keymap.get(action_id) or actions()[action_id].keys
+        return keys.split(",")[0].replace("question_mark", "?")
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.keymap, self.keymap_name))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from rich.console import Group
 from rich.syntax import Syntax
@@ -71,7 +72,7 @@ def step_line(update: StepUpdate | None, scenario: Scenario, index: int) -> Text
                          (f" → {vm}", "dim"))
 
 
-def step_detail(update: StepUpdate) -> Group:
+def step_detail(update: StepUpdate, key: Callable[[str], str]) -> Group:
     """The current step in full: why, where, the exact message, the checks, the outcome."""
     parts: list[object] = [Text.assemble((f"{update.step.label}", "bold"), f"  on {update.vm}  ",
                                          (update.state.value, _ICON[update.state][1]))]
@@ -84,9 +85,11 @@ def step_detail(update: StepUpdate) -> Group:
                                    check.check.describe(), (f"  (found {check.found})", "dim")))
     if update.state is StepState.FAILED:
         parts.append(Text(update.message, style="bold red"))
-        parts.append(Text("r retry · s skip · a abort", style="bold"))
+        parts.append(Text(f"{key('procedure.retry')} retry · {key('procedure.skip')} skip · "
+                          f"{key('procedure.abort')} abort", style="bold"))
     elif update.state is StepState.CONFIRM:
-        parts.append(Text("y run this step · s skip · a abort", style="bold"))
+        parts.append(Text(f"{key('procedure.run')} run this step · {key('procedure.skip')} skip · "
+                          f"{key('procedure.abort')} abort", style="bold"))
     elif update.message and update.state is not StepState.CHECKING:
         parts.append(Text(update.message, style="dim"))
     return Group(*parts)  # type: ignore[arg-type]
@@ -134,12 +137,13 @@ class ProcedurePanel(Horizontal):
         self.updates[update.step.id] = update
         self.current = update
         self._render_steps()
-        self.query_one(".detail", Static).update(step_detail(update))
+        self.query_one(".detail", Static).update(step_detail(update, self.app.key_for))  # type: ignore[attr-defined]
         self.border_subtitle = f"step {update.step.number}/{update.total}: {update.state.value}"
 
     def finish(self, status: str) -> None:
-        self.border_subtitle = f"finished: {status} · p another procedure · escape close"
-        self._answer = None
+        key = self.app.key_for  # type: ignore[attr-defined]
+        self.border_subtitle = (f"finished: {status} · {key('app.procedures')} another procedure · "
+                                f"{key('app.close_procedure')} close")
 
     def _render_steps(self) -> None:
         assert self.scenario is not None

@@ -119,6 +119,6 @@ class VMPane(Vertical):
         banner.set_class(alert is not None, "shown")
         banner.set_class(alert is not None and alert.severity == "warning", "warning")
         if alert is not None:
-            key = getattr(self.app, "keymap", {}).get("app.failover", "f").split(",")[0]
+            key = self.app.key_for("app.failover")  # type: ignore[attr-defined]
             offer = f"\n→ press {key} to run {alert.offer} on this VM" if alert.offer else ""
             banner.update(Text(alert.text + offer, style="bold"))
