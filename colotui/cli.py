@@ -16,8 +16,9 @@ from pathlib import Path
 from . import __version__
 from .config import load_config
 from .errors import UserError
-from .pair import Pair, pair_from_addresses, pair_from_lab
+from .pair import Pair, pair_from_addresses, pair_from_lab, pair_from_profile
 from .qmp import Transcript
+from .qmp.transcript import new_transcript
 
 if TYPE_CHECKING:  # the console and the lab load only for the commands that use them
     from .lab import LabState
@@ -90,9 +91,8 @@ def _pair(args: argparse.Namespace) -> Pair:
     if getattr(args, "profile", None):
         profile = load_config(_config_path(args)).profile(args.profile)
         if profile.lab is not None:
-            args.lab = str(profile.lab)
-            return pair_from_lab(profile.lab)
-        return pair_from_addresses(profile.primary, profile.secondary, profile.topology)
+            args.lab = str(profile.lab)  # the console follows the lab, as with --lab
+        return pair_from_profile(profile)
     if args.lab is not None:
         return pair_from_lab(Path(args.lab))
     topology = getattr(args, "topology", None)
@@ -123,12 +123,7 @@ def _console(args: argparse.Namespace, pair: Pair, transcript: Transcript | None
 
 
 def _transcript(args: argparse.Namespace) -> Transcript:
-    path = Path(args.transcript) if args.transcript else state_dir() / "transcripts" / time.strftime(
-        "%Y%m%d-%H%M%S.jsonl")
-    try:
-        return Transcript(path)
-    except OSError as exc:
-        raise UserError(f"cannot write the transcript {path}: {exc.strerror}")
+    return new_transcript(Path(args.transcript) if args.transcript else None)
 
 
 def cmd_connect(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import Profile
 from .errors import UserError
 from .qmp import Address, AddressError, parse_address
 from .topology import Topology, load_topology
@@ -57,3 +58,10 @@ def pair_from_addresses(primary: str | None, secondary: str | None, topology: Pa
         raise UserError(str(exc)) from None
     topo = load_topology(topology) if topology is not None else Topology()
     return Pair(Endpoint("primary", p, topo.primary), Endpoint("secondary", s, topo.secondary), topo)
+
+
+def pair_from_profile(profile: Profile) -> Pair:
+    """A connection profile of the config file: a lab, or two addresses and a topology."""
+    if profile.lab is not None:
+        return pair_from_lab(profile.lab)
+    return pair_from_addresses(profile.primary, profile.secondary, profile.topology)

@@ -69,7 +69,7 @@ async def type_and_wait(keys: PipeInput, text: str, screen: io.StringIO, expect:
 def shell(*args: str, stdin: str, home: Path) -> subprocess.CompletedProcess[str]:
     """``colotui shell ARGS`` with ``stdin`` piped in (the shell as a script sees it)."""
     env = {**os.environ, "XDG_STATE_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "colotui.repl.shell", *args], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "colotui", "shell", *args], input=stdin, capture_output=True,
                           text=True, timeout=60, env=env)
 
 

@@ -95,3 +95,15 @@ def read_transcript(path: Path) -> list[dict[str, Any]]:
             if number != len(lines):
                 raise
     return entries
+
+
+def new_transcript(path: Path | None = None) -> Transcript:
+    """A transcript at ``path``, or a new file named by the time under the state directory."""
+    from ..errors import UserError
+    from ..paths import state_dir
+
+    where = path or state_dir() / "transcripts" / time.strftime("%Y%m%d-%H%M%S.jsonl")
+    try:
+        return Transcript(where)
+    except OSError as exc:
+        raise UserError(f"cannot write the transcript {where}: {exc.strerror}") from None

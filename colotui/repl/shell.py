@@ -1,9 +1,8 @@
 """``colotui shell``: the REPL on the command line, on a terminal or fed by a pipe.
 
-cli.py registers it with `add_shell_parser`; ``python -m colotui.repl.shell``
-runs it on its own. The prompt (`colotui.repl.prompt`) and the pipe mode
-(`colotui.repl.pipe`) are imported only when the shell runs, so registering
-it costs the other subcommands nothing.
+cli.py registers it with `add_shell_parser`. The prompt (`colotui.repl.prompt`)
+and the pipe mode (`colotui.repl.pipe`) are imported only when the shell runs,
+so registering it costs the other subcommands nothing.
 """
 
 from __future__ import annotations
@@ -11,16 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Config, load_config
 from ..errors import UserError
-from ..pair import Endpoint, pair_from_addresses, pair_from_lab
-from ..paths import state_dir
+from ..pair import Endpoint, pair_from_addresses, pair_from_lab, pair_from_profile
 from ..qmp import AddressError, Session, Transcript, parse_address
+from ..qmp.transcript import new_transcript
 from .safety import Confirm, Policy
 
 if TYPE_CHECKING:
@@ -68,7 +66,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config) if args.config else None)
     endpoints = _endpoints(args, config)
     confirm = Confirm(args.confirm) if args.confirm else Confirm.COLO if config.confirm_repl_in_colo else Confirm.NEVER
-    transcript = _transcript(args.transcript)
+    transcript = new_transcript(Path(args.transcript) if args.transcript else None)
     try:
         sessions = {target: Session(ep.name, ep.qmp, deadline=args.deadline or config.deadline, transcript=transcript)
                     for target, ep in endpoints.items()}
@@ -81,36 +79,12 @@ def cmd_shell(args: argparse.Namespace) -> int:
         transcript.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``colotui shell`` on its own: ``python -m colotui.repl.shell [ARGS]``."""
-    parser = argparse.ArgumentParser(prog="colotui")
-    add_shell_parser(parser.add_subparsers(dest="command", required=True), _session_options)
-    args = parser.parse_args(["shell", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return cmd_shell(args)
-    except UserError as exc:
-        print(f"colotui: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-
-
-def _session_options(p: argparse.ArgumentParser) -> None:
-    """cli.py's session options, for running the shell on its own."""
-    p.add_argument("--transcript", metavar="FILE", help="write every QMP message here")
-    p.add_argument("--deadline", type=float, metavar="SECONDS",
-                   help="how long any QMP command may take before it is reported as late (default: the config's, 10)")
-
-
 def _endpoints(args: argparse.Namespace, config: Config) -> dict[str, Endpoint]:
     """The VMs by target name: ``primary`` and ``secondary`` for a lab, a profile or two addresses; ``vm`` for one."""
     if sum(map(bool, (args.lab, args.profile, args.addresses))) > 1:
         raise UserError("give one of --lab DIR, --profile NAME or addresses")
     if args.profile:
-        profile = config.profile(args.profile)
-        if profile.lab is not None:
-            return pair_from_lab(profile.lab).by_role()
-        return pair_from_addresses(profile.primary, profile.secondary).by_role()
+        return pair_from_profile(config.profile(args.profile)).by_role()
     if args.lab is not None:
         return pair_from_lab(Path(args.lab)).by_role()
     if len(args.addresses) == 2:
@@ -121,14 +95,6 @@ def _endpoints(args: argparse.Namespace, config: Config) -> dict[str, Endpoint]:
         except AddressError as exc:
             raise UserError(str(exc)) from None
     raise UserError("give --lab DIR, --profile NAME, or one or two QMP addresses (a socket path or host:port)")
-
-
-def _transcript(path: str | None) -> Transcript:
-    where = Path(path) if path else state_dir() / "transcripts" / time.strftime("%Y%m%d-%H%M%S.jsonl")
-    try:
-        return Transcript(where)
-    except OSError as exc:
-        raise UserError(f"cannot write the transcript {where}: {exc.strerror}") from None
 
 
 async def _run(repl: Repl, endpoints: dict[str, Endpoint], transcript: Transcript, *, interactive: bool) -> int:
@@ -148,6 +114,3 @@ async def _run(repl: Repl, endpoints: dict[str, Endpoint], transcript: Transcrip
         for session in repl.sessions.values():
             await session.close()
 
-
-if __name__ == "__main__":
-    sys.exit(main())
