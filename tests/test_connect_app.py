@@ -47,6 +47,7 @@ async def test_connect_shows_both_vms_and_a_dead_one(lab: Lab) -> None:
         header = str(secondary.query_one(".header").render())
         assert "(last known)" in header and "connection refused" in header
         assert primary.view.link is LinkState.CONNECTED, "one side dying must not disturb the other"
+        asked = app.watchers["primary"].calls
         await pilot.press("ctrl+r")
-        await pilot.pause(0.3)
-        assert app.is_running
+        await until(pilot, lambda: app.watchers["primary"].calls > asked, "refresh asks the live VM again")
+        assert primary.view.status == "prelaunch" and app.is_running
