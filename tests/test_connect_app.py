@@ -49,5 +49,5 @@ async def test_connect_shows_both_vms_and_a_dead_one(lab: Lab) -> None:
         assert primary.view.link is LinkState.CONNECTED, "one side dying must not disturb the other"
         asked = app.watchers["primary"].calls
         await pilot.press("ctrl+r")
-        await until(pilot, lambda: app.watchers["primary"].calls > asked, "refresh asks the live VM again")
+        await until(pilot, lambda: app.watchers["primary"].calls > asked)  # refresh asks the live VM again
         assert primary.view.status == "prelaunch" and app.is_running
