@@ -26,7 +26,7 @@ async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 15
 
 async def test_connect_shows_both_vms_and_a_dead_one(lab: Lab) -> None:
     seen: list[Message] = []
-    app = ColotuiApp(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0))
+    app = ColotuiApp(pair_from_lab(lab.dir), config=Config(refresh_interval=60.0))  # only ctrl+r asks again
     async with app.run_test(size=(120, 30), message_hook=seen.append) as pilot:
         primary = app.query_one("#pane-primary", VMPane)
         secondary = app.query_one("#pane-secondary", VMPane)
