@@ -10,8 +10,8 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import load_config

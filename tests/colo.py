@@ -6,9 +6,11 @@ import asyncio
 import io
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+
+from textual.pilot import Pilot
 
 from colotui.lab import Lab, VMRecord
 from colotui.lab.guest import counters_in_serial, read_disk_counter
@@ -105,6 +107,15 @@ async def disks_agree(lab: Lab, a: VMRecord, b: VMRecord, above: int, attempts: 
             return values[0]
         await asyncio.sleep(0.1)
     raise AssertionError(f"{a.name} and {b.name} disks never held the same counter above {above}: {seen[-5:]}")
+
+
+async def until(pilot: Pilot, condition: Callable[[], bool], what: str = "the condition holds",
+                timeout: float = 20.0) -> None:
+    """Let the app run until ``condition`` holds; fail saying ``what`` did not happen."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        await pilot.pause(0.05)
 
 
 def sent(transcript: Path, command: str) -> list[dict]:

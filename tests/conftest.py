@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from colotui.lab import Lab, QemuInstall, kvm_problem
-from colotui.lab import process
+from colotui.lab import Lab, QemuInstall, kvm_problem, process
 from colotui.lab.guest import write_raw_disk
 
 KVM_PROBLEM = kvm_problem()

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from textual.message import Message
-from textual.pilot import Pilot
 
 from colotui.config import Config
 from colotui.lab import Lab
-from colotui.qmp import LinkState
 from colotui.pair import pair_from_lab
+from colotui.qmp import LinkState
 from colotui.ui.app import ColotuiApp
 from colotui.ui.messages import VMChanged
 from colotui.ui.vm_pane import VMPane
 
-
-async def until(pilot: Pilot, condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await pilot.pause(0.1)
+from .colo import until
 
 
 async def test_connect_shows_both_vms_and_a_dead_one(lab: Lab) -> None:

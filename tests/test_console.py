@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
 import pytest
-from textual.pilot import Pilot
 
 from colotui.config import Config
 from colotui.model.network import Chardev
@@ -19,15 +16,8 @@ from colotui.ui.procedure import ProcedurePanel
 from colotui.ui.vm_pane import VMPane
 from colotui.ui.vm_tree import VMTree
 
-from .colo import start_colo
+from .colo import start_colo, until
 from .conftest import LabFactory
-
-
-async def until(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        await pilot.pause(0.1)
 
 
 def tree_text(app: ColotuiApp, role: str) -> str:

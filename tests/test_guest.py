@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from colotui.qmp import Ok, Session, UnixAddress
 from colotui.lab.guest import asm_source, boot_sector, counter_from_sector, counters_in_serial, read_disk_counter
+from colotui.qmp import Ok, Session, UnixAddress
 
 from .conftest import PlainVM
 

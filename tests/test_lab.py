@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from colotui.errors import UserError
-from colotui.lab import Lab, QemuInstall, lab as lab_module
+from colotui.lab import Lab, QemuInstall
+from colotui.lab import lab as lab_module
 from colotui.qmp import Ok, Session, UnixAddress
 
 from .conftest import ACCEL, LabFactory, live_qemus_under

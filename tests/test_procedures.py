@@ -17,7 +17,6 @@ from colotui.qmp import Event
 
 from .colo import (
     count_checkpoints,
-    start_colo,
     counter_advances,
     disks_agree,
     observe,
@@ -26,6 +25,7 @@ from .colo import (
     sent,
     serial_counters,
     serial_size,
+    start_colo,
 )
 from .conftest import BOTH_QEMUS, LabFactory
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,15 +15,8 @@ from colotui.repl.history import History
 from colotui.ui.app import ColotuiApp
 from colotui.ui.repl_pane import ConfirmScreen, ReplPane
 
-from .colo import observe, query, start_colo
+from .colo import observe, query, start_colo, until
 from .conftest import LabFactory
-
-
-async def until(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        await pilot.pause(0.05)
 
 
 def log_text(app: ColotuiApp) -> str:

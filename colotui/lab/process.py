@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ..errors import UserError
 
-
 # Children started by this process, so that their exit status can be told.
 _children: dict[int, subprocess.Popen[bytes]] = {}
 

@@ -20,7 +20,7 @@ from .events import EventFilter, FilterError
 from .history import History
 from .meta import LANGUAGE_HELP, META
 from .outcome import Info, Outcome, Pending, Quit, Refused, Rejected, Sent, TargetReply
-from .parser import Incomplete, MetaCommand, ParseError, Parsed, Request, parse
+from .parser import Incomplete, MetaCommand, Parsed, ParseError, Request, parse
 from .safety import Confirm, Policy, changes_state, judge
 
 #: Asks the operator a yes/no question; True sends.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..qmp.readonly import is_read_only
 from .parser import Request
 
+
 class Confirm(enum.Enum):
     """When a state-changing command is confirmed before it is sent."""
 

@@ -18,8 +18,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..compat import pair_warnings, refusal
-from ..qmp import (CommandError, DeadlineExceeded, Disconnected, Event, LinkChanged, LinkState, Ok, Reply, Session,
-                   Subscription)
+from ..qmp import (
+    CommandError,
+    DeadlineExceeded,
+    Disconnected,
+    Event,
+    LinkChanged,
+    LinkState,
+    Ok,
+    Reply,
+    Session,
+    Subscription,
+)
 from ..qmp.probe import FactsCache, VMFacts
 from ..topology import Topology
 from .checks import CheckResult, evaluate

@@ -13,22 +13,22 @@ from pathlib import Path
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.containers import Horizontal
+from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from ..config import Config
 from ..errors import UserError
-from ..paths import state_dir
-from ..runbook import export
 from ..model import VMView, VMWatcher
 from ..model.alerts import assess
 from ..pair import Endpoint, Pair, pair_from_lab
+from ..paths import state_dir
 from ..qmp import Session, Transcript
 from ..qmp.probe import FactsCache
 from ..repl.history import History
 from ..repl.runner import Repl
 from ..repl.safety import Confirm, Policy
+from ..runbook import export
 from ..scenario import Engine, PreflightError, Scenario, StepUpdate, catalogue, find_scenario
 from .help import HelpScreen
 from .keymap import actions
