@@ -7,26 +7,48 @@ odd whitespace and digits), mutations of them, and plain noise.
 
 from __future__ import annotations
 
+import asyncio
 import functools
-import json
 import random
-import subprocess
+import shutil
+import tempfile
+from pathlib import Path
 
-from colotui.lab import QemuInstall
+from colotui.lab import QemuInstall, process
+from colotui.qmp import Failure, Session, UnixAddress
+from colotui.qmp.probe import VMFacts, probe
 from colotui.qmp.schema import Schema
 
 
 @functools.cache
 def installed_schema(qemu: QemuInstall) -> Schema:
-    """``query-qmp-schema`` of this QEMU, asked once through ``-qmp stdio`` (no VM needed)."""
-    requests = "".join(json.dumps({"execute": c}) + "\n" for c in ("qmp_capabilities", "query-qmp-schema", "quit"))
-    done = subprocess.run(qemu.argv(qemu.system, "-machine", "none", "-display", "none", "-nodefaults", "-S",
-                                    "-qmp", "stdio"), input=requests, capture_output=True, text=True, timeout=60)
-    for line in done.stdout.splitlines():
-        reply = json.loads(line)
-        if isinstance(reply.get("return"), list):
-            return Schema(reply["return"])
-    raise AssertionError(f"QEMU gave no schema: {done.stderr or done.stdout[:500]}")
+    """``query-qmp-schema`` of this QEMU, asked once through colotui's own session service.
+
+    (Through ``-qmp stdio`` with a ``quit`` behind it, QEMU could exit before the
+    whole reply of a few hundred kilobytes was written, now and then.)
+    """
+    directory = Path(tempfile.mkdtemp(prefix="colotui-schema-", dir=qemu.root / "tmp" if qemu.root else None))
+    socket = directory / "qmp.sock"
+    marker = f"unix:{qemu.qemu_path(socket)},server=on,wait=off"
+    pid = process.spawn(qemu.argv(qemu.system, "-machine", "none", "-display", "none", "-nodefaults", "-S",
+                                  "-qmp", marker), directory / "qemu.log")
+    try:
+        facts = asyncio.run(_probe(socket))
+    finally:
+        process.stop(pid, marker)
+        shutil.rmtree(directory, ignore_errors=True)
+    assert isinstance(facts, VMFacts), f"QEMU gave no schema: {facts}"
+    return facts.schema
+
+
+async def _probe(socket: Path) -> VMFacts | Failure:
+    session = Session("schema", UnixAddress(socket), backoff=(0.02, 0.1))
+    session.start()
+    try:
+        assert await session.wait_connected(10), session.detail
+        return await probe(session)
+    finally:
+        await session.close()
 
 
 COMMANDS = ["query-status", "migrate", "object-add", "qom-get", "qom-set", "nbd-server-start", "drive-mirror",
