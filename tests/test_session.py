@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -211,10 +215,8 @@ async def read_message(reader: asyncio.StreamReader, buffer: bytearray) -> dict:
 
 async def fake_peer(path: Path, behaviour) -> asyncio.AbstractServer:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             await behaviour(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
 
     return await asyncio.start_unix_server(serve, path=str(path))
 
@@ -303,6 +305,52 @@ async def test_an_event_storm_stays_bounded(short_tmp: Path) -> None:
     finally:
         await session.close()
         server.close()
+
+
+async def test_no_event_reaches_a_subscriber_before_its_link_is_announced(short_tmp: Path) -> None:
+    """A COLO VM emits STOP/RESUME all the time, so events can follow the capabilities reply in the same
+    read; a subscriber must still see the link come up first (the console folds checkpoints by what it
+    learned on connecting, and logged them as state changes when they came first)."""
+    async def eager(reader, writer) -> None:
+        writer.write(json.dumps(GREETING).encode() + b"\n")
+        await read_message(reader, bytearray())
+        event = {"event": "RESUME", "data": {}, "timestamp": {"seconds": 1, "microseconds": 0}}
+        writer.write(b'{"return": {}}\n' + (json.dumps(event).encode() + b"\n") * 50)
+        await writer.drain()
+        await asyncio.sleep(3600)
+
+    server = await fake_peer(short_tmp / "eager.sock", eager)
+    session = Session("vm", UnixAddress(short_tmp / "eager.sock"))
+    sub = session.subscribe(maxlen=1000)
+    session.start()
+    try:
+        assert await session.wait_connected(5), session.detail
+        for _ in range(100):
+            if len(sub) >= 52:  # connecting, connected, 50 events
+                break
+            await asyncio.sleep(0.02)
+        seen = [n.state.value if isinstance(n, LinkChanged) else n.name for n in sub.drain()]
+    finally:
+        await session.close()
+        server.close()
+    assert seen == ["connecting", "connected"] + ["RESUME"] * 50
+
+
+async def test_closing_while_a_dead_vm_refuses_prints_nothing(plain_vm: PlainVM) -> None:
+    """Closing a session whose connection attempt to a dead VM failed at that very moment left asyncio a
+    ConnectError to print on the operator's terminal ("Task exception was never retrieved")."""
+    os.kill(plain_vm.pid, signal.SIGKILL)  # its socket stays; nothing listens on it: refused
+    unhandled: list[str] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: unhandled.append(context["message"]))
+    for attempt in range(200):
+        session = Session("vm", UnixAddress(plain_vm.qmp), backoff=(0.001, 0.002))
+        session.start()
+        await asyncio.sleep(attempt % 10 / 1000)
+        assert "refused" in session.detail or session.state is LinkState.CONNECTING
+        await session.close()
+        del session
+        gc.collect()
+    assert unhandled == []
 
 
 async def test_a_session_over_tcp(qemu, short_tmp: Path) -> None:

@@ -10,6 +10,7 @@ reach subscribers through bounded buffers; every message is transcribed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -115,6 +116,9 @@ class Session:
         self._client: _WireClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        # Events read on a connection that is not announced yet: delivered just after its
+        # LinkChanged(CONNECTED), so subscribers never see an event before the link that carried it.
+        self._held: list[Event] | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -128,10 +132,8 @@ class Session:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         await self._drop_client()
         self._set_state(LinkState.IDLE, "closed")
         self._hub.close()
@@ -211,13 +213,20 @@ class Session:
         while True:
             client = _WireClient(self)
             self._set_state(LinkState.CONNECTING, f"connecting to {self.address}")
-            if await self._connect(client):
+            self._held = []
+            try:
+                connected = await self._connect(client)
+            finally:
+                held, self._held = self._held, None
+            if connected:
                 delay = self.backoff[0]
                 self._client = client
                 self.greeting = client.greeting._asdict() if client.greeting else None
                 self.connects += 1
                 self._connected.set()
                 self._set_state(LinkState.CONNECTED, self._greeting_text())
+                for event in held:
+                    self._hub.publish(event)
                 reason = await self._until_lost(client)
                 self._connected.clear()
                 self._client = None
@@ -241,6 +250,8 @@ class Session:
             if not attempt.done():  # we were cancelled: don't leave the attempt running
                 attempt.cancel()
                 await asyncio.gather(attempt, return_exceptions=True)
+            elif not attempt.cancelled():  # it failed just as we were cancelled: its error is seen, not
+                attempt.exception()  # left for asyncio to print as "Task exception was never retrieved"
         return True
 
     async def _until_lost(self, client: _WireClient) -> str:
@@ -256,10 +267,8 @@ class Session:
         client, self._client = self._client, None
         self._connected.clear()
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):  # already reported when the link went down
                 await client.disconnect()
-            except Exception:  # already reported when the link went down
-                pass
 
     def _greeting_text(self) -> str:
         v = self.version
@@ -278,4 +287,8 @@ class Session:
             self.transcript.write_wire(self.name, direction, data)
 
     def _event(self, msg: Message) -> None:
-        self._hub.publish(Event.from_message(self.name, dict(msg)))
+        event = Event.from_message(self.name, dict(msg))
+        if self._held is not None:
+            self._held.append(event)
+        else:
+            self._hub.publish(event)
