@@ -38,6 +38,7 @@ examples:
   colotui connect --lab /tmp/lab        attach the console to that lab
   colotui connect /run/p.sock 127.0.0.2:4444
   colotui lab kill secondary --dir /tmp/lab
+  colotui keys --keymap vim             the console's keys with the vim keymap
 """
 
 
@@ -205,10 +206,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return {"passed": 0, "skipped": 3}.get(result.status, 1)
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """The bindings in force with a keymap (the config's by default); a keymap with an error is refused."""
+    from .ui.help import keys_rows
+    from .ui.keymap import find_keymap, load_keymap
+
+    name = args.keymap or load_config(_config_path(args)).keymap
+    rows = keys_rows(load_keymap(name))
+    print(f"keymap {name} ({find_keymap(name)})")
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for where, keys, does, action_id in rows:
+        print(f"{where:<{widths[0]}}  {keys:<{widths[1]}}  {does:<{widths[2]}}  {action_id}")
+    return 0
+
+
 def _show_scenario(scenario: Scenario) -> None:
     print(f"{scenario.name}: {scenario.title}  ({scenario.path})\n{scenario.description}\n")
     for step in scenario.steps:
-        command = step.command.hmp and f"HMP {step.command.hmp}" or json.dumps(
+        command = (step.command.hmp and f"HMP {step.command.hmp}") or json.dumps(
             {"execute": step.command.qmp, **({"arguments": step.command.arguments} if step.command.arguments else {})})
         print(f"{step.number:>2}. {step.id} → {step.target}{'' if step.confirm else '  (no confirmation)'}")
         print(f"    {step.why}\n    sends: {command}")
@@ -305,6 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also look for scenarios in DIR (after the built-in and user ones)")
     add_session_options(run)
     run.set_defaults(func=cmd_run)
+
+    keys = sub.add_parser("keys", help="list the console's key bindings (and check a keymap)",
+                          description="Print every binding of the console with the keymap in force: its keys, what "
+                                      "it does and its id (the ids a keymap file maps to keys). A keymap with an "
+                                      "error is refused with its file, line and reason.")
+    keys.add_argument("--keymap", metavar="NAME|PATH", help="default, vim, or a file (default: the config's keymap)")
+    keys.add_argument("--config", metavar="FILE", help="settings file (default: ~/.config/colotui/config.toml)")
+    keys.set_defaults(func=cmd_keys)
 
     from .repl.shell import add_shell_parser
 

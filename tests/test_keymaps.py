@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from colotui.cli import _console
+from colotui.cli import _console, main
 from colotui.config import load_config
 from colotui.pair import Endpoint, Pair
+from colotui.paths import builtin_dir
 from colotui.qmp import CommandError, Ok, Session, Transcript, UnixAddress, read_transcript
 from colotui.runbook import runbook
 from colotui.tomlfile import FileError
 from colotui.ui.app import ColotuiApp
 from colotui.ui.help import HelpScreen
-from colotui.ui.keymap import actions, builtin_dir, load_keymap, read_keymap
+from colotui.ui.keymap import actions, load_keymap, read_keymap
 from colotui.ui.procedure import ScenarioPicker
 
 from .conftest import PlainVM
@@ -29,7 +30,7 @@ def offline_app(**kwargs: object) -> ColotuiApp:
 
 
 def test_default_keymap_lists_every_action_with_its_built_in_keys() -> None:
-    default = read_keymap(builtin_dir() / "default.toml")
+    default = read_keymap(builtin_dir("keymaps") / "default.toml")
     assert default == {a.id: a.keys for a in actions().values()}
     vim = load_keymap("vim")
     assert vim["tree.down"] == "j,down" and vim["app.quit"] == "q"
@@ -55,6 +56,23 @@ def test_keys_in_different_places_may_be_the_same(tmp_path: Path) -> None:
     path = tmp_path / "mine.toml"
     path.write_text('[bindings]\n"app.quit" = "s"\n')  # procedure.skip is also "s", in the panel
     assert load_keymap(str(path))["app.quit"] == "s"
+
+
+def test_colotui_keys_prints_the_bindings_in_force_and_refuses_a_bad_keymap(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "--keymap", "vim"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("keymap vim (") and lines[0].endswith("vim.toml)")
+    by_id = {line.split()[-1]: line for line in lines[1:]}
+    assert set(by_id) == set(actions())  # every id a keymap may name, as its errors say
+    assert by_id["app.focus_primary"].split()[:4] == ["Anywhere", "h", "1", "Primary"]
+    assert by_id["tree.down"].split()[-4:-2] == ["j", "down"]
+
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[bindings]\n"app.qit" = "x"\n')
+    assert main(["keys", "--keymap", str(mine)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"colotui: {mine}:2: unknown action id 'app.qit' (see `colotui keys` for the ids)\n"
 
 
 async def test_a_remapped_key_triggers_its_action_and_the_old_one_does_not(tmp_path: Path) -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import functools
 import json
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..paths import config_dir
+from ..paths import builtin_dir, config_dir
 from ..tomlfile import FileError, Locator, load_toml
 from ..topology import Topology
 from .live import LIVE
@@ -204,7 +203,7 @@ def _extend(path: Path, data: dict[str, Any], where: Locator) -> Scenario:
     """A scenario that reuses another's steps under its own name, title and description."""
     if "step" in data:
         raise where.error("a scenario that extends another has no [[step]] of its own", where.header("step"))
-    candidates = [path.with_name(f"{data['extends']}.toml"), builtin_dir() / f"{data['extends']}.toml"]
+    candidates = [path.with_name(f"{data['extends']}.toml"), builtin_dir("scenarios") / f"{data['extends']}.toml"]
     base_path = next((p for p in candidates if p.is_file() and p.resolve() != path.resolve()), None)
     if base_path is None:
         raise where.error(f"extends {data['extends']!r}, but there is no such scenario beside this file "
@@ -216,12 +215,6 @@ def _extend(path: Path, data: dict[str, Any], where: Locator) -> Scenario:
 
 
 # -- where scenarios live ------------------------------------------------------------------------
-
-
-def builtin_dir() -> Path:
-    """The project's ``scenarios/``: beside the package in a checkout, under share/ when installed."""
-    here = Path(__file__).resolve().parents[2] / "scenarios"
-    return here if here.is_dir() else Path(sys.prefix) / "share" / "colotui" / "scenarios"
 
 
 def user_dir() -> Path:
@@ -241,7 +234,7 @@ class Entry:
 
 def search_path(extra: list[Path] | None = None) -> list[tuple[str, Path]]:
     """Directories searched, lowest priority first: later ones override same-named files."""
-    dirs = [("built-in", builtin_dir()), ("user", user_dir())]
+    dirs = [("built-in", builtin_dir("scenarios")), ("user", user_dir())]
     return dirs + [(str(d), Path(d)) for d in (extra or [])]
 
 

@@ -16,15 +16,23 @@ _SCOPES = {"app": "Anywhere", "procedure": "Procedure panel", "picker": "Procedu
            "repl": "QMP console", "confirm": "Confirmation", "help": "This screen"}
 
 
+def keys_rows(keymap: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """(where, keys, what it does, binding id) for every action, in the keymap given."""
+    rows = []
+    for action in sorted(actions().values(), key=lambda a: (list(_SCOPES).index(a.scope), a.id)):
+        keys = keymap.get(action.id, action.keys).replace("question_mark", "?").replace(",", "  ")
+        rows.append((_SCOPES.get(action.scope, action.scope), keys, action.description, action.id))
+    return rows
+
+
 def keys_table(keymap: dict[str, str], source: str) -> Table:
     table = Table(title=f"Keys ({source})", title_style="bold", expand=True, show_edge=False)
     table.add_column("where", style="dim", no_wrap=True)
     table.add_column("keys", style="bold cyan", no_wrap=True)
     table.add_column("does")
     table.add_column("id", style="dim", no_wrap=True)
-    for action in sorted(actions().values(), key=lambda a: (list(_SCOPES).index(a.scope), a.id)):
-        keys = keymap.get(action.id, action.keys).replace("question_mark", "?").replace(",", "  ")
-        table.add_row(_SCOPES.get(action.scope, action.scope), keys, action.description, action.id)
+    for row in keys_rows(keymap):
+        table.add_row(*row)
     return table
 
 

@@ -12,14 +12,13 @@ reason, and the console starts with the default one.
 from __future__ import annotations
 
 import string
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from textual.binding import Binding
 from textual.keys import KEY_NAME_REPLACEMENTS, Keys, _character_to_key
 
-from ..paths import config_dir
+from ..paths import builtin_dir, config_dir
 from ..tomlfile import FileError, load_toml
 
 _MODIFIERS = {"ctrl", "shift", "alt", "meta", "super", "hyper"}
@@ -63,19 +62,15 @@ def actions() -> dict[str, Action]:
     return found
 
 
-def builtin_dir() -> Path:
-    here = Path(__file__).resolve().parents[2] / "keymaps"
-    return here if here.is_dir() else Path(sys.prefix) / "share" / "colotui" / "keymaps"
-
-
 def find_keymap(name: str) -> Path:
     """A keymap by name (``vim``: the operator's config dir first, then the built-in ones) or path."""
     if name.endswith(".toml") or "/" in name:
         return Path(name)
-    for directory in (config_dir() / "keymaps", builtin_dir()):
+    for directory in (config_dir() / "keymaps", builtin_dir("keymaps")):
         if (directory / f"{name}.toml").is_file():
             return directory / f"{name}.toml"
-    known = sorted({p.stem for d in (config_dir() / "keymaps", builtin_dir()) if d.is_dir() for p in d.glob("*.toml")})
+    known = sorted({p.stem for d in (config_dir() / "keymaps", builtin_dir("keymaps")) if d.is_dir()
+                    for p in d.glob("*.toml")})
     raise FileError(name, None, f"no keymap named {name!r} (known: {', '.join(known)})")
 
 
@@ -126,12 +121,12 @@ def clashes(mapping: dict[str, str]) -> list[tuple[str, str, str]]:
 
 def load_keymap(name: str) -> dict[str, str]:
     """The effective keymap for ``name``: default.toml, then the named file; raises `FileError`."""
-    default = read_keymap(builtin_dir() / "default.toml")
+    default = read_keymap(builtin_dir("keymaps") / "default.toml")
     path = find_keymap(name)
-    layer = read_keymap(path) if path.resolve() != (builtin_dir() / "default.toml").resolve() else {}
+    layer = read_keymap(path) if path.resolve() != (builtin_dir("keymaps") / "default.toml").resolve() else {}
     mapping = effective(default, layer)
     for key, first, second in clashes(mapping):
-        data, where = load_toml(path)
+        _data, where = load_toml(path)
         culprit = second if second in layer else first
         raise where.error(f"{key!r} is bound to both {first} and {second} in the same place",
                           where.key(culprit, "bindings"))
