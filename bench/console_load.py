@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from colotui.lab import Lab
+from colotui.model.watcher import STRUCTURE_QUERIES
 from colotui.pair import pair_from_lab
 from colotui.qmp import Event, LinkState, Session, UnixAddress
 from colotui.scenario import find_scenario
@@ -63,6 +64,36 @@ async def pauses(qmp_spare: str, seconds: float) -> list[float]:
     return result
 
 
+def wait_until_read(console: subprocess.Popen[bytes], transcript: Path, vms: list[str], timeout: float = 30.0) -> None:
+    """Until the headless console has connected to both VMs and had its first full read of each
+    answered (its transcript shows that many replies per VM); exits with the reason if that never comes."""
+    first_read = len(STRUCTURE_QUERIES) + 3  # the structure queries and the fast ones (status, COLO, migration)
+    deadline = time.monotonic() + timeout
+    replies: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        if console.poll() is not None:
+            error = console.stderr.read().decode(errors="replace").strip() if console.stderr else ""
+            sys.exit(f"the headless console exited with status {console.returncode} before it was ready: "
+                     f"{error.splitlines()[-1] if error else 'no message'}")
+        if transcript.exists():
+            replies = {vm: 0 for vm in vms}
+            for text in transcript.read_text().splitlines():
+                try:
+                    line = json.loads(text)
+                except ValueError:  # the line being written
+                    continue
+                if line["dir"] == "recv" and isinstance(line["msg"], dict) and "return" in line["msg"]:
+                    replies[line["vm"]] = replies.get(line["vm"], 0) + 1
+            if all(count >= first_read for count in replies.values()):
+                time.sleep(1.0)  # let the follow-up reads it scheduled settle
+                return
+        time.sleep(0.1)
+    seen = ", ".join(f"{vm}: {replies.get(vm, 0)}" for vm in vms) if transcript.exists() else "no transcript yet"
+    console.terminate()
+    sys.exit(f"the headless console was not ready after {timeout:.0f} s (replies so far, {first_read} needed "
+             f"per VM: {seen})")
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -96,16 +127,18 @@ def main() -> None:
         version = lab.up().qemu["version"]
         try:
             pair = pair_from_lab(lab.dir)
-            result = asyncio.run(run_scenario(find_scenario("startup"), pair, Options(yes=True, json_lines=True),
-                                              transcript=None, out=open(os.devnull, "w")))
+            with open(os.devnull, "w") as quiet:
+                result = asyncio.run(run_scenario(find_scenario("startup"), pair, Options(yes=True, json_lines=True),
+                                                  transcript=None, out=quiet))
             assert result is not None and result.passed, "startup failed"
             primary = lab.state().current("primary")
+            assert primary is not None, "the lab has no primary"
             alone = asyncio.run(pauses(primary.qmp_spare, args.seconds))
             transcript = Path(tmp) / "console.jsonl"
             console = subprocess.Popen([sys.executable, "-c", HEADLESS, str(lab.dir), str(transcript)],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
-                time.sleep(3)  # let it connect and read everything once
+                wait_until_read(console, transcript, [vm.name for vm in lab.state().vms])
                 cpu_before, wall_before = cpu_seconds(console.pid), time.monotonic()
                 sent_before = transcript.read_text().count('"dir":"send"')
                 attached = asyncio.run(pauses(primary.qmp_spare, args.seconds))
