@@ -95,7 +95,8 @@ def runbook(entries: list[dict[str, Any]], *, everything: bool = False, source: 
     lines = ["# colotui runbook", ""]
     if rows:
         lines.append(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(rows[0].at))} → "
-                     f"{time.strftime('%H:%M:%S', time.localtime(rows[-1].at))}" + (f", from {source}" if source else ""))
+                     f"{time.strftime('%H:%M:%S', time.localtime(rows[-1].at))}"
+                     + (f", from {source}" if source else ""))
         lines.append("")
     for vm, version in sorted(versions.items()):
         pairs = f", {checkpoints[vm]} STOP/RESUME pairs left out (checkpoints, in COLO)" if checkpoints[vm] else ""

@@ -44,6 +44,7 @@ async def test_guest_counts_on_serial_and_disk(guest_vm: PlainVM) -> None:
         assert await session.wait_connected(5)
         assert isinstance(await session.execute("stop"), Ok)  # stopping flushes the disk
         printed = counters_in_serial(guest_vm.serial.read_text(errors="replace"))[-1]
-        assert read_disk_counter(guest_vm.qemu, guest_vm.disk) in (printed, printed + 1)  # written, maybe not yet printed
+        # written, maybe not yet printed
+        assert read_disk_counter(guest_vm.qemu, guest_vm.disk) in (printed, printed + 1)
     finally:
         await session.close()

@@ -127,7 +127,7 @@ def test_a_taken_port_is_a_clear_error_and_leaves_no_qemu(qemu: QemuInstall, sho
 def test_missing_qemu_and_bad_images_are_clear_errors(qemu: QemuInstall, short_tmp: Path) -> None:
     with pytest.raises(UserError, match=r"not found: install QEMU \(apt-get install -y qemu-system-x86"):
         Lab(short_tmp / "a").up(install=QemuInstall(system="qemu-system-nonexistent"), accel=ACCEL)
-    with pytest.raises(UserError, match="cannot create .*disk.qcow2: .*size"):
+    with pytest.raises(UserError, match=r"cannot create .*disk\.qcow2: .*size"):
         Lab(short_tmp / "b").up(install=qemu, accel=ACCEL, disk_mb=1 << 44)
     assert live_qemus_under(short_tmp) == []
     assert list((short_tmp / "b").iterdir()) == [], "a failed up leaves the directory reusable"
@@ -136,7 +136,7 @@ def test_missing_qemu_and_bad_images_are_clear_errors(qemu: QemuInstall, short_t
 def test_without_kvm_up_says_why_instead_of_hanging(qemu: QemuInstall, short_tmp: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lab_module, "kvm_problem", lambda: "/dev/kvm does not exist")
-    with pytest.raises(UserError, match="COLO under TCG deadlocks.*--accel tcg"):
+    with pytest.raises(UserError, match=r"COLO under TCG deadlocks.*--accel tcg"):
         Lab(short_tmp / "lab").up(install=qemu)
     assert live_qemus_under(short_tmp) == []
 

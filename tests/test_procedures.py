@@ -1,9 +1,9 @@
 """The five COLO procedures end to end on a real lab with the counter guest (needs KVM).
 
-Run on QEMU 7.2 (the system's) and on QEMU 10.0 (a Debian 13 root). Two chains, each on its own lab: startup → kill the secondary → primary-failover
-→ respawn → primary-resume; and startup → kill the primary → secondary-failover →
-respawn → secondary-resume. Each phase is checked against what QEMU and the guest
-report, not against what colotui says.
+Run on QEMU 7.2 (the system's) and on QEMU 10.0 (a Debian 13 root). Two chains, each on its
+own lab: startup → kill the secondary → primary-failover → respawn → primary-resume; and
+startup → kill the primary → secondary-failover → respawn → secondary-resume.
+Each phase is checked against what QEMU and the guest report, not against what colotui says.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:
     primary = lab.state().current("primary")
 
     # a precondition stops the run before anything is sent: the secondary is still alive
-    result, events, transcript = await run(lab, "primary-failover", expect="failed")
+    _result, events, transcript = await run(lab, "primary-failover", expect="failed")
     assert events[-1]["step"] == "detach-replication" and "secondary QMP link is down" in events[-1]["message"]
     assert sent(transcript, "x-blockdev-change") == []
 

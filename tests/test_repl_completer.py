@@ -37,7 +37,7 @@ def test_command_names_with_their_status(schema: Schema) -> None:
 
 def test_arguments_show_type_and_optional_and_skip_those_given(schema: Schema) -> None:
     args = offered("migrate ", schema)
-    assert list(args)[0] == "uri" and args["uri"].meta == "str"  # required first
+    assert next(iter(args)) == "uri" and args["uri"].meta == "str"  # required first
     assert args["blk"].meta == "bool, optional" and args["blk"].text == "blk="
     assert "uri" not in offered("migrate uri=x ", schema)
     delay = offered("migrate-set-parameters x-check", schema)["x-checkpoint-delay"]

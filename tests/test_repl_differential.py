@@ -153,9 +153,9 @@ def differing_paths(a: Any, b: Any, path: tuple = ()) -> list[tuple]:
     """Paths of the leaves where ``a`` and ``b`` differ; asserts they have the same shape."""
     if isinstance(a, dict) and isinstance(b, dict):
         assert list(a) == list(b), f"members differ at {path}: {list(a)} vs {list(b)}"
-        return [p for k in a for p in differing_paths(a[k], b[k], path + (k,))]
+        return [p for k in a for p in differing_paths(a[k], b[k], (*path, k))]
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [p for i, (x, y) in enumerate(zip(a, b)) for p in differing_paths(x, y, path + (i,))]
+        return [p for i, (x, y) in enumerate(zip(a, b, strict=True)) for p in differing_paths(x, y, (*path, i))]
     return [] if wire(a) == wire(b) else [path]
 
 

@@ -134,7 +134,8 @@ def counter_from_sector(sector: bytes) -> int | None:
     """The counter stored in LBA 1, or None if the guest never wrote it."""
     if len(sector) < 8 or sector[:4] != MAGIC:
         return None
-    return struct.unpack_from("<I", sector, 4)[0]
+    counter: int = struct.unpack_from("<I", sector, 4)[0]
+    return counter
 
 
 _SERIAL_LINE = re.compile(re.escape(SERIAL_PREFIX) + r"([0-9A-F]{8})")

@@ -50,7 +50,7 @@ def choose_ports(base: int | None = None) -> Ports:
     addresses = (PRIMARY_ADDRESS, SECONDARY_ADDRESS)
     if base is not None:
         ports = Ports.from_base(base)
-        if not (0 < base and max(ports.all()) < 65536):
+        if not (base > 0 and max(ports.all()) < 65536):
             raise UserError(f"base port {base} is out of range")
         if not _addresses_free(addresses, ports.all()):
             raise UserError(f"a port in {base + 1}..{base + 9} is taken on {' or '.join(addresses)}; "
@@ -75,7 +75,7 @@ def _run_tool(install: QemuInstall, tool: str, *args: str, what: str) -> None:
     try:
         out = subprocess.run(install.argv(tool, *args), capture_output=True, text=True, timeout=120)
     except FileNotFoundError:
-        raise UserError(f"{tool} not found: install QEMU ({INSTALL_HINT})")
+        raise UserError(f"{tool} not found: install QEMU ({INSTALL_HINT})") from None
     if out.returncode != 0:
         detail = (out.stderr or out.stdout).strip().splitlines()
         raise UserError(f"cannot create {what}: {detail[-1] if detail else f'{tool} exited {out.returncode}'}")
@@ -182,7 +182,7 @@ class Lab:
             except _PortRace:
                 if attempt == attempts - 1:
                     self._release(install)
-                    raise UserError("lab ports were taken by another program while starting; try again")
+                    raise UserError("lab ports were taken by another program while starting; try again") from None
             except BaseException:
                 self._release(install)
                 raise
@@ -251,7 +251,7 @@ class Lab:
         try:
             pid = process.spawn(argv, files.log)
         except FileNotFoundError:
-            raise UserError(f"{argv[0]} not found: install QEMU ({INSTALL_HINT})")
+            raise UserError(f"{argv[0]} not found: install QEMU ({INSTALL_HINT})") from None
         images = {"disk": str(files.disk)}
         if role == "secondary":
             images |= {"active": str(files.active), "hidden": str(files.hidden)}

@@ -6,6 +6,7 @@ or a long pause the number may belong to someone else's process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -46,10 +47,8 @@ def _reap(pid: int) -> None:
     if pid in _children:
         _children[pid].poll()
         return
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def alive(pid: int, marker: str) -> bool:

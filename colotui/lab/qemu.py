@@ -43,7 +43,8 @@ class QemuInstall:
         try:
             return "/" + str(path.relative_to(self.root.resolve()))
         except ValueError:
-            raise UserError(f"{path} is outside {self.root}, where this QEMU runs: put the lab directory inside it")
+            raise UserError(f"{path} is outside {self.root}, where this QEMU runs: "
+                            "put the lab directory inside it") from None
 
     def check(self) -> None:
         """Fail with a clear message unless the QEMU tools can be found."""

@@ -109,9 +109,10 @@ class LabState:
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
-            raise UserError(f"no lab in {directory} (no lab.json): start one with `colotui lab up --dir {directory}`")
+            raise UserError(f"no lab in {directory} (no lab.json): "
+                            f"start one with `colotui lab up --dir {directory}`") from None
         except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read {path}: {exc}")
+            raise UserError(f"cannot read {path}: {exc}") from None
         if data.get("format") != FORMAT:
             raise UserError(f"{path} has format {data.get('format')!r}; this colotui reads format {FORMAT}")
         try:
@@ -119,4 +120,4 @@ class LabState:
                        memory_mb=data["memory_mb"], ports=Ports(**data["ports"]), qemu=data["qemu"],
                        vms=[VMRecord(**vm) for vm in data["vms"]], ids=Ids(**data.get("ids", {})))
         except (KeyError, TypeError) as exc:
-            raise UserError(f"{path} is damaged: {exc}")
+            raise UserError(f"{path} is damaged: {exc}") from None

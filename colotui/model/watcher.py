@@ -225,7 +225,7 @@ class VMWatcher:
     async def refresh_structure(self) -> None:
         """Filters, chardevs, objects, block graph, jobs, exports, migration settings."""
         replies = dict(zip(STRUCTURE_QUERIES, await asyncio.gather(
-            *(self._ask(command, arguments) for command, arguments in STRUCTURE_QUERIES.values()))))
+            *(self._ask(command, arguments) for command, arguments in STRUCTURE_QUERIES.values())), strict=True))
         changes = structure_changes(replies)
         if "jobs" in changes:
             changes["jobs"] = self._with_rates(changes["jobs"])
@@ -239,7 +239,8 @@ class VMWatcher:
             if obj not in self._compare_cache:
                 values = await asyncio.gather(*(self._ask("qom-get", {"path": f"/objects/{obj}", "property": p})
                                                 for p in _COMPARE_PROPS))
-                self._compare_cache[obj] = Compare(obj, tuple((p, str(v)) for p, v in zip(_COMPARE_PROPS, values)
+                known = zip(_COMPARE_PROPS, values, strict=True)
+                self._compare_cache[obj] = Compare(obj, tuple((p, str(v)) for p, v in known
                                                               if v is not None and v is not _MISSING))
         for gone in set(self._compare_cache) - set(ids):
             del self._compare_cache[gone]
@@ -319,6 +320,7 @@ def view_from_replies(name: str, address: str, replies: dict[str, Any]) -> VMVie
     changes = fast_changes(replies.get("query-status"), replies.get("query-colo-status"), replies.get("query-migrate"))
     changes |= structure_changes(replies)
     props = replies.get("objects-props", {})
-    changes["compares"] = tuple(Compare(i, tuple((p, str(props[i][p])) for p in _COMPARE_PROPS if p in props.get(i, {})))
-                                for i, t in changes.get("objects", ()) if t == "colo-compare")
+    changes["compares"] = tuple(
+        Compare(i, tuple((p, str(props[i][p])) for p in _COMPARE_PROPS if p in props.get(i, {})))
+        for i, t in changes.get("objects", ()) if t == "colo-compare")
     return view.with_(version=version, **changes)

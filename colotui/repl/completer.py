@@ -98,7 +98,8 @@ def hint(text: str, cursor: int, schema: Schema | None) -> Hint | None:
         if name not in (_action_names(schema) if ctx.action else schema.commands):
             return None
         ctx = _Context(Word("", cursor), name, _object_type_of(schema, name, ctx.action), {}, ctx.action)
-    if ctx.object_type is None or ctx.given is None:
+    command = ctx.command
+    if command is None or ctx.object_type is None or ctx.given is None:
         return None
     parts = ctx.word.text.partition("=")[0].split(".")
     obj = _object_at(schema, ctx, tuple(parts[:-1]))
@@ -106,8 +107,8 @@ def hint(text: str, cursor: int, schema: Schema | None) -> Hint | None:
         return None
     object_type, given = obj
     available = schema.members(object_type, given)
-    features = () if ctx.action else schema.features(ctx.command)
-    return Hint(ctx.command, tuple(_argument_hint(schema, m, m.name in given) for m in _ordered(available.values())),
+    features = () if ctx.action else schema.features(command)
+    return Hint(command, tuple(_argument_hint(schema, m, m.name in given) for m in _ordered(available.values())),
                 ".".join(parts[:-1]), parts[-1] if parts[-1] in available else None,
                 "deprecated" in features, "unstable" in features)
 
@@ -229,7 +230,7 @@ def _complete_key(schema: Schema, ctx: _Context) -> list[Completion]:
         if not member.name.startswith(partial) or (member.name in given and member.name != partial):
             continue
         nests = _kinds_of(schema, member.type) == {"object"}
-        text = ".".join(scope + (member.name,)) + ("." if nests else "=")
+        text = ".".join((*scope, member.name)) + ("." if nests else "=")
         hint = _argument_hint(schema, member, False)
         result.append(Completion(text, ctx.word.start, member.name, _meta_text(hint), hint.deprecated, hint.unstable))
     return result

@@ -186,7 +186,8 @@ class _Parser:
         try:
             reading = read_json(self.text)
         except BadValue as exc:
-            raise _Refusal(f"not JSON: {exc.message}", exc.offset, "json" if exc.kind == "value" else exc.kind)
+            raise _Refusal(f"not JSON: {exc.message}", exc.offset,
+                           "json" if exc.kind == "value" else exc.kind) from None
         message = reading.value
         for key in message:
             if key not in ("execute", "arguments"):
@@ -263,7 +264,8 @@ class _Parser:
         try:
             return [Word(w.text, w.start + offset) for w in split_words(line)]
         except UnclosedQuote as exc:
-            raise _Refusal(f"unbalanced quote: the {exc.quote} is never closed", exc.offset + offset, "quote")
+            raise _Refusal(f"unbalanced quote: the {exc.quote} is never closed", exc.offset + offset,
+                           "quote") from None
 
     def check_name(self, name: str, at: int) -> None:
         if not is_command_name(name):
@@ -309,12 +311,12 @@ class _Parser:
             reading = read_json(raw)
         except BadValue as json_error:
             if json_error.kind != "value":
-                raise _Refusal(json_error.message, at + json_error.offset, json_error.kind)
+                raise _Refusal(json_error.message, at + json_error.offset, json_error.kind) from None
             try:
                 reading = read_python(raw)
             except BadValue as literal_error:
                 if literal_error.kind != "value":
-                    raise _Refusal(literal_error.message, at + literal_error.offset, literal_error.kind)
+                    raise _Refusal(literal_error.message, at + literal_error.offset, literal_error.kind) from None
                 return raw, _Leaf(raw, at, True, json_error)
         for sub, spot in reading.spots.items():
             self.places.values[path + sub] = at + spot
@@ -327,16 +329,16 @@ class _Parser:
     def finish(self, request: Request, at: int) -> Request:
         """Check ``request`` against the schema (if any); fill in its notes."""
         arguments = request.arguments if request.arguments is not None else {}
-        if self.schema is None:
+        schema = self.schema
+        if schema is None:
             self.refuse_malformed(lambda path: False)
-            return Request(request.command, request.arguments, request.hmp, self.quoted_notes(arguments))
-        if not self.schema.has_command(request.command):
-            guess = difflib.get_close_matches(request.command, self.schema.commands, n=1)
+            return Request(request.command, request.arguments, request.hmp, tuple(self.quoted_notes(arguments)))
+        if not schema.has_command(request.command):
+            guess = difflib.get_close_matches(request.command, schema.commands, n=1)
             hint = f" (did you mean {guess[0]}?)" if guess else ""
             raise _Refusal(f"this QEMU has no command {request.command!r}{hint}", at, "command")
-        arg_type = self.schema.commands[request.command]["arg-type"]
-        self.refuse_malformed(lambda path: accepts_text_only(self.schema, type_at(self.schema, arg_type,
-                                                                                     arguments, path)))
+        arg_type = schema.commands[request.command]["arg-type"]
+        self.refuse_malformed(lambda path: accepts_text_only(schema, type_at(schema, arg_type, arguments, path)))
         notes = self.coerce(request.command, arguments)
         notes += self.quoted_notes(arguments) + self.deprecations(request.command, arguments)
         return Request(request.command, request.arguments, request.hmp, tuple(notes))

@@ -33,7 +33,7 @@ COLO_CHECK_DEADLINE = 2.0
 class Repl:
     """Inputs to one or more VMs, by target name (``primary``, ``secondary``, or any names given)."""
 
-    def __init__(self, sessions: Mapping[str, Session], *, target: str | None = None, policy: Policy = Policy(),
+    def __init__(self, sessions: Mapping[str, Session], *, target: str | None = None, policy: Policy | None = None,
                  history: History | None = None, facts: FactsCache | None = None,
                  events: EventFilter | None = None,
                  in_colo: Callable[[str], Awaitable[bool]] | None = None) -> None:
@@ -41,7 +41,7 @@ class Repl:
             raise ValueError("a REPL needs at least one session")
         self.sessions = dict(sessions)
         self.names = tuple(self.sessions)
-        self.policy = policy
+        self.policy = policy or Policy()
         self.history = history
         self.facts = facts if facts is not None else FactsCache()
         self.events = events if events is not None else EventFilter()
@@ -128,7 +128,7 @@ class Repl:
         in_colo: dict[str, bool] = dict.fromkeys(self.target, False)
         if changes_state(first) and not self.policy.read_only and self.policy.confirm is Confirm.COLO:
             found = await asyncio.gather(*(self._in_colo(name) for name in self.target))
-            in_colo = dict(zip(self.target, found))
+            in_colo = dict(zip(self.target, found, strict=True))
         verdict = judge(first, self.policy, in_colo)
         if verdict.refusal:
             return Refused(text, verdict.refusal)
@@ -140,7 +140,7 @@ class Repl:
                 return Refused(text, "not confirmed; nothing was sent")
         replies = await asyncio.gather(*(self.sessions[n].execute(r.command, r.arguments) for n, r in requests.items()))
         return Sent(text, tuple(TargetReply(name, self.sessions[name].name, requests[name], reply)
-                                for name, reply in zip(requests, replies)))
+                                for name, reply in zip(requests, replies, strict=True)))
 
     async def _ask_colo_status(self, name: str) -> bool:
         reply = await self.sessions[name].execute("query-colo-status", deadline=COLO_CHECK_DEADLINE)
@@ -177,8 +177,8 @@ class Repl:
 
     def _help(self, text: str, meta: MetaCommand, rejected: Callable[[str], Rejected]) -> Outcome:
         if not meta.args:
-            lines = LANGUAGE_HELP.splitlines() + [""] + [f"{spec.usage:<52}{spec.summary}" for spec in META.values()]
-            return Info(text, "the command language", tuple(lines))
+            return Info(text, "the command language", (*LANGUAGE_HELP.splitlines(), "",
+                                                       *(f"{spec.usage:<52}{spec.summary}" for spec in META.values())))
         schema = self.schema()
         command = meta.args[0]
         if schema is None:

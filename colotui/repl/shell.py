@@ -37,7 +37,7 @@ line, prints one JSON object per reply, and exits 1 if any command failed.
 """
 
 
-def add_shell_parser(subparsers: argparse._SubParsersAction,
+def add_shell_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
                      add_session_options: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
     """Register ``colotui shell`` on cli.py's ``subparsers``, with the session options every subcommand shares."""
     shell = subparsers.add_parser("shell", help="a QMP shell on the primary, the secondary or both",

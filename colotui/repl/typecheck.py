@@ -167,7 +167,7 @@ class _Checker:
             return self._wrong(value, type_name, path)
         if meta == "array":
             for i, item in enumerate(value):
-                problem = self.value(item, info["element-type"], path + (i,))
+                problem = self.value(item, info["element-type"], (*path, i))
                 if problem is not None:
                     return problem
         if meta == "object":
@@ -181,7 +181,7 @@ class _Checker:
         if tag in base:  # the variant decides which other members exist: judge it first
             if tag not in value:
                 return self._missing(base[tag], path)
-            problem = self.value(value[tag], base[tag].type, path + (tag,))
+            problem = self.value(value[tag], base[tag].type, (*path, tag))
             if problem is not None:
                 return problem
         known = self.schema.members(type_name, value)
@@ -193,8 +193,8 @@ class _Checker:
                 guess = difflib.get_close_matches(key, known, n=1)
                 hint = f" (did you mean {guess[0]!r}?)" if guess else ""
                 owner = f"{self.command} has no argument" if not path else f"{show_path(path)!r} has no member"
-                return Problem("argument", path + (key,), f"{owner} {key!r}{hint}")
-            problem = self.value(item, member.type, path + (key,))
+                return Problem("argument", (*path, key), f"{owner} {key!r}{hint}")
+            problem = self.value(item, member.type, (*path, key))
             if problem is not None:
                 return problem
         for member in known.values():

@@ -14,7 +14,7 @@ import ast
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 #: A place inside a value: object member names and array indexes, outermost first.
 Path = tuple[str | int, ...]
@@ -135,7 +135,7 @@ class _JsonReader(_Reader):
 
     def object(self, start: int, path: Path, depth: int) -> tuple[dict[str, Any], int]:
         self.nest(start, depth)
-        s, result = self.s, {}
+        s, result = self.s, dict[str, Any]()
         i = self.skip_space(start + 1)
         if i < len(s) and s[i] == "}":
             return result, i + 1
@@ -151,8 +151,8 @@ class _JsonReader(_Reader):
                 raise BadValue("this { is never closed", start)
             if s[i] != ":":
                 raise BadValue(f"expected ':' after the member name, found {_char(s, i)}", i)
-            self.keys.setdefault(path + (key,), key_at)
-            result[key], i = self.value(self.skip_space(i + 1), path + (key,), depth)
+            self.keys.setdefault((*path, key), key_at)
+            result[key], i = self.value(self.skip_space(i + 1), (*path, key), depth)
             i = self.skip_space(i)
             if i >= len(s):
                 raise BadValue("this { is never closed", start)
@@ -164,14 +164,14 @@ class _JsonReader(_Reader):
 
     def array(self, start: int, path: Path, depth: int) -> tuple[list[Any], int]:
         self.nest(start, depth)
-        s, result = self.s, []
+        s, result = self.s, list[Any]()
         i = self.skip_space(start + 1)
         if i < len(s) and s[i] == "]":
             return result, i + 1
         while True:
             if i >= len(s):
                 raise BadValue("this [ is never closed", start)
-            item, i = self.value(i, path + (len(result),), depth)
+            item, i = self.value(i, (*path, len(result)), depth)
             result.append(item)
             i = self.skip_space(i)
             if i >= len(s):
@@ -183,7 +183,7 @@ class _JsonReader(_Reader):
             i = self.skip_space(i + 1)
 
     def string(self, start: int) -> tuple[str, int]:
-        s, parts, i = self.s, [], start + 1
+        s, parts, i = self.s, list[str](), start + 1
         while True:
             if i >= len(s):
                 raise BadValue("this string never ends", start)
@@ -269,7 +269,7 @@ class _PythonConverter(_Reader):
             return _NAMES[node.id]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)) \
                 and isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float, complex):
-            value = node.operand.value
+            value = cast(complex, node.operand.value)  # an int, a float or a complex, checked just above
             return self.scalar(-value if isinstance(node.op, ast.USub) else +value, at)
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)) and _signed_number(node.left) \
                 and isinstance(node.right, ast.Constant) and type(node.right.value) is complex:
@@ -279,7 +279,7 @@ class _PythonConverter(_Reader):
             self.nest(at, depth + 1)
             if isinstance(node, ast.Set):
                 self.refuse_later("a set is not JSON: use [...]", at)
-            return [self.convert(item, path + (i,), depth + 1) for i, item in enumerate(node.elts)]
+            return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.elts)]
         if isinstance(node, ast.Dict):
             self.nest(at, depth + 1)
             return self.mapping(node, path, depth)
@@ -302,7 +302,7 @@ class _PythonConverter(_Reader):
 
     def mapping(self, node: ast.Dict, path: Path, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        for key_node, value_node in zip(node.keys, node.values):
+        for key_node, value_node in zip(node.keys, node.values, strict=True):
             if key_node is None:
                 raise BadValue("** is not a literal value", self.at(value_node))
             if isinstance(key_node, ast.Constant) and isinstance(key_node.value, str):
@@ -311,8 +311,8 @@ class _PythonConverter(_Reader):
                 _PythonConverter(self.text, Reading(None)).convert(key_node, (), depth + 1)
                 self.refuse_later("object member names must be strings", self.at(key_node))
                 key = f"<{len(result)}>"
-            self.reading.keys.setdefault(path + (key,), self.at(key_node))
-            result[key] = self.convert(value_node, path + (key,), depth + 1)
+            self.reading.keys.setdefault((*path, key), self.at(key_node))
+            result[key] = self.convert(value_node, (*path, key), depth + 1)
         return result
 
 

@@ -188,7 +188,7 @@ class Engine:
                 variables[f"live.{name}"] = await LIVE[name](ask)
             except LiveError as exc:
                 if strict:
-                    raise _StepFailed(f"cannot work out {{live.{name}}}: {exc}")
+                    raise _StepFailed(f"cannot work out {{live.{name}}}: {exc}") from None
                 variables[f"live.{name}"] = f"<live.{name}: {exc}>"
         return variables
 
@@ -200,7 +200,7 @@ class Engine:
             return build_request(step, role, self.session(step.target).name, variables,
                                  facts.schema if facts else None)
         except MissingVariable as exc:
-            raise _StepFailed(f"cannot render the step: {exc}")
+            raise _StepFailed(f"cannot render the step: {exc}") from None
 
     def _rendered(self, check: Check) -> Check:
         return replace(check, expected=render(check.expected, self.variables))

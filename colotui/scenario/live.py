@@ -49,7 +49,7 @@ async def replication_child(ask: Asker) -> str:
     if backend is None:
         raise LiveError(f"{session.name} has no drive {ids.disk}")
     root = next((e["child"] for e in graph["edges"] if e["parent"] == backend), None)
-    children = {e["name"]: names.get(e["child"]) for e in graph["edges"] if e["parent"] == root}
+    children: dict[str, str | None] = {e["name"]: names.get(e["child"]) for e in graph["edges"] if e["parent"] == root}
     for child, node in children.items():
         if node == ids.replication_node:
             return child

@@ -80,7 +80,7 @@ class _StepReader:
             try:
                 arguments = json.loads(arguments)
             except ValueError as exc:
-                raise self.fail(f"arguments are not valid JSON: {exc}", "arguments" if key == "qmp" else key)
+                raise self.fail(f"arguments are not valid JSON: {exc}", "arguments" if key == "qmp" else key) from None
         if arguments is not None and not isinstance(arguments, dict):
             raise self.fail("arguments must be a table (or a JSON object)", "arguments" if key == "qmp" else key)
         self.variables_known(arguments, "arguments" if key == "qmp" else key)
@@ -104,7 +104,7 @@ class _StepReader:
         if not isinstance(expected, (str, list)) or (isinstance(expected, list) and
                                                      not all(isinstance(v, str) for v in expected)):
             raise self.fail(f"{kind} must be a string (or, for states, a list of strings)", key)
-        if "status" in table and kind != "block_job" or "state" in table and kind != "capability":
+        if ("status" in table and kind != "block_job") or ("state" in table and kind != "capability"):
             raise self.fail("status = goes with block_job, state = with capability", key)
         for flag in ("present", "state"):
             if flag in table and not isinstance(table[flag], bool):

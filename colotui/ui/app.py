@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header
@@ -46,7 +47,7 @@ class ColotuiApp(App[None]):
     """Opens one QMP session per VM and shows them side by side."""
 
     TITLE = "colotui"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark,f1", "help", "Keys", id="app.help"),
         Binding("ctrl+r,f5", "refresh", "Refresh", id="app.refresh"),
@@ -203,7 +204,7 @@ class ColotuiApp(App[None]):
             return
         self.notify(f"transcript: {jsonl}\nrunbook: {markdown}", title="exported", timeout=15)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The palette: every action (with its keys) and every procedure."""
         yield from super().get_system_commands(screen)
         for action in actions().values():

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import ClassVar
 
 from rich.console import Group
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
@@ -33,7 +34,7 @@ _ICON = {StepState.PENDING: ("·", "dim"), StepState.CHECKING: ("?", "yellow"), 
 class ScenarioPicker(ModalScreen[str | None]):
     """Every scenario found, built-in and the operator's; a broken file shows its error."""
 
-    BINDINGS = [Binding("escape", "dismiss_none", "Close", id="picker.close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss_none", "Close", id="picker.close")]
     DEFAULT_CSS = """
     ScenarioPicker { align: center middle; }
     ScenarioPicker > OptionList { width: 90; height: auto; max-height: 80%; border: round $accent; }
@@ -98,7 +99,7 @@ def step_detail(update: StepUpdate, key: Callable[[str], str]) -> Group:
 class ProcedurePanel(Horizontal):
     """The running procedure: step list on the left, the current step on the right."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y,enter", "decide('run')", "Run step", id="procedure.run"),
         Binding("s", "decide('skip')", "Skip", id="procedure.skip"),
         Binding("r", "decide('retry')", "Retry", id="procedure.retry"),

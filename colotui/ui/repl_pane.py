@@ -8,10 +8,12 @@ in a list, and a yes/no screen when a command would change a VM in COLO.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, RichLog, Static
@@ -27,7 +29,7 @@ from ..repl.runner import Repl
 class ConfirmScreen(ModalScreen[bool]):
     """Asks before a command that may change a VM in COLO."""
 
-    BINDINGS = [Binding("y", "answer(True)", "Send", id="confirm.yes"),
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("y", "answer(True)", "Send", id="confirm.yes"),
                 Binding("n,escape", "answer(False)", "Don't send", id="confirm.no")]
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
@@ -56,7 +58,7 @@ class ConfirmScreen(ModalScreen[bool]):
 class ReplPane(Vertical):
     """Docked at the bottom; ``app.repl`` opens it with the input focused."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("tab", "complete", "Complete", id="repl.complete"),
         Binding("up", "history(-1)", "Older", id="repl.older", show=False),
         Binding("down", "history(1)", "Newer", id="repl.newer", show=False),
@@ -258,5 +260,4 @@ class ReplPane(Vertical):
         self._update_prompt()
 
     async def _confirm(self, question: str) -> bool:
-        answer: bool = await self.app.push_screen_wait(ConfirmScreen(question))  # type: ignore[arg-type]
-        return answer
+        return await self.app.push_screen_wait(ConfirmScreen(question))

@@ -8,9 +8,10 @@ briefly highlighting the ones that changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -156,7 +157,7 @@ def _shape(items: list[Item], parent: str = "") -> list[tuple[str, str]]:
 class VMTree(Tree[str]):
     """The tree widget; `show` brings it in line with a view."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down", "cursor_down", "Down", id="tree.down", show=False),
         Binding("up", "cursor_up", "Up", id="tree.up", show=False),
         Binding("space", "toggle_node", "Fold", id="tree.toggle"),
