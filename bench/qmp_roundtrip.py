@@ -21,35 +21,37 @@ from pathlib import Path
 from qemu.qmp import QMPClient
 
 from colotui.lab import process
-from colotui.qmp import Ok, Session, Transcript, UnixAddress
+from colotui.pair import Endpoint
+from colotui.qmp import Ok, Transcript, UnixAddress
+from colotui.service.sessions import open_sessions
 
 
 async def measure(calls: int, directory: Path) -> dict[str, list[float]]:
     raw = QMPClient("raw")
     await raw.connect(str(directory / "raw.sock"))
-    session = Session("session", UnixAddress(directory / "session.sock"),
-                      transcript=Transcript(directory / "transcript.jsonl"))
-    session.start()
-    assert await session.wait_connected(10), session.detail
+    endpoint = Endpoint("session", UnixAddress(directory / "session.sock"))
     times: dict[str, list[float]] = {"raw qemu.qmp": [], "colotui Session": []}
     try:
-        for _ in range(20):  # warm up both paths
-            await raw.execute("query-status")
-            await session.execute("query-status")
-        for i in range(calls):
-            order = ("raw", "session") if i % 2 else ("session", "raw")
-            for which in order:
-                started = time.perf_counter()
-                if which == "raw":
-                    await raw.execute("query-status")
-                    times["raw qemu.qmp"].append(time.perf_counter() - started)
-                else:
-                    reply = await session.execute("query-status")
-                    times["colotui Session"].append(time.perf_counter() - started)
-                    assert isinstance(reply, Ok), reply
+        async with open_sessions({"session": endpoint}, transcript=Transcript(directory / "transcript.jsonl"),
+                                 connect_timeout=10) as sessions:
+            session = sessions["session"]
+            assert session.connected, session.detail
+            for _ in range(20):  # warm up both paths
+                await raw.execute("query-status")
+                await session.execute("query-status")
+            for i in range(calls):
+                order = ("raw", "session") if i % 2 else ("session", "raw")
+                for which in order:
+                    started = time.perf_counter()
+                    if which == "raw":
+                        await raw.execute("query-status")
+                        times["raw qemu.qmp"].append(time.perf_counter() - started)
+                    else:
+                        reply = await session.execute("query-status")
+                        times["colotui Session"].append(time.perf_counter() - started)
+                        assert isinstance(reply, Ok), reply
     finally:
         await raw.disconnect()
-        await session.close()
     return times
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .config import load_config
+from .config import Config, load_config
 from .errors import UserError
-from .pair import Pair, pair_from_addresses, pair_from_lab, pair_from_profile
+from .pair import Pair
 from .qmp import Transcript
 from .qmp.transcript import new_transcript
+from .resolve import resolve_pair
 
 if TYPE_CHECKING:  # the console and the lab load only for the commands that use them
     from .lab import LabState
@@ -88,39 +89,30 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pair(args: argparse.Namespace) -> Pair:
-    if getattr(args, "profile", None):
-        profile = load_config(_config_path(args)).profile(args.profile)
-        if profile.lab is not None:
-            args.lab = str(profile.lab)  # the console follows the lab, as with --lab
-        return pair_from_profile(profile)
-    if args.lab is not None:
-        return pair_from_lab(Path(args.lab))
-    topology = getattr(args, "topology", None)
-    return pair_from_addresses(args.primary, args.secondary, Path(topology) if topology else None)
+def _pair(args: argparse.Namespace, config: Config) -> Pair:
+    return resolve_pair(config, lab=args.lab, profile=args.profile, addresses=(args.primary, args.secondary),
+                        topology=args.topology)
 
 
-def _config_path(args: argparse.Namespace) -> Path | None:
-    return Path(args.config) if getattr(args, "config", None) else None
+def _config(args: argparse.Namespace) -> Config:
+    """The operator's settings, read once per command."""
+    return load_config(Path(args.config) if getattr(args, "config", None) else None)
 
 
-def _console(args: argparse.Namespace, pair: Pair, transcript: Transcript | None, lab_dir: Path | None) -> ColotuiApp:
-    """The console app with the operator's config and keymap (a refused keymap: the default, and why)."""
-    from .tomlfile import FileError
+def _console(args: argparse.Namespace, config: Config, pair: Pair, transcript: Transcript | None) -> ColotuiApp:
+    """The console on ``pair`` with the operator's config and keymap (a refused keymap: the default, and why)."""
     from .ui.app import ColotuiApp
-    from .ui.keymap import load_keymap
+    from .ui.controller import ConsoleController, Follower
+    from .ui.keymap import keymap_or_default
 
-    config = load_config(_config_path(args))
-    name = args.keymap or config.keymap
-    notice = None
-    try:
-        keymap = load_keymap(name)
-    except FileError as exc:
-        keymap, notice, name = load_keymap("default"), f"keymap not used: {exc}", "default"
     if getattr(args, "deadline", None):
         config = replace(config, deadline=args.deadline)
-    return ColotuiApp(pair, transcript=transcript, config=config, keymap=keymap, keymap_name=name,
-                      notice=notice, lab_dir=lab_dir, read_only=getattr(args, "read_only", False))
+    follow: Follower | None = None
+    if pair.lab is not None:  # a lab's roles change at respawn: the console follows them
+        from .lab import follow
+    controller = ConsoleController(pair, config=config, transcript=transcript,
+                                   read_only=getattr(args, "read_only", False), follow=follow)
+    return ColotuiApp(controller, keymap=keymap_or_default(args.keymap or config.keymap))
 
 
 def _transcript(args: argparse.Namespace) -> Transcript:
@@ -128,8 +120,8 @@ def _transcript(args: argparse.Namespace) -> Transcript:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    pair = _pair(args)
-    _console(args, pair, _transcript(args), Path(args.lab) if args.lab else None).run()
+    config = _config(args)
+    _console(args, config, _pair(args, config), _transcript(args)).run()
     return 0
 
 
@@ -137,10 +129,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """A lab, brought into COLO by the startup procedure, with the console attached; the lab stops on exit."""
     import asyncio
 
-    from .lab import Lab
+    from .lab import Lab, pair_from_lab
     from .scenario import find_scenario
     from .scenario.runner import Options, run_scenario
 
+    config = _config(args)
     lab = Lab(_lab_dir(args))
     print(f"starting a COLO lab in {lab.dir} …", flush=True)
     lab.up(accel=args.accel)
@@ -153,7 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                               transcript=transcript))
             if result is None or not result.passed:
                 raise UserError(f"the startup procedure did not pass; see {transcript.path}")
-        _console(args, pair, transcript, lab.dir).run()
+        _console(args, config, pair, transcript).run()
     finally:
         lab.down()
         print(f"lab stopped; its logs stay in {lab.dir}")
@@ -184,10 +177,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             start = scenario.index_of(args.start)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-    if args.lab is None and args.topology is None:
-        raise UserError("procedures need a topology: --lab DIR, or --topology FILE with --primary/--secondary")
-    pair = _pair(args)
-    deadline = args.deadline or load_config(_config_path(args)).deadline
+    if args.lab is None and args.topology is None and not args.profile:
+        raise UserError("procedures need a topology: --lab DIR, --profile NAME, or --topology FILE with "
+                        "--primary/--secondary")
+    config = _config(args)
+    pair = _pair(args, config)
+    deadline = args.deadline or config.deadline
     options = Options(yes=args.yes, dry_run=args.dry_run, start=start, json_lines=args.json, deadline=deadline)
     transcript = None if args.dry_run else _transcript(args)
     result = asyncio.run(run_scenario(scenario, pair, options, transcript=transcript))
@@ -211,7 +206,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from .ui.help import keys_rows
     from .ui.keymap import find_keymap, load_keymap
 
-    name = args.keymap or load_config(_config_path(args)).keymap
+    name = args.keymap or _config(args).keymap
     rows = keys_rows(load_keymap(name))
     print(f"keymap {name} ({find_keymap(name)})")
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -307,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--list", action="store_true", help="list the scenarios and where they come from")
     run.add_argument("--show", action="store_true", help="print the scenario's steps without connecting")
     run.add_argument("--lab", metavar="DIR", help="the VMs and topology of the lab in DIR")
+    run.add_argument("--profile", metavar="NAME", help="a connection profile from the config file")
     run.add_argument("--primary", metavar="ADDR", help="the primary's QMP address (socket path or host:port)")
     run.add_argument("--secondary", metavar="ADDR", help="the secondary's QMP address")
     run.add_argument("--topology", metavar="FILE", help="addresses, ports and ids of the pair (TOML)")

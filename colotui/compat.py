@@ -22,16 +22,16 @@ def refusal(facts: VMFacts) -> str | None:
     """Why COLO procedures must not run on this QEMU, or None."""
     for first, last, why in BROKEN:
         if first <= facts.version <= last:
-            return f"QEMU {facts.version_text}: {why}"
+            return f"QEMU {facts.version}: {why}"
     if not facts.schema.has_command("x-colo-lost-heartbeat"):
-        return (f"QEMU {facts.version_text} was built without COLO (no x-colo-lost-heartbeat: "
+        return (f"QEMU {facts.version} was built without COLO (no x-colo-lost-heartbeat: "
                 "configure --disable-replication)")
     return None
 
 
 def pair_warnings(facts: dict[str, VMFacts]) -> list[str]:
     """Warnings about a pair as a whole (different versions)."""
-    versions = {role: f.version_text for role, f in facts.items()}
+    versions = {role: str(f.version) for role, f in facts.items()}
     if len(set(versions.values())) > 1:
         listed = ", ".join(f"{role} {v}" for role, v in versions.items())
         return [f"the VMs run different QEMU versions ({listed}); COLO expects the same version on both sides"]

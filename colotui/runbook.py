@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .qmp.notices import CHECKPOINT_EVENTS
 from .qmp.readonly import is_read_only
 from .qmp.transcript import read_transcript
-
-_QUIET_EVENTS = frozenset({"STOP", "RESUME", "MIGRATION_PASS"})
 
 
 @dataclass
@@ -81,7 +80,7 @@ def runbook(entries: list[dict[str, Any]], *, everything: bool = False, source: 
                 versions[vm] = f"{q.get('major')}.{q.get('minor')}.{q.get('micro')}"
             elif "event" in msg:
                 name = msg["event"]
-                if name in _QUIET_EVENTS and not everything:
+                if name in CHECKPOINT_EVENTS and not everything:
                     checkpoints[vm] += name == "RESUME"
                     continue
                 data = " ".join(f"{k}={v}" for k, v in (msg.get("data") or {}).items())

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from colotui.lab import Lab, VMRecord
+from colotui.lab import Lab, VMRecord, pair_from_lab
 from colotui.lab.guest import counters_in_serial, read_disk_counter
-from colotui.pair import pair_from_lab
 from colotui.qmp import Event, Ok, Session, Transcript, UnixAddress
 from colotui.scenario import RunResult, find_scenario
 from colotui.scenario.runner import Options, run_scenario

@@ -52,7 +52,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     try:
-        version = QemuInstall().version_text
+        version = str(QemuInstall().version)
     except Exception as exc:  # reported again, as a failure, by the fixtures
         version = f"unavailable ({exc})"
     kvm = "usable" if KVM_PROBLEM is None else f"NOT usable ({KVM_PROBLEM}): COLO tests will skip"
@@ -92,7 +92,7 @@ def qemu(request: pytest.FixtureRequest) -> QemuInstall:
     install = _prepare_trixie() if which == "trixie" else QemuInstall()
     try:
         install.check()
-        version = install.version_text
+        version = str(install.version)
     except Exception as exc:
         pytest.fail(f"these tests need QEMU and it is not usable: {exc}", pytrace=False)
     reporter = request.config.pluginmanager.getplugin("terminalreporter")

@@ -5,19 +5,18 @@ from __future__ import annotations
 from textual.message import Message
 
 from colotui.config import Config
-from colotui.lab import Lab
-from colotui.pair import pair_from_lab
+from colotui.lab import Lab, pair_from_lab
 from colotui.qmp import LinkState
-from colotui.ui.app import ColotuiApp
 from colotui.ui.messages import VMChanged
 from colotui.ui.vm_pane import VMPane
 
+from .apps import console_app
 from .colo import until
 
 
 async def test_connect_shows_both_vms_and_a_dead_one(lab: Lab) -> None:
     seen: list[Message] = []
-    app = ColotuiApp(pair_from_lab(lab.dir), config=Config(refresh_interval=60.0))  # only ctrl+r asks again
+    app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=60.0))  # only ctrl+r asks again
     async with app.run_test(size=(120, 30), message_hook=seen.append) as pilot:
         primary = app.query_one("#pane-primary", VMPane)
         secondary = app.query_one("#pane-secondary", VMPane)
@@ -38,7 +37,7 @@ async def test_connect_shows_both_vms_and_a_dead_one(lab: Lab) -> None:
         header = str(secondary.query_one(".header").render())
         assert "(last known)" in header and "connection refused" in header
         assert primary.view.link is LinkState.CONNECTED, "one side dying must not disturb the other"
-        asked = app.watchers["primary"].calls
+        asked = app.controller.watchers["primary"].calls
         await pilot.press("ctrl+r")
-        await until(pilot, lambda: app.watchers["primary"].calls > asked)  # refresh asks the live VM again
+        await until(pilot, lambda: app.controller.watchers["primary"].calls > asked)  # refresh asks the live VM again
         assert primary.view.status == "prelaunch" and app.is_running

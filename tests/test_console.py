@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from colotui.config import Config
+from colotui.lab import follow, pair_from_lab
 from colotui.model.network import Chardev
-from colotui.pair import pair_from_lab
 from colotui.qmp import LinkState
 from colotui.ui.app import ColotuiApp
 from colotui.ui.messages import ProcedureFinished
@@ -16,6 +16,7 @@ from colotui.ui.procedure import ProcedurePanel
 from colotui.ui.vm_pane import VMPane
 from colotui.ui.vm_tree import VMTree
 
+from .apps import console_app
 from .colo import start_colo, until
 from .conftest import LabFactory
 
@@ -38,15 +39,15 @@ def chardev(view_chardevs: tuple[Chardev, ...], label: str) -> Chardev:
 @pytest.mark.kvm
 async def test_console_shows_colo_alerts_and_runs_primary_failover(labs: LabFactory) -> None:
     lab = await start_colo(labs)
-    finished: list[str] = []
-    app = ColotuiApp(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0), lab_dir=lab.dir)
+    finished: dict[int, str] = {}  # by message: the hook sees a message to a screen more than once
+    app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0), follow=follow)
 
     def hook(message: object) -> None:
         if isinstance(message, ProcedureFinished):
-            finished.append(message.status)
+            finished[id(message)] = message.status
 
     async with app.run_test(size=(160, 70), message_hook=hook) as pilot:
-        p, s = (lambda: app.views["primary"]), (lambda: app.views["secondary"])
+        p, s = (lambda: app.main.views["primary"]), (lambda: app.main.views["secondary"])
         await until(pilot, lambda: p().structure_known and s().structure_known and p().in_colo, "both views are read")
 
         # the real objects, in chain order, with their links
@@ -105,7 +106,7 @@ async def test_console_shows_colo_alerts_and_runs_primary_failover(labs: LabFact
                 steps += 1
                 await pilot.press("y")
             await pilot.pause(0.1)
-        assert finished == ["passed"] and steps == 8
+        assert list(finished.values()) == ["passed"] and steps == 8
 
         await until(pilot, lambda: p().colo is not None and p().colo.mode == "none" and not p().netdevs[0].filters
                     and not p().compares, "the primary pane shows it alone, filters gone")

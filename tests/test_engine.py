@@ -11,9 +11,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from colotui.compat import pair_warnings, refusal
-from colotui.lab import Lab
-from colotui.pair import pair_from_lab
-from colotui.qmp import Session, Transcript
+from colotui.lab import Lab, pair_from_lab
+from colotui.qmp import QemuVersion, Session, Transcript
 from colotui.qmp.probe import VMFacts, probe
 from colotui.qmp.schema import Schema
 from colotui.scenario import Decision, Engine, StepState, StepUpdate, find_scenario, load_scenario
@@ -169,10 +168,10 @@ async def test_versions_and_builds_that_cannot_do_colo_are_refused(lab: Lab) -> 
     entries = [e for e in facts.schema._by_name.values() if e["name"] != "x-colo-lost-heartbeat"]
     without_colo = VMFacts(facts.version, facts.package, Schema(entries))
     assert "built without COLO" in refusal(without_colo)
-    assert "10.0.0–10.0.6" in refusal(VMFacts((10, 0, 2), "", facts.schema))
-    assert "10.1.x" in refusal(VMFacts((10, 1, 0), "", facts.schema))
-    assert refusal(VMFacts((10, 0, 7), "", facts.schema)) is None
-    warnings = pair_warnings({"primary": facts, "secondary": VMFacts((10, 0, 13), "", facts.schema)})
+    assert "10.0.0–10.0.6" in refusal(VMFacts(QemuVersion(10, 0, 2), "", facts.schema))
+    assert "10.1.x" in refusal(VMFacts(QemuVersion(10, 1, 0), "", facts.schema))
+    assert refusal(VMFacts(QemuVersion(10, 0, 7), "", facts.schema)) is None
+    warnings = pair_warnings({"primary": facts, "secondary": VMFacts(QemuVersion(10, 0, 13), "", facts.schema)})
     assert warnings and "different QEMU versions" in warnings[0]
 
 

@@ -9,30 +9,26 @@ import pytest
 from rich.console import Console
 
 from colotui.cli import _console, main
-from colotui.config import load_config
+from colotui.config import Config, load_config
 from colotui.pair import Endpoint, Pair
 from colotui.paths import builtin_dir
 from colotui.qmp import CommandError, Ok, Session, Transcript, UnixAddress, read_transcript
 from colotui.runbook import runbook
 from colotui.tomlfile import FileError
-from colotui.ui.app import ColotuiApp
+from colotui.ui.actions import BY_ID, SCOPES
 from colotui.ui.help import HelpScreen
-from colotui.ui.keymap import actions, load_keymap, read_keymap
+from colotui.ui.keymap import bindings, load_keymap, read_keymap
 from colotui.ui.procedure import ScenarioPicker
 
+from .apps import OFFLINE_PAIR, console_app, offline_app
 from .conftest import PlainVM
-
-
-def offline_app(**kwargs: object) -> ColotuiApp:
-    pair = Pair(Endpoint("primary", UnixAddress(Path("/nonexistent/p.sock")), "127.0.0.1"),
-                Endpoint("secondary", UnixAddress(Path("/nonexistent/s.sock")), "127.0.0.2"))
-    return ColotuiApp(pair, connect=False, **kwargs)  # type: ignore[arg-type]
 
 
 def test_default_keymap_lists_every_action_with_its_built_in_keys() -> None:
     default = read_keymap(builtin_dir("keymaps") / "default.toml")
-    assert default == {a.id: a.keys for a in actions().values()}
-    vim = load_keymap("vim")
+    assert set(default) == set(BY_ID), "default.toml gives every action its keys, and names no other"
+    assert {b.id: b.key for scope in SCOPES for b in bindings(scope)} == default  # type: ignore[union-attr]
+    vim = load_keymap("vim").keys
     assert vim["tree.down"] == "j,down" and vim["app.quit"] == "q"
 
 
@@ -55,7 +51,7 @@ def test_a_bad_keymap_is_refused_with_file_line_and_reason(tmp_path: Path, body:
 def test_keys_in_different_places_may_be_the_same(tmp_path: Path) -> None:
     path = tmp_path / "mine.toml"
     path.write_text('[bindings]\n"app.quit" = "s"\n')  # procedure.skip is also "s", in the panel
-    assert load_keymap(str(path))["app.quit"] == "s"
+    assert load_keymap(str(path)).keys["app.quit"] == "s"
 
 
 def test_colotui_keys_prints_the_bindings_in_force_and_refuses_a_bad_keymap(
@@ -64,7 +60,7 @@ def test_colotui_keys_prints_the_bindings_in_force_and_refuses_a_bad_keymap(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("keymap vim (") and lines[0].endswith("vim.toml)")
     by_id = {line.split()[-1]: line for line in lines[1:]}
-    assert set(by_id) == set(actions())  # every id a keymap may name, as its errors say
+    assert set(by_id) == set(BY_ID)  # every id a keymap may name, as its errors say
     assert by_id["app.focus_primary"].split()[:4] == ["Anywhere", "h", "1", "Primary"]
     assert by_id["tree.down"].split()[-4:-2] == ["j", "down"]
 
@@ -78,7 +74,7 @@ def test_colotui_keys_prints_the_bindings_in_force_and_refuses_a_bad_keymap(
 async def test_a_remapped_key_triggers_its_action_and_the_old_one_does_not(tmp_path: Path) -> None:
     path = tmp_path / "mine.toml"
     path.write_text('[bindings]\n"app.procedures" = "x"\n')
-    app = offline_app(keymap=load_keymap(str(path)), keymap_name=str(path))
+    app = offline_app(load_keymap(str(path)))
     async with app.run_test() as pilot:
         await pilot.press("p")
         await pilot.pause()
@@ -104,10 +100,10 @@ def console_args(**kwargs: object) -> argparse.Namespace:
 def test_a_refused_keymap_falls_back_to_the_default_and_says_why(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[bindings]\n"app.nope" = "n"\n')
-    pair = offline_app().pair
-    app = _console(console_args(keymap=str(bad)), pair, None, None)
-    assert app.keymap == load_keymap("default") and app.keymap_name == "default"
-    assert app.notice.startswith(f"keymap not used: {bad}:2: unknown action id 'app.nope'")
+    app = _console(console_args(keymap=str(bad)), Config(), OFFLINE_PAIR, None)
+    assert app.keymap.keys == load_keymap("default").keys and app.keymap.name == "default"
+    assert app.keymap.notice is not None
+    assert app.keymap.notice.startswith(f"keymap not used: {bad}:2: unknown action id 'app.nope'")
 
 
 CONFIG = '''
@@ -137,8 +133,8 @@ def test_config_with_profiles(tmp_path: Path) -> None:
     assert config.confirm_procedure_steps is False and config.confirm_repl_in_colo is True
     assert config.profile("lab").lab == Path("/tmp/some-lab")
     assert config.profile("prod").primary == "10.0.0.1:4444"
-    app = _console(console_args(config=str(path)), offline_app().pair, None, None)
-    assert app.keymap["tree.down"] == "j,down" and app.config.deadline == 3.5
+    app = _console(console_args(config=str(path)), config, OFFLINE_PAIR, None)
+    assert app.keymap.keys["tree.down"] == "j,down" and app.controller.config.deadline == 3.5
 
 
 @pytest.mark.parametrize(("body", "line", "reason"), [
@@ -158,7 +154,7 @@ def test_config_mistakes_are_reported_with_their_line(tmp_path: Path, body: str,
 
 
 async def test_palette_has_every_console_action_and_every_procedure() -> None:
-    app = offline_app(keymap=load_keymap("default"))
+    app = offline_app(load_keymap("default"))
     async with app.run_test():
         titles = {c.title: c.help for c in app.get_system_commands(app.screen)}
     assert "Run procedure: primary-failover" in titles and "Run procedure: startup" in titles
@@ -194,9 +190,10 @@ async def test_export_from_the_console_writes_transcript_and_runbook(plain_vm: P
     transcript = Transcript(tmp_path / "t.jsonl")
     pair = Pair(Endpoint("primary", UnixAddress(plain_vm.qmp)),
                 Endpoint("secondary", UnixAddress(Path("/nonexistent/s.sock"))))
-    app = ColotuiApp(pair, transcript=transcript, history=None)
+    app = console_app(pair, transcript=transcript, history=None)
     async with app.run_test() as pilot:
-        session = app.sessions["primary"]
+        assert app.controller.sessions is not None
+        session = app.controller.sessions["primary"]
         assert await session.wait_connected(10)
         assert isinstance(await session.execute("cont"), Ok)
         await pilot.press("e")

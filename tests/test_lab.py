@@ -40,7 +40,7 @@ def test_up_writes_lab_json_and_both_vms_answer_on_both_monitors(lab: Lab, qemu:
     assert vms["primary"]["address"] == "127.0.0.1" and vms["secondary"]["address"] == "127.0.0.2"
     for name, vm in vms.items():
         assert vm["started_as"] == name and vm["role"] == name and vm["state"] == "running"
-        assert vm["qemu_version"] == qemu.version_text
+        assert vm["qemu_version"] == str(qemu.version)
         for key in ("qmp", "qmp_spare", "serial"):
             assert Path(vm[key]).is_relative_to(lab.dir)
     assert sorted(live_qemus_under(lab.dir)) == sorted(vm["pid"] for vm in vms.values())

@@ -8,7 +8,7 @@ from pathlib import Path
 from colotui.model.alerts import assess
 from colotui.model.checkpoints import CheckpointCounter
 from colotui.model.network import parse_chardev, parse_info_network
-from colotui.model.watcher import view_from_replies
+from colotui.model.replies import view_from_replies
 from colotui.qmp import LinkState
 from colotui.ui.vm_tree import _walk, sections
 

@@ -9,12 +9,12 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, RichLog
 
 from colotui.config import Config
-from colotui.lab import Lab
-from colotui.pair import pair_from_lab
+from colotui.lab import Lab, pair_from_lab
 from colotui.repl.history import History
 from colotui.ui.app import ColotuiApp
 from colotui.ui.repl_pane import ConfirmScreen, ReplPane
 
+from .apps import console_app
 from .colo import observe, query, start_colo, until
 from .conftest import LabFactory
 
@@ -34,9 +34,9 @@ async def enter(pilot: Pilot, text: str) -> None:
 
 async def test_completion_history_and_targets(lab: Lab, tmp_path: Path) -> None:
     history = History(tmp_path / "history.jsonl")
-    app = ColotuiApp(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0), history=history)
+    app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0), history=history)
     async with app.run_test(size=(140, 50)) as pilot:
-        await until(pilot, lambda: all(s.connected for s in app.sessions.values()), "both connect")
+        await until(pilot, lambda: all(s.connected for s in app.controller.sessions.values()), "both connect")
         await pilot.press("colon")
         pane = app.query_one(ReplPane)
         field = pane.query_one(Input)
@@ -80,10 +80,10 @@ async def test_completion_history_and_targets(lab: Lab, tmp_path: Path) -> None:
 async def test_a_vm_in_colo_asks_first_and_read_only_refuses(labs: LabFactory, tmp_path: Path) -> None:
     lab = await start_colo(labs)
     primary = lab.state().current("primary")
-    app = ColotuiApp(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0),
+    app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0),
                      history=History(tmp_path / "h.jsonl"))
     async with app.run_test(size=(140, 50)) as pilot:
-        await until(pilot, lambda: app.views["primary"].in_colo, "the primary is seen in COLO")
+        await until(pilot, lambda: app.main.views["primary"].in_colo, "the primary is seen in COLO")
         await pilot.press("colon")
         await enter(pilot, "stop")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "a confirmation is asked")
@@ -100,9 +100,9 @@ async def test_a_vm_in_colo_asks_first_and_read_only_refuses(labs: LabFactory, t
         async with observe(primary) as p:
             assert (await query(p, "query-migrate-parameters"))["x-checkpoint-delay"] == 1500
 
-    read_only = ColotuiApp(pair_from_lab(lab.dir), read_only=True, history=History(tmp_path / "h.jsonl"))
+    read_only = console_app(pair_from_lab(lab.dir), read_only=True, history=History(tmp_path / "h.jsonl"))
     async with read_only.run_test(size=(140, 50)) as pilot:
-        await until(pilot, lambda: read_only.sessions["primary"].connected, "connected")
+        await until(pilot, lambda: read_only.controller.sessions["primary"].connected, "connected")
         await pilot.press("colon")
         await enter(pilot, "stop")
         await until(pilot, lambda: "read-only" in log_text(read_only), "the refusal shows")

@@ -23,8 +23,7 @@ from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output.plain_text import PlainTextOutput
 
-from colotui.lab import Lab, QemuInstall
-from colotui.pair import pair_from_lab
+from colotui.lab import Lab, QemuInstall, pair_from_lab
 from colotui.qmp import Session, Transcript
 from colotui.repl.history import History
 from colotui.repl.prompt import interact

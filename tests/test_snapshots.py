@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from colotui.model.watcher import view_from_replies
-from colotui.pair import Endpoint, Pair
-from colotui.qmp import LinkState, UnixAddress
-from colotui.ui.app import ColotuiApp
+import pytest
+
+from colotui.model.checkpoints import CheckpointStats
+from colotui.model.replies import view_from_replies
+from colotui.qmp import LinkState
 from colotui.ui.messages import VMChanged
+
+from .apps import offline_app
 
 DATA = Path(__file__).parent / "data"
 
@@ -18,21 +21,25 @@ def recorded(name: str, address: str, dump: str):
     return view_from_replies(name, address, json.loads((DATA / f"{dump}.json").read_text()))
 
 
-def offline_app() -> ColotuiApp:
-    pair = Pair(Endpoint("primary", UnixAddress(Path("/nonexistent/p.sock")), "127.0.0.1"),
-                Endpoint("secondary", UnixAddress(Path("/nonexistent/s.sock")), "127.0.0.2"))
-    return ColotuiApp(pair, connect=False)
+#: Checkpoints as a console counts them after twenty minutes at one a second (pauses 80-99 ms).
+CHECKPOINTS = CheckpointStats(1234, 63.5, 86.0, tuple(80.0 + (i * 7) % 20 for i in range(60)),
+                              tuple(1.0 + (i * 3) % 5 / 10 for i in range(59)))
 
 
-def test_both_vms_in_colo(snap_compare) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 50)], ids=["80x24", "120x40", "200x50"])
+def test_both_vms_in_colo(snap_compare, size: tuple[int, int]) -> None:
+    """The layout serves the terminal at hand: at 80x24 the header lines merge and the event log shrinks,
+    so the tree keeps its room; the checkpoint strip says as much as the width holds."""
     app = offline_app()
 
     async def show(pilot) -> None:
-        app.post_message(VMChanged("primary", recorded("primary", "127.0.0.1", "introspect-primary-colo")))
-        app.post_message(VMChanged("secondary", recorded("secondary", "127.0.0.2", "introspect-secondary-colo")))
+        primary = recorded("primary", "127.0.0.1", "introspect-primary-colo").with_(checkpoints=CHECKPOINTS)
+        secondary = recorded("secondary", "127.0.0.2", "introspect-secondary-colo").with_(checkpoints=CHECKPOINTS)
+        app.main.post_message(VMChanged("primary", primary))
+        app.main.post_message(VMChanged("secondary", secondary))
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=(120, 40), run_before=show)
+    assert snap_compare(app, terminal_size=size, run_before=show)
 
 
 def test_secondary_lost_alert(snap_compare) -> None:
@@ -42,8 +49,8 @@ def test_secondary_lost_alert(snap_compare) -> None:
         primary = recorded("primary", "127.0.0.1", "introspect-primary-colo")
         secondary = recorded("secondary", "127.0.0.2", "introspect-secondary-colo").with_(
             link=LinkState.CONNECTING, link_detail="cannot connect to /run/s.sock: connection refused")
-        app.post_message(VMChanged("primary", primary))
-        app.post_message(VMChanged("secondary", secondary))
+        app.main.post_message(VMChanged("primary", primary))
+        app.main.post_message(VMChanged("secondary", secondary))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=show)
@@ -54,7 +61,7 @@ def test_after_primary_failover(snap_compare) -> None:
 
     async def show(pilot) -> None:
         primary = recorded("primary", "127.0.0.1", "introspect-primary-after-pfailover")
-        app.post_message(VMChanged("primary", primary))
+        app.main.post_message(VMChanged("primary", primary))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(200, 50), run_before=show)
@@ -63,7 +70,7 @@ def test_after_primary_failover(snap_compare) -> None:
 def test_keys_screen(snap_compare) -> None:
     from colotui.ui.keymap import load_keymap
 
-    app = ColotuiApp(offline_app().pair, connect=False, keymap=load_keymap("vim"), keymap_name="vim")
+    app = offline_app(load_keymap("vim"))
     assert snap_compare(app, terminal_size=(120, 40), press=["question_mark"])
 
 
@@ -93,11 +100,11 @@ async def test_the_tree_keeps_the_operators_folding_and_marks_what_is_new() -> N
     alone = recorded("primary", "127.0.0.1", "introspect-primary-after-pfailover")
     resumed = recorded("primary", "127.0.0.1", "introspect-primary-colo")
     async with app.run_test(size=(120, 40)) as pilot:
-        app.post_message(VMChanged("primary", alone))
+        app.main.post_message(VMChanged("primary", alone))
         await pilot.pause()
         tree = app.query_one("#pane-primary", VMPane).query_one(VMTree)
         tree._node_by_key["block"].collapse()
-        app.post_message(VMChanged("primary", resumed))  # the filters and colo-compare come back
+        app.main.post_message(VMChanged("primary", resumed))  # the filters and colo-compare come back
         await pilot.pause()
         nodes = tree._node_by_key
         assert not nodes["block"].is_expanded, "a section the operator folded stays folded"
@@ -105,7 +112,7 @@ async def test_the_tree_keeps_the_operators_folding_and_marks_what_is_new() -> N
         assert any(s.style and "reverse" in str(s.style) for s in nodes["net/hn0/m0"].label.spans), \
             "a node that was not there before is highlighted"
         nodes["compare/comp0"].expand()
-        app.post_message(VMChanged("primary", alone))
-        app.post_message(VMChanged("primary", resumed))
+        app.main.post_message(VMChanged("primary", alone))
+        app.main.post_message(VMChanged("primary", resumed))
         await pilot.pause()
         assert tree._node_by_key["compare/comp0"].is_expanded, "unfolded by the operator, it stays unfolded"

@@ -10,6 +10,7 @@ import pytest
 
 from colotui.compat import pair_warnings, refusal
 from colotui.lab.cmdline import Machine
+from colotui.qmp import QemuVersion
 from colotui.qmp.probe import VMFacts, probe
 
 from .colo import observe
@@ -23,7 +24,7 @@ async def test_probe_reads_version_and_schema(labs: LabFactory) -> None:
     async with observe(state.current("primary")) as session:
         facts = await probe(session)
     assert isinstance(facts, VMFacts)
-    assert facts.version_text == state.qemu["version"] == state.current("primary").qemu_version
+    assert str(facts.version) == state.qemu["version"] == state.current("primary").qemu_version
     assert refusal(facts) is None, "both QEMUs under test can do COLO"
     assert facts.schema.has_command("block-export-add") and facts.schema.has_command("x-colo-lost-heartbeat")
     assert "unstable" in facts.schema.features("x-colo-lost-heartbeat")
@@ -42,9 +43,9 @@ async def test_a_pair_of_different_versions_is_warned_about(labs: LabFactory, qe
         ten = await probe(session)
     seven = json.loads((Path(__file__).parent / "data" / "introspect-primary-colo.json").read_text())["query-version"]
     assert isinstance(ten, VMFacts) and ten.version[0] == 10
-    other = VMFacts(tuple(seven["qemu"][k] for k in ("major", "minor", "micro")), seven["package"], ten.schema)
+    other = VMFacts(QemuVersion.from_qmp(seven["qemu"]), seven["package"], ten.schema)
     warnings = pair_warnings({"primary": ten, "secondary": other})
-    assert warnings and "7.2.22" in warnings[0] and ten.version_text in warnings[0]
-    assert "10.0.0–10.0.6" in refusal(VMFacts((10, 0, 6), "", ten.schema))
-    assert refusal(VMFacts((10, 0, 7), "", ten.schema)) is None
+    assert warnings and "7.2.22" in warnings[0] and str(ten.version) in warnings[0]
+    assert "10.0.0–10.0.6" in refusal(VMFacts(QemuVersion(10, 0, 6), "", ten.schema))
+    assert refusal(VMFacts(QemuVersion(10, 0, 7), "", ten.schema)) is None
     assert Machine(qemu, ACCEL).reconnect_option() == "reconnect-ms=1000"

@@ -19,7 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import UserError
-from ..qmp import Ok, Session, UnixAddress
+from ..pair import Endpoint
+from ..qmp import Ok, QemuVersion, UnixAddress
+from ..service.sessions import open_sessions
 from ..topology import Ports
 from . import process
 from .chroot import RootMounts
@@ -118,11 +120,8 @@ class _Images:
 
 async def _wait_ready(vms: list[VMRecord], timeout: float) -> None:
     """Until every VM greets on QMP; records its version. Fails fast if a QEMU exits."""
-    sessions = {vm.name: Session(vm.name, UnixAddress(Path(vm.qmp)), deadline=5.0, backoff=(0.05, 0.2))
-                for vm in vms}
-    for s in sessions.values():
-        s.start()
-    try:
+    endpoints = {vm.name: Endpoint(vm.name, UnixAddress(Path(vm.qmp))) for vm in vms}
+    async with open_sessions(endpoints, deadline=5.0, backoff=(0.05, 0.2)) as sessions:
         deadline = time.monotonic() + timeout
         pending = list(vms)
         while pending:
@@ -131,8 +130,7 @@ async def _wait_ready(vms: list[VMRecord], timeout: float) -> None:
                 if session.connected:
                     reply = await session.execute("query-version")
                     if isinstance(reply, Ok):
-                        q = reply.value["qemu"]
-                        vm.qemu_version = f"{q['major']}.{q['minor']}.{q['micro']}"
+                        vm.qemu_version = str(QemuVersion.from_qmp(reply.value["qemu"]))
                         vm.qemu_package = reply.value.get("package", "").strip()
                         pending.remove(vm)
                 elif not vm.is_alive():
@@ -142,9 +140,6 @@ async def _wait_ready(vms: list[VMRecord], timeout: float) -> None:
                 names = ", ".join(vm.name for vm in pending)
                 raise UserError(f"no QMP greeting from {names} within {timeout:g} s (see {pending[0].log})")
             await asyncio.sleep(0.05)
-    finally:
-        for s in sessions.values():
-            await s.close()
 
 
 class Lab:
@@ -168,7 +163,7 @@ class Lab:
         install = install or QemuInstall()
         self._check_free()
         install.check()
-        version = install.version_text
+        version = str(install.version)
         accel = accel or self._default_accel()
         attempts = 1 if base_port is not None else 3
         for attempt in range(attempts):

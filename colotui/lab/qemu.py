@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ..errors import UserError
+from ..qmp.version import QemuVersion
 
 INSTALL_HINT = "apt-get install -y qemu-system-x86 qemu-utils"
 _KVM_GET_API_VERSION = 0xAE00
@@ -55,7 +55,7 @@ class QemuInstall:
                 raise UserError(f"{tool} not found: install QEMU ({INSTALL_HINT})")
 
     @cached_property
-    def version(self) -> tuple[int, int, int]:
+    def version(self) -> QemuVersion:
         """The system emulator's version, from ``--version``."""
         self.check()
         try:
@@ -63,15 +63,11 @@ class QemuInstall:
                                  timeout=30, check=False)
         except OSError as exc:
             raise UserError(f"cannot run {self.system}: {exc.strerror}") from None
-        match = re.search(r"version (\d+)\.(\d+)\.(\d+)", out.stdout)
-        if out.returncode != 0 or match is None:
+        version = QemuVersion.search(out.stdout)
+        if out.returncode != 0 or version is None:
             detail = (out.stderr or out.stdout).strip().splitlines()
             raise UserError(f"{self.system} --version failed: {detail[-1] if detail else out.returncode}")
-        return (int(match[1]), int(match[2]), int(match[3]))
-
-    @property
-    def version_text(self) -> str:
-        return ".".join(map(str, self.version))
+        return version
 
 
 def kvm_problem(device: str = "/dev/kvm") -> str | None:

@@ -1,6 +1,5 @@
-"""What colotui knows about the VMs, as plain data, and the code that keeps it current."""
+"""What colotui knows about the VMs, as plain data, and the parsers that build it from QMP replies."""
 
 from .vm import ColoStatus, VMView
-from .watcher import VMWatcher
 
-__all__ = ["ColoStatus", "VMView", "VMWatcher"]
+__all__ = ["ColoStatus", "VMView"]

@@ -1,13 +1,14 @@
 """The QMP session service: connections, deadlines, events and the transcript."""
 
 from .address import Address, AddressError, TcpAddress, UnixAddress, parse_address
-from .notices import Event, LinkChanged, LinkState, Notice, Subscription
+from .notices import CHECKPOINT_EVENTS, Event, LinkChanged, LinkState, Notice, Subscription
 from .reply import CommandError, DeadlineExceeded, Disconnected, Failure, Ok, Reply
 from .session import Session
 from .transcript import Transcript, read_transcript
+from .version import QemuVersion
 
 __all__ = [
-    "Address", "AddressError", "CommandError", "DeadlineExceeded", "Disconnected", "Event", "Failure",
-    "LinkChanged", "LinkState", "Notice", "Ok", "Reply", "Session", "Subscription", "TcpAddress",
-    "Transcript", "UnixAddress", "parse_address", "read_transcript",
+    "CHECKPOINT_EVENTS", "Address", "AddressError", "CommandError", "DeadlineExceeded", "Disconnected", "Event",
+    "Failure", "LinkChanged", "LinkState", "Notice", "Ok", "QemuVersion", "Reply", "Session", "Subscription",
+    "TcpAddress", "Transcript", "UnixAddress", "parse_address", "read_transcript",
 ]

@@ -16,6 +16,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+#: What COLO emits at every checkpoint for as long as it runs: STOP and RESUME on both sides,
+#: MIGRATION_PASS on the primary. Counted and folded, never shown one by one.
+CHECKPOINT_EVENTS = ("STOP", "RESUME", "MIGRATION_PASS")
+
 
 class LinkState(enum.Enum):
     """Where a session's connection to its QEMU stands."""

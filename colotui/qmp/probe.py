@@ -11,17 +11,14 @@ from dataclasses import dataclass
 from .reply import Failure, Ok
 from .schema import Schema
 from .session import Session
+from .version import QemuVersion
 
 
 @dataclass(frozen=True)
 class VMFacts:
-    version: tuple[int, int, int]
+    version: QemuVersion
     package: str
     schema: Schema
-
-    @property
-    def version_text(self) -> str:
-        return ".".join(map(str, self.version))
 
 
 async def probe(session: Session) -> VMFacts | Failure:
@@ -32,8 +29,7 @@ async def probe(session: Session) -> VMFacts | Failure:
     schema = await session.execute("query-qmp-schema")
     if not isinstance(schema, Ok):
         return schema
-    q = version.value["qemu"]
-    return VMFacts((q["major"], q["minor"], q["micro"]), str(version.value.get("package", "")).strip(),
+    return VMFacts(QemuVersion.from_qmp(version.value["qemu"]), str(version.value.get("package", "")).strip(),
                    Schema(schema.value))
 
 

@@ -25,6 +25,7 @@ from .notices import CommandSent, Event, Hub, LinkChanged, LinkState, Subscripti
 from .readonly import is_read_only
 from .reply import CommandError, DeadlineExceeded, Disconnected, Ok, Reply
 from .transcript import Transcript
+from .version import QemuVersion
 
 # qemu.qmp logs connection failures at ERROR level; left alone, Python's
 # last-resort handler would print them over the TUI. Colotui reports them itself.
@@ -151,13 +152,12 @@ class Session:
         return self.state is LinkState.CONNECTED
 
     @property
-    def version(self) -> tuple[int, int, int] | None:
-        """QEMU's version from the greeting, e.g. ``(7, 2, 22)``."""
+    def version(self) -> QemuVersion | None:
+        """QEMU's version from the greeting."""
         if not self.greeting:
             return None
-        q = self.greeting.get("QMP", {}).get("version", {}).get("qemu", {})
         try:
-            return (int(q["major"]), int(q["minor"]), int(q["micro"]))
+            return QemuVersion.from_qmp(self.greeting.get("QMP", {}).get("version", {}).get("qemu", {}))
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -271,8 +271,7 @@ class Session:
                 await client.disconnect()
 
     def _greeting_text(self) -> str:
-        v = self.version
-        return f"QEMU {v[0]}.{v[1]}.{v[2]}" if v else "connected"
+        return f"QEMU {self.version}" if self.version else "connected"
 
     def _set_state(self, state: LinkState, detail: str) -> None:
         if (state, detail) == (self.state, self.detail):

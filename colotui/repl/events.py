@@ -15,10 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from ..qmp import Event, LinkChanged, Notice, Session, Subscription
+from ..qmp import CHECKPOINT_EVENTS, Event, LinkChanged, Notice, Session, Subscription
 
-#: Shown only when asked for: a COLO pair sends them several times a second.
-NOISY = ("STOP", "RESUME", "MIGRATION_PASS")
 _PATTERN = re.compile(r"[A-Z0-9_*?\[\]]+\Z")
 
 
@@ -36,7 +34,7 @@ class EventFilter:
     def __init__(self) -> None:
         self.enabled = True
         self.only: tuple[str, ...] = ()  # when set, only these are shown
-        self.hidden: tuple[str, ...] = NOISY
+        self.hidden: tuple[str, ...] = CHECKPOINT_EVENTS
         self.suppressed: Counter[str] = Counter()  # events not shown, by name
 
     def accepts(self, notice: Notice) -> bool:
@@ -61,7 +59,7 @@ class EventFilter:
                 enabled = lower == "on"
                 continue
             if lower in ("all", "default"):
-                enabled, only, hidden = True, [], [] if lower == "all" else list(NOISY)
+                enabled, only, hidden = True, [], [] if lower == "all" else list(CHECKPOINT_EVENTS)
                 continue
             sign, name = (word[0], word[1:]) if word[:1] in "+-" else ("", word)
             name = name.upper()

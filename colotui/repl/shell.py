@@ -12,17 +12,15 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..config import Config, load_config
+from ..config import load_config
 from ..errors import UserError
-from ..pair import Endpoint, pair_from_addresses, pair_from_lab, pair_from_profile
-from ..qmp import AddressError, Session, Transcript, parse_address
+from ..pair import Endpoint
+from ..qmp import Transcript
 from ..qmp.transcript import new_transcript
+from ..resolve import resolve_targets
+from ..service.sessions import open_sessions
 from .safety import Confirm, Policy
-
-if TYPE_CHECKING:
-    from .runner import Repl
 
 #: How long to wait for the VMs before the first command.
 CONNECT_TIMEOUT = 5.0
@@ -60,48 +58,29 @@ def add_shell_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    from .history import History
-    from .runner import Repl
-
     config = load_config(Path(args.config) if args.config else None)
-    endpoints = _endpoints(args, config)
+    endpoints = resolve_targets(config, lab=args.lab, profile=args.profile, addresses=args.addresses)
     confirm = Confirm(args.confirm) if args.confirm else Confirm.COLO if config.confirm_repl_in_colo else Confirm.NEVER
     transcript = new_transcript(Path(args.transcript) if args.transcript else None)
     try:
-        sessions = {target: Session(ep.name, ep.qmp, deadline=args.deadline or config.deadline, transcript=transcript)
-                    for target, ep in endpoints.items()}
-        try:
-            repl = Repl(sessions, target=args.target, policy=Policy(args.read_only, confirm), history=History())
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        return asyncio.run(_run(repl, endpoints, transcript, interactive=sys.stdin.isatty()))
+        return asyncio.run(_run(endpoints, transcript, deadline=args.deadline or config.deadline,
+                                target=args.target, policy=Policy(args.read_only, confirm),
+                                interactive=sys.stdin.isatty()))
     finally:
         transcript.close()
 
 
-def _endpoints(args: argparse.Namespace, config: Config) -> dict[str, Endpoint]:
-    """The VMs by target name: ``primary`` and ``secondary`` for a lab, a profile or two addresses; ``vm`` for one."""
-    if sum(map(bool, (args.lab, args.profile, args.addresses))) > 1:
-        raise UserError("give one of --lab DIR, --profile NAME or addresses")
-    if args.profile:
-        return pair_from_profile(config.profile(args.profile)).by_role()
-    if args.lab is not None:
-        return pair_from_lab(Path(args.lab)).by_role()
-    if len(args.addresses) == 2:
-        return pair_from_addresses(*args.addresses).by_role()
-    if len(args.addresses) == 1:
+async def _run(endpoints: dict[str, Endpoint], transcript: Transcript, *, deadline: float, target: str | None,
+               policy: Policy, interactive: bool) -> int:
+    from .history import History
+    from .runner import Repl
+
+    async with open_sessions(endpoints, transcript=transcript, deadline=deadline,
+                             connect_timeout=CONNECT_TIMEOUT) as sessions:
         try:
-            return {"vm": Endpoint("vm", parse_address(args.addresses[0]))}
-        except AddressError as exc:
+            repl = Repl(sessions, target=target, policy=policy, history=History())
+        except ValueError as exc:
             raise UserError(str(exc)) from None
-    raise UserError("give --lab DIR, --profile NAME, or one or two QMP addresses (a socket path or host:port)")
-
-
-async def _run(repl: Repl, endpoints: dict[str, Endpoint], transcript: Transcript, *, interactive: bool) -> int:
-    for session in repl.sessions.values():
-        session.start()
-    try:
-        await asyncio.gather(*(s.wait_connected(CONNECT_TIMEOUT) for s in repl.sessions.values()))
         await repl.learn()
         if interactive:
             from .prompt import banner, interact
@@ -110,7 +89,3 @@ async def _run(repl: Repl, endpoints: dict[str, Endpoint], transcript: Transcrip
         from .pipe import run_pipe
 
         return await run_pipe(repl, sys.stdin, sys.stdout, sys.stderr)
-    finally:
-        for session in repl.sessions.values():
-            await session.close()
-

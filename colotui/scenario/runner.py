@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
 from ..pair import Pair
 from ..qmp import Session, Transcript
 from ..qmp.probe import FactsCache, VMFacts
+from ..service.sessions import open_sessions
 from .engine import Decision, Engine, PreflightError, RunResult, StepState, StepUpdate
 from .model import Scenario
 
@@ -97,14 +97,8 @@ async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, tran
                        out: TextIO = sys.stdout, read: Callable[[str], str | None] = read_line) -> RunResult | None:
     """Connect to both VMs, run (or dry-run) ``scenario``, and report; None for a dry run."""
     printer = Printer(out, options.json_lines)
-    async with AsyncExitStack() as stack:
-        sessions: dict[str, Session] = {}
-        for role, endpoint in pair.by_role().items():
-            session = Session(endpoint.name, endpoint.qmp, deadline=options.deadline, transcript=transcript)
-            session.start()
-            stack.push_async_callback(session.close)
-            sessions[role] = session
-        await asyncio.gather(*(s.wait_connected(options.connect_timeout) for s in sessions.values()))
+    async with open_sessions(pair, transcript=transcript, deadline=options.deadline,
+                             connect_timeout=options.connect_timeout) as sessions:
         facts = FactsCache()
         engine = Engine(scenario, sessions, pair.topology, decide=TerminalDecider(options.yes, read),
                         on_update=printer.update, facts=facts)
@@ -125,10 +119,11 @@ async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, tran
         return result
 
 
-async def _introduce(printer: Printer, scenario: Scenario, sessions: dict[str, Session], facts: FactsCache) -> None:
+async def _introduce(printer: Printer, scenario: Scenario, sessions: Mapping[str, Session],
+                     facts: FactsCache) -> None:
     parts = []
     for role, session in sessions.items():
         known = await facts.get(session) if session.connected else None
-        state = f"QEMU {known.version_text}" if isinstance(known, VMFacts) else f"not connected: {session.detail}"
+        state = f"QEMU {known.version}" if isinstance(known, VMFacts) else f"not connected: {session.detail}"
         parts.append(f"{role} {session.name} ({state})")
     printer.say(f"{scenario.name}: {len(scenario.steps)} steps; " + "; ".join(parts))

@@ -1,15 +1,19 @@
-"""Messages the console's workers post; widgets react to these, never to QMP."""
+"""Messages the controller and the procedure worker post to the main screen; widgets react to these,
+never to QMP. They are for the screen alone: none bubbles up to the app."""
 
 from __future__ import annotations
 
 from textual.message import Message
 
 from ..model import VMView
+from ..pair import Pair
 from ..scenario import StepUpdate
 
 
 class VMChanged(Message):
     """A VM's view changed (link, state, role, structure, log)."""
+
+    bubble = False
 
     def __init__(self, role: str, view: VMView) -> None:
         super().__init__()
@@ -20,12 +24,38 @@ class VMChanged(Message):
 class StepChanged(Message):
     """The running procedure moved a step to a new state."""
 
+    bubble = False
+
     def __init__(self, update: StepUpdate) -> None:
         super().__init__()
         self.update = update
 
 
 class ProcedureFinished(Message):
+    """The running procedure ended: passed, failed, aborted, skipped steps, or refused."""
+
+    bubble = False
+
     def __init__(self, status: str) -> None:
         super().__init__()
         self.status = status
+
+
+class PairChanged(Message):
+    """Other VMs play the pair's roles now (a lab's respawned secondary)."""
+
+    bubble = False
+
+    def __init__(self, pair: Pair) -> None:
+        super().__init__()
+        self.pair = pair
+
+
+class ControllerTrouble(Message):
+    """Something behind the screen stopped (a watcher, the lab follower): said, never a traceback."""
+
+    bubble = False
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

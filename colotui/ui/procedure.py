@@ -17,7 +17,7 @@ from rich.console import Group
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
@@ -25,6 +25,7 @@ from textual.widgets.option_list import Option
 
 from ..scenario import Decision, Scenario, StepState, StepUpdate
 from ..scenario.loader import Entry
+from .keymap import bindings
 
 _ICON = {StepState.PENDING: ("·", "dim"), StepState.CHECKING: ("?", "yellow"), StepState.CONFIRM: ("▶", "bold yellow"),
          StepState.RUNNING: ("…", "yellow"), StepState.WAITING: ("⧗", "yellow"), StepState.OK: ("✓", "green"),
@@ -34,7 +35,7 @@ _ICON = {StepState.PENDING: ("·", "dim"), StepState.CHECKING: ("?", "yellow"), 
 class ScenarioPicker(ModalScreen[str | None]):
     """Every scenario found, built-in and the operator's; a broken file shows its error."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss_none", "Close", id="picker.close")]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("picker")
     DEFAULT_CSS = """
     ScenarioPicker { align: center middle; }
     ScenarioPicker > OptionList { width: 90; height: auto; max-height: 80%; border: round $accent; }
@@ -99,12 +100,7 @@ def step_detail(update: StepUpdate, key: Callable[[str], str]) -> Group:
 class ProcedurePanel(Horizontal):
     """The running procedure: step list on the left, the current step on the right."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y,enter", "decide('run')", "Run step", id="procedure.run"),
-        Binding("s", "decide('skip')", "Skip", id="procedure.skip"),
-        Binding("r", "decide('retry')", "Retry", id="procedure.retry"),
-        Binding("a", "decide('abort')", "Abort", id="procedure.abort"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("procedure")
     DEFAULT_CSS = """
     ProcedurePanel { dock: bottom; height: 16; border: round $accent; display: none; }
     ProcedurePanel.shown { display: block; }
@@ -113,8 +109,9 @@ class ProcedurePanel(Horizontal):
     """
     can_focus = True
 
-    def __init__(self) -> None:
+    def __init__(self, key_for: Callable[[str], str]) -> None:
         super().__init__(id="procedure")
+        self.key_for = key_for
         self.scenario: Scenario | None = None
         self.updates: dict[str, StepUpdate] = {}
         self.current: StepUpdate | None = None
@@ -138,11 +135,11 @@ class ProcedurePanel(Horizontal):
         self.updates[update.step.id] = update
         self.current = update
         self._render_steps()
-        self.query_one(".detail", Static).update(step_detail(update, self.app.key_for))  # type: ignore[attr-defined]
+        self.query_one(".detail", Static).update(step_detail(update, self.key_for))
         self.border_subtitle = f"step {update.step.number}/{update.total}: {update.state.value}"
 
     def finish(self, status: str) -> None:
-        key = self.app.key_for  # type: ignore[attr-defined]
+        key = self.key_for
         self.border_subtitle = (f"finished: {status} · {key('app.procedures')} another procedure · "
                                 f"{key('app.close_procedure')} close")
 

@@ -13,7 +13,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, RichLog, Static
@@ -24,13 +24,13 @@ from ..repl.events import EventFeed
 from ..repl.outcome import Quit
 from ..repl.render import event_text, hint_text, outcome_renderable
 from ..repl.runner import Repl
+from .keymap import bindings
 
 
 class ConfirmScreen(ModalScreen[bool]):
     """Asks before a command that may change a VM in COLO."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("y", "answer(True)", "Send", id="confirm.yes"),
-                Binding("n,escape", "answer(False)", "Don't send", id="confirm.no")]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("confirm")
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical { width: 80; height: auto; border: thick $warning; padding: 1 2; background: $surface; }
@@ -58,14 +58,7 @@ class ConfirmScreen(ModalScreen[bool]):
 class ReplPane(Vertical):
     """Docked at the bottom; ``app.repl`` opens it with the input focused."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("tab", "complete", "Complete", id="repl.complete"),
-        Binding("up", "history(-1)", "Older", id="repl.older", show=False),
-        Binding("down", "history(1)", "Newer", id="repl.newer", show=False),
-        Binding("ctrl+r", "search", "Search history", id="repl.search"),
-        Binding("ctrl+t", "cycle_target", "Target", id="repl.target"),
-        Binding("escape", "close", "Close", id="repl.close"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("repl")
     DEFAULT_CSS = """
     ReplPane { dock: bottom; height: 18; border: round $secondary; display: none; }
     ReplPane.shown { display: block; }

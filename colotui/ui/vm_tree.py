@@ -2,7 +2,8 @@
 
 `sections` is a pure function of a `VMView` (tested without a terminal);
 `VMTree` keeps a Textual tree in step with it, changing labels in place and
-briefly highlighting the ones that changed.
+briefly highlighting the ones that changed. Checkpoints are not in the tree
+(the pane's checkpoint strip counts them): nothing here changes at every one.
 """
 
 from __future__ import annotations
@@ -11,17 +12,16 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ..model.block import BlockJob, BlockNode
 from ..model.network import Chardev, Filter
 from ..model.vm import VMView
+from .keymap import bindings
 
 HIGHLIGHT_SECONDS = 1.5
-#: Labels that change at every checkpoint: updated, never flashed (a console must stay calm).
-QUIET = frozenset({"colo/checkpoints"})
 #: Items that start folded (their label says enough); the operator's own folding is kept.
 COLLAPSED = ("compare/",)
 _SOCKETS = ("tcp",)
@@ -42,10 +42,6 @@ def _colo(view: VMView) -> Item:
     items = [Item("colo/role", _t("role: ", (view.role, "bold magenta")))]
     migration = view.migration or "?"
     items.append(Item("colo/migration", _t("migration: ", (migration, "bold green" if migration == "colo" else ""))))
-    cp = view.checkpoints
-    pause = f", last pause {cp.last_pause_ms:.0f} ms" if cp.last_pause_ms is not None else ""
-    items.append(Item("colo/checkpoints", _t("checkpoints: ", (str(cp.count), "bold"),
-                                             f" ({cp.per_minute:g}/min{pause})")))
     if view.checkpoint_delay_ms is not None and (view.colo is None or view.colo.mode != "secondary"):
         items.append(Item("colo/delay", _t(f"x-checkpoint-delay: {view.checkpoint_delay_ms} ms")))
     if view.capabilities:
@@ -141,6 +137,13 @@ def _block(view: VMView) -> Item:
     return Item("block", _t(("Block", "bold")), items)
 
 
+def tree_inputs(view: VMView) -> tuple[object, ...]:
+    """What `sections` reads of a view: when it is unchanged, so is the tree."""
+    return (view.colo, view.colo_available, view.migration, view.checkpoint_delay_ms, view.capabilities,
+            view.colo_exit, view.netdevs, view.compares, view.iothreads, view.chardevs, view.drives, view.jobs,
+            view.exports)
+
+
 def sections(view: VMView) -> list[Item]:
     """Everything the pane's tree shows for ``view``."""
     return [_colo(view), _network(view), _chardevs(view), _block(view)]
@@ -157,11 +160,7 @@ def _shape(items: list[Item], parent: str = "") -> list[tuple[str, str]]:
 class VMTree(Tree[str]):
     """The tree widget; `show` brings it in line with a view."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("down", "cursor_down", "Down", id="tree.down", show=False),
-        Binding("up", "cursor_up", "Up", id="tree.up", show=False),
-        Binding("space", "toggle_node", "Fold", id="tree.toggle"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings("tree")
     DEFAULT_CSS = "VMTree { height: 1fr; background: $surface; }"
 
     def __init__(self, **kwargs: object) -> None:
@@ -172,8 +171,13 @@ class VMTree(Tree[str]):
         self._label_by_key: dict[str, str] = {}
         self._tree_shape: list[tuple[str, str]] = []
         self._folded: dict[str, bool] = {}  # expandable node → folded, as last seen (the operator's choice)
+        self._inputs: tuple[object, ...] | None = None
 
     def show(self, view: VMView) -> None:
+        inputs = tree_inputs(view)
+        if inputs == self._inputs:
+            return
+        self._inputs = inputs
         items = sections(view)
         shape = _shape(items)
         if shape != self._tree_shape:
@@ -203,7 +207,7 @@ class VMTree(Tree[str]):
             add(self.root, item)
         self._label_by_key = {k: str(n.label) for k, n in self._node_by_key.items()}
         if known:
-            self._highlight([i for i in _walk(items) if i.key not in known and i.key not in QUIET])
+            self._highlight([i for i in _walk(items) if i.key not in known])
 
     def _relabel(self, items: list[Item]) -> None:
         changed = []
@@ -212,8 +216,7 @@ class VMTree(Tree[str]):
             if self._label_by_key.get(item.key) != text:
                 self._label_by_key[item.key] = text
                 self._node_by_key[item.key].set_label(item.label)
-                if item.key not in QUIET:
-                    changed.append(item)
+                changed.append(item)
         self._highlight(changed)
 
     def _highlight(self, items: list[Item]) -> None:

@@ -16,21 +16,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from ..qmp import CommandError, Event, LinkChanged, LinkState, Ok, Session
+from ..model.block import BlockJob, parse_jobs
+from ..model.checkpoints import CheckpointCounter
+from ..model.replies import COMPARE_PROPS, STRUCTURE_QUERIES, fast_changes, structure_changes
+from ..model.vm import Compare, LogEntry, VMView
+from ..qmp import CHECKPOINT_EVENTS, CommandError, Event, LinkChanged, LinkState, Ok, Session
 from ..qmp.notices import CommandSent, Notice
-from .block import BlockJob, parse_block, parse_exports, parse_jobs
-from .checkpoints import CheckpointCounter
-from .network import parse_chardev, parse_info_network
-from .vm import ColoStatus, Compare, LogEntry, VMView
 
 #: Events that change what the structure refresh reads.
 _STRUCTURE_EVENTS = frozenset({"MIGRATION", "COLO_EXIT", "JOB_STATUS_CHANGE", "BLOCK_JOB_COMPLETED",
                                "BLOCK_JOB_CANCELLED", "BLOCK_JOB_READY", "BLOCK_JOB_ERROR", "BLOCK_EXPORT_DELETED",
                                "DEVICE_DELETED", "NIC_RX_FILTER_CHANGED", "SHUTDOWN", "RESET"})
-#: Events folded into the checkpoint counter instead of the log while in COLO.
-_CHECKPOINT_EVENTS = frozenset({"STOP", "RESUME", "MIGRATION_PASS"})
-_COMPARE_PROPS = ("primary_in", "secondary_in", "outdev", "iothread", "compare_timeout", "expired_scan_cycle",
-                  "max_queue_size")
 _DEBOUNCE = 0.2
 _JOB_POLL = 1.0
 LOG_LENGTH = 200
@@ -153,7 +149,7 @@ class VMWatcher:
                 self._publish(checkpoints=self._counter.stats(event.timestamp))
             else:
                 self._publish(running=True, status="running")
-        if event.name in _CHECKPOINT_EVENTS and (in_colo or event.name == "MIGRATION_PASS"):
+        if event.name in CHECKPOINT_EVENTS and (in_colo or event.name == "MIGRATION_PASS"):
             return
         if event.name == "MIGRATION":
             status = str(event.data.get("status", ""))
@@ -199,7 +195,7 @@ class VMWatcher:
                                                      self._ask("query-migrate"))
         version = self.session.version
         changes = fast_changes(status, None if colo is _MISSING else colo, migrate, colo_missing=colo is _MISSING)
-        changes["version"] = ".".join(map(str, version)) if version else None
+        changes["version"] = str(version) if version else None
         if changes.get("migration", "colo") != "colo":
             self._counter.reset_pending()
         self._publish(**changes)
@@ -238,8 +234,8 @@ class VMWatcher:
         for obj in ids:
             if obj not in self._compare_cache:
                 values = await asyncio.gather(*(self._ask("qom-get", {"path": f"/objects/{obj}", "property": p})
-                                                for p in _COMPARE_PROPS))
-                known = zip(_COMPARE_PROPS, values, strict=True)
+                                                for p in COMPARE_PROPS))
+                known = zip(COMPARE_PROPS, values, strict=True)
                 self._compare_cache[obj] = Compare(obj, tuple((p, str(v)) for p, v in known
                                                               if v is not None and v is not _MISSING))
         for gone in set(self._compare_cache) - set(ids):
@@ -252,75 +248,3 @@ class VMWatcher:
 
 
 _MISSING = object()  # the command does not exist on this QEMU
-
-#: What a structure refresh asks, by the name its reply is known under.
-STRUCTURE_QUERIES: dict[str, tuple[str, dict[str, Any] | None]] = {
-    "hmp info network": ("human-monitor-command", {"command-line": "info network"}),
-    "query-chardev": ("query-chardev", None),
-    "qom-list": ("qom-list", {"path": "/objects"}),
-    "query-iothreads": ("query-iothreads", None),
-    "x-debug-query-block-graph": ("x-debug-query-block-graph", None),
-    "query-named-block-nodes": ("query-named-block-nodes", {"flat": True}),
-    "query-block-jobs": ("query-block-jobs", None),
-    "query-block-exports": ("query-block-exports", None),
-    "query-migrate-parameters": ("query-migrate-parameters", None),
-    "query-migrate-capabilities": ("query-migrate-capabilities", None),
-}
-
-
-def fast_changes(status: Any, colo: Any, migrate: Any, *, colo_missing: bool = False) -> dict[str, Any]:
-    """View fields from query-status, query-colo-status and query-migrate replies (None: no reply)."""
-    changes: dict[str, Any] = {}
-    if isinstance(status, dict):
-        changes |= {"status": status.get("status"), "running": status.get("running")}
-    if colo_missing:
-        changes |= {"colo": None, "colo_available": False}
-    elif isinstance(colo, dict):
-        changes |= {"colo": ColoStatus.from_reply(colo), "colo_available": True}
-    if isinstance(migrate, dict):
-        changes["migration"] = migrate.get("status", "none")
-    return changes
-
-
-def structure_changes(replies: dict[str, Any]) -> dict[str, Any]:
-    """View fields from the `STRUCTURE_QUERIES` replies (a missing or failed reply leaves its fields)."""
-    changes: dict[str, Any] = {"structure_known": True}
-    network, chardevs, objects = replies.get("hmp info network"), replies.get("query-chardev"), replies.get("qom-list")
-    if isinstance(network, str):
-        changes["netdevs"] = parse_info_network(network)
-    if isinstance(chardevs, list):
-        changes["chardevs"] = tuple(sorted((parse_chardev(c) for c in chardevs), key=lambda c: c.label))
-    if isinstance(objects, list):
-        changes["objects"] = tuple(sorted((o["name"], str(o.get("type", ""))[6:-1]) for o in objects
-                                          if str(o.get("type", "")).startswith("child<")))
-    if isinstance(replies.get("query-iothreads"), list):
-        changes["iothreads"] = tuple(sorted(t["id"] for t in replies["query-iothreads"]))
-    graph, nodes, jobs = (replies.get(k) for k in ("x-debug-query-block-graph", "query-named-block-nodes",
-                                                   "query-block-jobs"))
-    if isinstance(graph, dict) and isinstance(nodes, list):
-        drives, internal = parse_block(graph, nodes)
-        changes["drives"] = drives
-        if isinstance(jobs, list):
-            changes["jobs"] = parse_jobs(jobs) + internal
-    if isinstance(replies.get("query-block-exports"), list):
-        changes["exports"] = parse_exports(replies["query-block-exports"])
-    params, caps = replies.get("query-migrate-parameters"), replies.get("query-migrate-capabilities")
-    if isinstance(params, dict):
-        changes["checkpoint_delay_ms"] = params.get("x-checkpoint-delay")
-    if isinstance(caps, list):
-        changes["capabilities"] = tuple(sorted(c["capability"] for c in caps if c.get("state")))
-    return changes
-
-
-def view_from_replies(name: str, address: str, replies: dict[str, Any]) -> VMView:
-    """A whole view from recorded replies (keyed by command, as in an introspection dump)."""
-    view = VMView(name, address, LinkState.CONNECTED)
-    q = replies.get("query-version", {}).get("qemu", {})
-    version = f"{q['major']}.{q['minor']}.{q['micro']}" if q else None
-    changes = fast_changes(replies.get("query-status"), replies.get("query-colo-status"), replies.get("query-migrate"))
-    changes |= structure_changes(replies)
-    props = replies.get("objects-props", {})
-    changes["compares"] = tuple(
-        Compare(i, tuple((p, str(props[i][p])) for p in _COMPARE_PROPS if p in props.get(i, {})))
-        for i, t in changes.get("objects", ()) if t == "colo-compare")
-    return view.with_(version=version, **changes)

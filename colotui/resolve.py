@@ -1,0 +1,59 @@
+"""Which VMs a command works on: one rule for every command.
+
+A pair comes from exactly one of a lab (``--lab DIR``: everything from its
+lab.json), a profile of the config file (a lab, or two addresses and a
+topology), or two QMP addresses (and, for procedures, a topology file).
+`colotui shell` also takes a single address. `resolve_pair` and
+`resolve_targets` are the only places that decide it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import Config, Profile
+from .errors import UserError
+from .lab import pair_from_lab
+from .pair import Endpoint, Pair, pair_from_addresses
+from .qmp import AddressError, parse_address
+
+
+def _pair_from_profile(profile: Profile) -> Pair:
+    if profile.lab is not None:
+        return pair_from_lab(profile.lab)
+    if profile.primary is None or profile.secondary is None:
+        raise UserError(f"profile {profile.name!r} needs a lab, or a primary and a secondary address")
+    return pair_from_addresses(profile.primary, profile.secondary, profile.topology)
+
+
+def resolve_pair(config: Config, *, lab: str | Path | None = None, profile: str | None = None,
+                 addresses: Sequence[str | None] = (), topology: str | Path | None = None) -> Pair:
+    """The pair named by exactly one of ``lab``, ``profile`` (of ``config``) or two ``addresses``;
+    ``topology`` goes with addresses."""
+    given = [g for g in addresses if g is not None]
+    if sum(map(bool, (lab is not None, profile, given))) > 1:
+        raise UserError("give one of --lab DIR, --profile NAME or the two QMP addresses")
+    if profile:
+        return _pair_from_profile(config.profile(profile))
+    if lab is not None:
+        return pair_from_lab(Path(lab))
+    if len(given) != 2:
+        raise UserError("give --lab DIR, --profile NAME, or the primary's and the secondary's QMP addresses "
+                        "(a socket path or host:port)")
+    return pair_from_addresses(given[0], given[1], Path(topology) if topology is not None else None)
+
+
+def resolve_targets(config: Config, *, lab: str | Path | None = None, profile: str | None = None,
+                    addresses: Sequence[str] = ()) -> dict[str, Endpoint]:
+    """The VMs by target name: ``primary`` and ``secondary`` for a pair; ``vm`` for a single address."""
+    if lab is None and not profile:
+        if len(addresses) == 1:
+            try:
+                return {"vm": Endpoint("vm", parse_address(addresses[0]))}
+            except AddressError as exc:
+                raise UserError(str(exc)) from None
+        if len(addresses) != 2:
+            raise UserError("give --lab DIR, --profile NAME, or one or two QMP addresses (a socket path or "
+                            "host:port)")
+    return resolve_pair(config, lab=lab, profile=profile, addresses=addresses).by_role()

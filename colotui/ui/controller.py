@@ -1,0 +1,203 @@
+"""The console's engine room: the pair's sessions, a watcher per VM, the QMP console, procedures.
+
+The controller owns everything that talks to QEMU (through the session
+service) and tells the screen what happened with messages; no widget ever sees
+a session. It is plain asyncio: the screen starts it with the function that
+posts its messages, and the app closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+from textual.message import Message
+
+from ..config import Config
+from ..model import VMView
+from ..pair import ROLES, Pair
+from ..qmp import Transcript
+from ..qmp.probe import FactsCache
+from ..repl.history import History
+from ..repl.runner import Repl
+from ..repl.safety import Confirm, Policy
+from ..scenario import Decision, Engine, PreflightError, Scenario, StepUpdate
+from ..service.sessions import PairSessions
+from ..service.watcher import VMWatcher
+from .messages import ControllerTrouble, PairChanged, StepChanged, VMChanged
+
+#: VM changes within one frame reach the screen as one message per VM (at most one repaint per pane).
+FRAME = 1 / 60
+#: A change that is only more checkpoints (up to ten a second) waits this long, gathering the next ones:
+#: the count on screen still moves, and the console stays cheap for the host it often runs on.
+CHECKPOINT_PAINT = 0.5
+
+
+#: Given the pair in use, yields the pair whenever other VMs play its roles (`colotui.lab.follow`).
+Follower = Callable[[Callable[[], Pair]], AsyncIterator[Pair]]
+
+
+class ConsoleController:
+    """Sessions, watchers, the REPL and procedures for one pair; ``follow``: a source of the pair as it
+    changes (a lab's); ``connect=False`` opens nothing (recorded views arrive as messages: snapshots,
+    layout tests)."""
+
+    def __init__(self, pair: Pair, *, config: Config | None = None, transcript: Transcript | None = None,
+                 read_only: bool = False, history: History | None = None, follow: Follower | None = None,
+                 connect: bool = True) -> None:
+        self.pair = pair
+        self.follow = follow
+        self.config = config or Config()
+        self.transcript = transcript
+        self.read_only = read_only
+        self.history = history
+        self.connect = connect
+        self.facts = FactsCache()
+        self.sessions: PairSessions | None = None
+        self.watchers: dict[str, VMWatcher] = {}
+        self.views: dict[str, VMView] = {role: _blank(pair, role) for role in ROLES}
+        self.repl: Repl | None = None
+        self._post: Callable[[Message], object] = lambda message: None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._pending: dict[str, VMView] = {}
+        self._delivered: dict[str, VMView] = {}
+        self._flush: asyncio.TimerHandle | None = None
+        self._flush_at = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self, post: Callable[[Message], object]) -> None:
+        """Open the sessions and start watching; ``post`` delivers messages to the screen."""
+        self._post = post
+        if not self.connect or self.sessions is not None:
+            return
+        self.sessions = PairSessions(self.pair.by_role(), transcript=self.transcript, deadline=self.config.deadline)
+        for role in ROLES:
+            self._watch(role)
+        self.repl = self._new_repl()
+        if self.follow is not None:
+            self._spawn("follow", self._follow(self.follow))
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._flush is not None:
+            self._flush.cancel()
+        if self.sessions is not None:
+            await self.sessions.close()
+
+    def _spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task of the controller's; if it fails, the screen hears of it (never a traceback)."""
+        task = asyncio.get_running_loop().create_task(work, name=f"colotui-{name}")
+        self._tasks[name] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            if self._tasks.get(name) is finished:
+                del self._tasks[name]
+            if not finished.cancelled() and finished.exception() is not None:
+                self._post(ControllerTrouble(f"{name} stopped: {finished.exception()!r}"))
+
+        task.add_done_callback(done)
+
+    # -- the VMs -----------------------------------------------------------------------------------
+
+    def _watch(self, role: str) -> None:
+        assert self.sessions is not None
+        endpoint = self.pair.by_role()[role]
+
+        def changed(view: VMView) -> None:
+            if self.watchers.get(role) is watcher:  # not a late word from the VM that played the role before
+                self._changed(role, view)
+
+        watcher = VMWatcher(self.sessions[role], endpoint.address or str(endpoint.qmp), changed,
+                            refresh_interval=self.config.refresh_interval)
+        self.watchers[role] = watcher
+        self._spawn(f"watch-{role}", watcher.run())
+
+    def _changed(self, role: str, view: VMView) -> None:
+        self.views[role] = view
+        self._pending[role] = view
+        shown = self._delivered.get(role)
+        only_checkpoints = shown is not None and view.with_(checkpoints=shown.checkpoints) == shown
+        loop = asyncio.get_running_loop()
+        due = loop.time() + (CHECKPOINT_PAINT if only_checkpoints else FRAME)
+        if self._flush is not None and due < self._flush_at:
+            self._flush.cancel()
+            self._flush = None
+        if self._flush is None:
+            self._flush, self._flush_at = loop.call_at(due, self._deliver), due
+
+    def _deliver(self) -> None:
+        self._flush = None
+        pending, self._pending = self._pending, {}
+        self._delivered |= pending
+        for role, view in pending.items():
+            self._post(VMChanged(role, view))
+
+    def refresh(self) -> None:
+        """Ask each connected VM everything again now."""
+        for role, watcher in self.watchers.items():
+            if watcher.session.connected:
+                self._spawn(f"refresh-{role}", watcher.refresh_all())
+
+    async def _follow(self, follow: Follower) -> None:
+        async for pair in follow(lambda: self.pair):
+            self._post(PairChanged(pair))
+
+    async def use(self, pair: Pair) -> list[str]:
+        """Attach the VMs that play the roles now; returns the roles whose VM changed."""
+        changed = [role for role in ROLES if pair.by_role()[role] != self.pair.by_role()[role]]
+        self.pair = pair
+        if self.sessions is None or not changed:
+            return changed
+        for role in changed:
+            task = self._tasks.pop(f"watch-{role}", None)
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            del self.watchers[role]
+            await self.sessions.replace(role, pair.by_role()[role])
+            self.views[role] = _blank(pair, role)
+            self._pending.pop(role, None)
+            self._delivered.pop(role, None)
+            self._watch(role)
+        self.repl = self._new_repl()
+        return changed
+
+    # -- the QMP console and procedures ----------------------------------------------------------
+
+    def _new_repl(self) -> Repl:
+        assert self.sessions is not None
+        policy = Policy(self.read_only, Confirm.COLO if self.config.confirm_repl_in_colo else Confirm.NEVER)
+
+        async def in_colo(role: str) -> bool:
+            return self.views[role].in_colo
+
+        if self.history is None:
+            self.history = History()
+        return Repl(self.sessions, policy=policy, history=self.history, facts=self.facts, in_colo=in_colo)
+
+    async def run_procedure(self, scenario: Scenario, decide: Callable[[StepUpdate], Awaitable[Decision]],
+                            warn: Callable[[str], None]) -> str:
+        """Run ``scenario`` on the pair, each step shown as it moves (`StepChanged`); its final status.
+        Raises `PreflightError` when the pair's QEMUs cannot run it."""
+        if self.sessions is None:
+            raise PreflightError("this console is not connected to any VM")
+        engine = Engine(scenario, self.sessions, self.pair.topology, decide=decide,
+                        on_update=self._step_changed, facts=self.facts)
+        for warning in await engine.preflight():
+            warn(warning)
+        return (await engine.run()).status
+
+
+    def _step_changed(self, update: StepUpdate) -> None:
+        self._post(StepChanged(update))
+
+
+def _blank(pair: Pair, role: str) -> VMView:
+    endpoint = pair.by_role()[role]
+    return VMView(endpoint.name, endpoint.address or str(endpoint.qmp))

@@ -1,0 +1,182 @@
+"""The console's one screen: both VMs side by side, the procedure panel and the QMP console.
+
+It lays the widgets out for the terminal at hand and reacts to the
+controller's messages; the operator's actions (keys, palette) land here and are
+handed to the controller. Nothing here talks to QEMU.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from ..errors import UserError
+from ..model import VMView
+from ..model.alerts import assess
+from ..pair import ROLES
+from ..paths import state_dir
+from ..runbook import export
+from ..scenario import PreflightError, Scenario, catalogue, find_scenario
+from .controller import ConsoleController
+from .help import HelpScreen
+from .keymap import Keymap, bindings
+from .messages import ControllerTrouble, PairChanged, ProcedureFinished, StepChanged, VMChanged
+from .procedure import ProcedurePanel, ScenarioPicker
+from .repl_pane import ReplPane
+from .vm_pane import VMPane
+from .vm_tree import VMTree
+
+#: Below either size the layout is compact: header lines merged, short event logs.
+COMPACT_BELOW = (100, 32)
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = bindings("app")
+
+    def __init__(self, controller: ConsoleController, keymap: Keymap) -> None:
+        super().__init__()
+        self.controller = controller
+        self.keymap = keymap
+        self.views: dict[str, VMView] = dict(controller.views)  # as shown
+        self.running_procedure = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="panes"):
+            for role in ROLES:
+                yield VMPane(self.views[role], role, self.keymap.key_for)
+        yield ProcedurePanel(self.keymap.key_for)
+        yield ReplPane()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.controller.start(self.post_message)
+        if self.controller.repl is not None:
+            self.query_one(ReplPane).attach(self.controller.repl)
+
+    def on_resize(self, event: events.Resize) -> None:
+        compact = event.size.width < COMPACT_BELOW[0] or event.size.height < COMPACT_BELOW[1]
+        for pane in self.query(VMPane):
+            pane.set_compact(compact)
+
+    def pane(self, role: str) -> VMPane:
+        return self.query_one(f"#pane-{role}", VMPane)
+
+    # -- what the controller says ----------------------------------------------------------------
+
+    def on_vmchanged(self, message: VMChanged) -> None:
+        if message.view.name != self.views[message.role].name:
+            return  # from the VM that played this role before a respawn
+        self.views[message.role] = message.view
+        self.pane(message.role).show(message.view)
+        alerts = assess(self.views["primary"], self.views["secondary"])
+        for role in ROLES:
+            self.pane(role).alert(alerts.get(role))
+
+    async def on_pair_changed(self, message: PairChanged) -> None:
+        if self.running_procedure:
+            return  # the follower says it again later
+        for role in await self.controller.use(message.pair):
+            self.views[role] = self.controller.views[role]
+            self.pane(role).retarget(self.views[role])
+            self.notify(f"the lab's {role} is now {self.views[role].name}")
+        if self.controller.repl is not None:
+            self.query_one(ReplPane).attach(self.controller.repl)
+
+    def on_controller_trouble(self, message: ControllerTrouble) -> None:
+        self.notify(message.text, severity="error", timeout=20)
+
+    # -- the operator's actions ------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.keymap))
+
+    def action_refresh(self) -> None:
+        self.controller.refresh()
+
+    def action_focus_pane(self, role: str) -> None:
+        self.pane(role).query_one(VMTree).focus()
+
+    def action_open_repl(self) -> None:
+        self.query_one(ReplPane).open()
+
+    def action_export(self) -> None:
+        transcript = self.controller.transcript
+        if transcript is None:
+            self.notify("this session keeps no transcript", severity="warning")
+            return
+        transcript.flush()
+        try:
+            jsonl, markdown = export(transcript.path, state_dir() / "exports")
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", severity="error")
+            return
+        self.notify(f"transcript: {jsonl}\nrunbook: {markdown}", title="exported", timeout=15)
+
+    # -- procedures ------------------------------------------------------------------------------
+
+    def action_pick_procedure(self) -> None:
+        if self.running_procedure:
+            self.notify("a procedure is running: finish or abort it first", severity="warning")
+            return
+        self.app.push_screen(ScenarioPicker(catalogue()), self._picked)
+
+    def _picked(self, name: str | None) -> None:
+        if name:
+            self.start_procedure(name)
+
+    def action_offered_procedure(self) -> None:
+        for role in ROLES:
+            alert = self.pane(role).current_alert
+            if alert is not None and alert.offer:
+                self.start_procedure(alert.offer)
+                return
+        self.notify("no failover is called for: both sides look alive", severity="information")
+
+    def action_close_procedure(self) -> None:
+        if not self.running_procedure:
+            self.query_one(ProcedurePanel).close()
+
+    def start_procedure(self, name: str) -> None:
+        if self.running_procedure:
+            return
+        try:
+            scenario = find_scenario(name)
+        except UserError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self.running_procedure = True
+        self.query_one(ProcedurePanel).start(scenario)
+        self._run_procedure(scenario)
+
+    @work(group="procedure", exclusive=True)
+    async def _run_procedure(self, scenario: Scenario) -> None:
+        panel = self.query_one(ProcedurePanel)
+        decide = panel.decide if self.controller.config.confirm_procedure_steps else panel.decide_failures_only
+        try:
+            status = await self.controller.run_procedure(
+                scenario, decide, lambda warning: self.notify(warning, severity="warning", timeout=10))
+        except PreflightError as exc:
+            self.notify(f"refused: {exc}", severity="error", timeout=15)
+            status = "refused"
+        self.post_message(ProcedureFinished(status))
+
+    def on_step_changed(self, message: StepChanged) -> None:
+        update = message.update
+        self.query_one(ProcedurePanel).show_update(update)
+        busy = update.state.value in ("confirm", "running", "waiting", "failed")
+        for role in ROLES:
+            self.pane(role).set_class(busy and self.views[role].name == update.vm, "target")
+
+    def on_procedure_finished(self, message: ProcedureFinished) -> None:
+        self.running_procedure = False
+        self.query_one(ProcedurePanel).finish(message.status)
+        for role in ROLES:
+            self.pane(role).remove_class("target")
+        self.notify(f"procedure {message.status}", severity="information" if message.status == "passed" else "error")

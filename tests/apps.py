@@ -1,0 +1,24 @@
+"""The console app as the tests build it: on a pair, with a controller, offline for recorded views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from colotui.pair import Endpoint, Pair
+from colotui.qmp import UnixAddress
+from colotui.ui.app import ColotuiApp
+from colotui.ui.controller import ConsoleController
+from colotui.ui.keymap import Keymap
+
+OFFLINE_PAIR = Pair(Endpoint("primary", UnixAddress(Path("/nonexistent/p.sock")), "127.0.0.1"),
+                    Endpoint("secondary", UnixAddress(Path("/nonexistent/s.sock")), "127.0.0.2"))
+
+
+def console_app(pair: Pair, *, keymap: Keymap | None = None, **controller: Any) -> ColotuiApp:
+    return ColotuiApp(ConsoleController(pair, **controller), keymap=keymap)
+
+
+def offline_app(keymap: Keymap | None = None) -> ColotuiApp:
+    """No session: views arrive only as messages posted to ``app.main``."""
+    return console_app(OFFLINE_PAIR, keymap=keymap, connect=False)

@@ -1,0 +1,119 @@
+"""The layering ARCHITECTURE.md describes, checked on the source: no import cycle, nothing imports upward.
+
+Imports are read with `ast` (those under ``if TYPE_CHECKING:`` do not run and are left out; imports
+inside functions count: a lazy import is still a dependency).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "colotui"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                for other in child.orelse:
+                    visit(other)
+                continue
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                found.append(child)
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def import_graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """colotui module → the colotui modules it imports; and → the outside top-level packages it imports."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    inner: dict[str, set[str]] = {name: set() for name in modules}
+    outer: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in _imports(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[:len(anchor) - (node.level - 1)]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            for target in targets:
+                if target.split(".")[0] == "colotui":
+                    inner[name].add(target)
+                else:
+                    outer[name].add(target)
+    return inner, outer
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            if nxt not in state and (cycle := visit(nxt)) is not None:
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)) is not None:
+            return cycle
+    return None
+
+
+def _in(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_no_import_cycle() -> None:
+    inner, _ = import_graph()
+    assert len(inner) > 50, "the source was found and read"
+    assert find_cycle(inner) is None, " → ".join(find_cycle(inner) or [])
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+
+
+def test_nothing_imports_upward() -> None:
+    inner, outer = import_graph()
+    rules = {  # package → what it may import of colotui besides itself
+        "colotui.qmp": {"colotui.errors", "colotui.paths"},
+        "colotui.model": {"colotui.qmp"},
+        "colotui.service": {"colotui.qmp", "colotui.model", "colotui.pair", "colotui.topology", "colotui.errors"},
+    }
+    for module, imported in inner.items():
+        for package, allowed in rules.items():
+            if _in(module, package):
+                wrong = [t for t in imported if not _in(t, package) and not any(_in(t, a) for a in allowed)]
+                assert not wrong, f"{module} imports {wrong}, above {package}"
+        if _in(module, "colotui.ui"):
+            assert not [t for t in imported if _in(t, "colotui.lab")], f"{module} imports the lab"
+    talks_qmp = sorted(m for m, imported in outer.items() if any(_in(t, "qemu") for t in imported))
+    assert talks_qmp == ["colotui.qmp.session"], "only the session service imports qemu.qmp"
