@@ -146,11 +146,17 @@ class Hub:
 
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
+        self._owned: set[int] = set()  # subscriptions made here (closed with the hub); others are fed only
 
     def subscribe(self, maxlen: int = 512, accept: Callable[[Notice], bool] | None = None) -> Subscription:
         sub = Subscription(maxlen, accept)
         self._subs.append(sub)
+        self._owned.add(id(sub))
         return sub
+
+    def feed(self, sub: Subscription) -> None:
+        """Deliver into ``sub`` too: a reader merging several sessions in arrival order; it closes ``sub``."""
+        self._subs.append(sub)
 
     def publish(self, notice: Notice) -> None:
         live = []
@@ -162,5 +168,7 @@ class Hub:
 
     def close(self) -> None:
         for sub in self._subs:
-            sub.close()
+            if id(sub) in self._owned:
+                sub.close()
         self._subs = []
+        self._owned.clear()

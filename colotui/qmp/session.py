@@ -167,6 +167,11 @@ class Session:
         """A bounded feed of this VM's events (only ``events``, if given) and link changes."""
         return self._hub.subscribe(maxlen, event_filter(events) if events is not None else None)
 
+    def feed(self, sub: Subscription) -> None:
+        """Deliver this VM's notices into ``sub`` as well (one queue for several VMs, in arrival order);
+        the reader closes it."""
+        self._hub.feed(sub)
+
     # -- commands --------------------------------------------------------
 
     async def execute(self, command: str, arguments: Mapping[str, Any] | None = None,

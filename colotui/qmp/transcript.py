@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import IO, Any
 
 
+#: Seconds a received line may wait in the buffer (a crash loses at most this much of what was received).
+FLUSH_AFTER = 0.2
+
+
 class Transcript:
     """Appends one JSON object per line: ``{"t", "vm", "dir", "msg"}``.
 
@@ -60,7 +64,8 @@ class Transcript:
         return json.dumps(vm)
 
     def _flush_soon(self) -> None:
-        """Flush once the event loop is idle: one syscall for a burst of replies and events."""
+        """Flush a moment later: one syscall for a burst of replies and events (COLO sends several a
+        checkpoint, up to ten checkpoints a second). A command's line flushes everything before it."""
         if self._flush_pending:
             return
         try:
@@ -69,7 +74,7 @@ class Transcript:
             self.flush()
             return
         self._flush_pending = True
-        loop.call_soon(self.flush)
+        loop.call_later(FLUSH_AFTER, self.flush)
 
     def flush(self) -> None:
         """Everything written so far is on disk."""

@@ -8,9 +8,8 @@ types. Link changes always show.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -109,56 +108,32 @@ class FeedItem:
 class EventFeed:
     """Notices from several sessions merged in arrival order, through the filter.
 
-    Each session feeds a bounded subscription (it drops its oldest when the
-    reader falls behind); ``await get()`` returns the next notice the filter
-    accepts. Create it before sending commands, so their events are not missed.
+    Every session feeds one bounded queue (it drops its oldest when the reader
+    falls behind); ``await get()`` returns the next notice the filter accepts,
+    with the name the REPL knows its VM by. Create it before sending commands, so
+    their events are not missed.
     """
 
     def __init__(self, sessions: Mapping[str, Session], event_filter: EventFilter | None = None,
                  maxlen: int = 1024) -> None:
         self.filter = event_filter if event_filter is not None else EventFilter()
-        self._subs: dict[str, Subscription] = {name: s.subscribe(maxlen) for name, s in sessions.items()}
-        self._waiting: dict[asyncio.Task[Notice | None], str] = {}
-        self._ready: deque[FeedItem] = deque()
+        self._targets = {session.name: target for target, session in sessions.items()}
+        self._sub = Subscription(maxlen)
+        for session in sessions.values():
+            session.feed(self._sub)
 
     async def get(self) -> FeedItem:
-        """The next accepted notice; raises `StopAsyncIteration` once every subscription is closed."""
+        """The next accepted notice; raises `StopAsyncIteration` once the feed is closed."""
         while True:
-            while self._ready:
-                item = self._ready.popleft()
-                if self.filter.accepts(item.notice):
-                    return item
-            listening = set(self._waiting.values())
-            for name, sub in self._subs.items():
-                if name not in listening:
-                    self._waiting[asyncio.ensure_future(_next(sub))] = name
-            if not self._waiting:
-                raise StopAsyncIteration
-            done, _ = await asyncio.wait(self._waiting, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                name = self._waiting.pop(task)
-                notice = task.result()
-                if notice is None:
-                    del self._subs[name]
-                else:
-                    self._ready.append(FeedItem(name, notice))
+            notice = await self._sub.get()
+            if self.filter.accepts(notice):
+                return FeedItem(self._targets.get(notice.vm, notice.vm), notice)
 
     def close(self) -> None:
-        for sub in self._subs.values():
-            sub.close()
-        for task in self._waiting:
-            task.cancel()
-        self._waiting.clear()
+        self._sub.close()
 
     def __aiter__(self) -> EventFeed:
         return self
 
     async def __anext__(self) -> FeedItem:
         return await self.get()
-
-
-async def _next(sub: Subscription) -> Notice | None:
-    try:
-        return await sub.get()
-    except StopAsyncIteration:
-        return None

@@ -63,11 +63,13 @@ class VMWatcher:
             await self.refresh_all()
         try:
             while True:
-                timeout = max(0.0, self._next_due() - time.monotonic())
-                try:
-                    notice = await asyncio.wait_for(sub.get(), timeout)
-                except TimeoutError:
-                    notice = None
+                notice = sub.get_nowait()
+                if notice is None:  # nothing waiting: sleep until the next notice or the next refresh due
+                    try:
+                        async with asyncio.timeout(max(0.0, self._next_due() - time.monotonic())):
+                            notice = await sub.get()
+                    except TimeoutError:
+                        notice = None
                 if notice is not None:
                     await self._handle(notice)
                 await self._run_due()

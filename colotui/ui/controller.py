@@ -30,8 +30,8 @@ from .messages import ControllerTrouble, PairChanged, StepChanged, VMChanged
 #: VM changes within one frame reach the screen as one message per VM (at most one repaint per pane).
 FRAME = 1 / 60
 #: A change that is only more checkpoints (up to ten a second) waits this long, gathering the next ones:
-#: the count on screen still moves, and the console stays cheap for the host it often runs on.
-CHECKPOINT_PAINT = 0.5
+#: the count on screen moves once a second, and the console stays cheap for the host it often runs on.
+CHECKPOINT_PAINT = 1.0
 
 
 #: Given the pair in use, yields the pair whenever other VMs play its roles (`colotui.lab.follow`).

@@ -88,17 +88,29 @@ class ReplPane(Vertical):
 
     def attach(self, repl: Repl) -> None:
         """Start (again) on these sessions: after a respawn the lab's secondary is another VM."""
+        self.repl = repl
+        if self.has_class("shown"):
+            self._follow_events()
+        self._update_prompt()
+
+    def _follow_events(self) -> None:
+        """Show events as they arrive while the console is open (closed, it costs nothing per event)."""
+        self._stop_events()
+        if self.repl is not None:
+            self._feed = EventFeed(self.repl.sessions, self.repl.events)
+            self._show_events()
+
+    def _stop_events(self) -> None:
         if self._feed is not None:
             self._feed.close()
-        self.repl = repl
-        self._feed = EventFeed(repl.sessions, repl.events)
-        self._show_events()
-        self._update_prompt()
+            self._feed = None
 
     def open(self) -> None:
         self.add_class("shown")
         self.border_title = "QMP console"
         self.query_one(Input).focus()
+        if self._feed is None:
+            self._follow_events()
         self._learn()
 
     def action_close(self) -> None:
@@ -106,6 +118,7 @@ class ReplPane(Vertical):
             self.query_one(OptionList).remove_class("shown")
             return
         self.remove_class("shown")
+        self._stop_events()
         self.app.set_focus(None)
 
     def _update_prompt(self) -> None:
