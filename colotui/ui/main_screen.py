@@ -38,6 +38,10 @@ COMPACT_BELOW = (100, 32)
 
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings("app")
+    DEFAULT_CSS = """
+    MainScreen.compact ProcedurePanel { height: 12; }
+    MainScreen.compact ReplPane { height: 12; }
+    """
 
     def __init__(self, controller: ConsoleController, keymap: Keymap) -> None:
         super().__init__()
@@ -62,6 +66,7 @@ class MainScreen(Screen[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         compact = event.size.width < COMPACT_BELOW[0] or event.size.height < COMPACT_BELOW[1]
+        self.set_class(compact, "compact")
         for pane in self.query(VMPane):
             pane.set_compact(compact)
 
