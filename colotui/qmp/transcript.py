@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-
 #: Seconds a received line may wait in the buffer (a crash loses at most this much of what was received).
 FLUSH_AFTER = 0.2
 
