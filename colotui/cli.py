@@ -91,7 +91,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 def _pair(args: argparse.Namespace, config: Config) -> Pair:
     return resolve_pair(config, lab=args.lab, profile=args.profile, addresses=(args.primary, args.secondary),
-                        topology=args.topology)
+                        topology=args.topology, yank=(args.primary_yank, args.secondary_yank))
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -218,8 +218,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def _show_scenario(scenario: Scenario) -> None:
     print(f"{scenario.name}: {scenario.title}  ({scenario.path})\n{scenario.description}\n")
     for step in scenario.steps:
-        command = (step.command.hmp and f"HMP {step.command.hmp}") or json.dumps(
-            {"execute": step.command.qmp, **({"arguments": step.command.arguments} if step.command.arguments else {})})
+        if step.command.yank:
+            command = (f'{{"exec-oob": "yank", "arguments": {{"instances": <its connections to the '
+                       f'{step.command.yank}, from query-yank when the step runs>}}}}')
+        else:
+            arguments = {"arguments": step.command.arguments} if step.command.arguments else {}
+            command = (step.command.hmp and f"HMP {step.command.hmp}") or json.dumps(
+                {"execute": step.command.qmp, **arguments})
         print(f"{step.number:>2}. {step.id} → {step.target}{'' if step.confirm else '  (no confirmation)'}")
         print(f"    {step.why}\n    sends: {command}")
         for check in step.require:
@@ -243,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", metavar="FILE", help="settings file (default: ~/.config/colotui/config.toml)")
         p.add_argument("--read-only", action="store_true",
                        help="the QMP console refuses every command that may change a VM")
+
+    def add_yank_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--primary-yank", metavar="ADDR",
+                       help="the primary's second QMP address (another -qmp), held for out-of-band commands: "
+                            "how a hung peer is cut off (a lab has one)")
+        p.add_argument("--secondary-yank", metavar="ADDR", help="the secondary's second QMP address, likewise")
 
     def add_session_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--transcript", metavar="FILE",
@@ -289,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--profile", metavar="NAME", help="a connection profile from the config file")
     connect.add_argument("--topology", metavar="FILE",
                          help="addresses, ports and ids of the pair (TOML), for running procedures")
+    add_yank_options(connect)
     add_session_options(connect)
     add_console_options(connect)
     connect.set_defaults(func=cmd_connect)
@@ -306,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--primary", metavar="ADDR", help="the primary's QMP address (socket path or host:port)")
     run.add_argument("--secondary", metavar="ADDR", help="the secondary's QMP address")
     run.add_argument("--topology", metavar="FILE", help="addresses, ports and ids of the pair (TOML)")
+    add_yank_options(run)
     run.add_argument("--yes", action="store_true", help="run every step without asking (a failure still stops)")
     run.add_argument("--dry-run", action="store_true", help="print each step's exact QMP message; send nothing")
     run.add_argument("--from", dest="start", metavar="STEP", help="start at this step (id or number)")

@@ -17,7 +17,8 @@ from .tomlfile import Locator, load_toml
 
 _TOP = {"keymap": str, "theme": str, "refresh_interval": (int, float), "deadline": (int, float)}
 _CONFIRM = {"procedure_steps": bool, "repl_in_colo": bool}
-_PROFILE = {"lab": str, "primary": str, "secondary": str, "topology": str}
+_PROFILE = {"lab": str, "primary": str, "secondary": str, "topology": str, "primary_yank": str,
+            "secondary_yank": str}
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Profile:
     primary: str | None = None
     secondary: str | None = None
     topology: Path | None = None
+    primary_yank: str | None = None  # second QMP addresses, for out-of-band commands
+    secondary_yank: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ def load_config(path: Path | None = None) -> Config:
             raise where.error(f"profile {name!r} needs lab = DIR, or primary = and secondary = addresses", line)
         profiles[name] = Profile(name, Path(table["lab"]).expanduser() if "lab" in table else None,
                                  table.get("primary"), table.get("secondary"),
-                                 Path(table["topology"]).expanduser() if "topology" in table else None)
+                                 Path(table["topology"]).expanduser() if "topology" in table else None,
+                                 table.get("primary_yank"), table.get("secondary_yank"))
     confirm = data.get("confirm", {})
     return Config(path=target, keymap=data.get("keymap", "default"), theme=data.get("theme"),
                   refresh_interval=float(data.get("refresh_interval", 5.0)), deadline=float(data.get("deadline", 10.0)),

@@ -19,11 +19,14 @@ ROLES = ("primary", "secondary")
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A VM to attach to: its name, QMP address, and the address it carries COLO traffic on."""
+    """A VM to attach to: its name, QMP address, the address it carries COLO traffic on, and a second
+    QMP address kept for out-of-band commands (a -qmp socket serves one client; a hung peer is cut off
+    through this one, which carries nothing else)."""
 
     name: str
     qmp: Address
     address: str = ""
+    yank: Address | None = None
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,14 @@ class Pair:
         return {"primary": self.primary, "secondary": self.secondary}
 
 
-def pair_from_addresses(primary: str, secondary: str, topology: Path | None = None) -> Pair:
+def pair_from_addresses(primary: str, secondary: str, topology: Path | None = None, *,
+                        primary_yank: str | None = None, secondary_yank: str | None = None) -> Pair:
+    """Two QMP addresses (and, optionally, each VM's second QMP address for out-of-band commands)."""
     try:
         p, s = parse_address(primary), parse_address(secondary)
+        p_yank = parse_address(primary_yank) if primary_yank else None
+        s_yank = parse_address(secondary_yank) if secondary_yank else None
     except AddressError as exc:
         raise UserError(str(exc)) from None
     topo = load_topology(topology) if topology is not None else Topology()
-    return Pair(Endpoint("primary", p, topo.primary), Endpoint("secondary", s, topo.secondary), topo)
+    return Pair(Endpoint("primary", p, topo.primary, p_yank), Endpoint("secondary", s, topo.secondary, s_yank), topo)

@@ -24,14 +24,18 @@ def _pair_from_profile(profile: Profile) -> Pair:
         return pair_from_lab(profile.lab)
     if profile.primary is None or profile.secondary is None:
         raise UserError(f"profile {profile.name!r} needs a lab, or a primary and a secondary address")
-    return pair_from_addresses(profile.primary, profile.secondary, profile.topology)
+    return pair_from_addresses(profile.primary, profile.secondary, profile.topology,
+                               primary_yank=profile.primary_yank, secondary_yank=profile.secondary_yank)
 
 
 def resolve_pair(config: Config, *, lab: str | Path | None = None, profile: str | None = None,
-                 addresses: Sequence[str | None] = (), topology: str | Path | None = None) -> Pair:
+                 addresses: Sequence[str | None] = (), topology: str | Path | None = None,
+                 yank: Sequence[str | None] = (None, None)) -> Pair:
     """The pair named by exactly one of ``lab``, ``profile`` (of ``config``) or two ``addresses``;
-    ``topology`` goes with addresses."""
+    ``topology`` and ``yank`` (each VM's second QMP address, for out-of-band commands) go with addresses."""
     given = [g for g in addresses if g is not None]
+    if any(yank) and (lab is not None or profile):
+        raise UserError("--primary-yank and --secondary-yank go with addresses (a lab or a profile has its own)")
     if sum(map(bool, (lab is not None, profile, given))) > 1:
         raise UserError("give one of --lab DIR, --profile NAME or the two QMP addresses")
     if profile:
@@ -41,7 +45,8 @@ def resolve_pair(config: Config, *, lab: str | Path | None = None, profile: str 
     if len(given) != 2:
         raise UserError("give --lab DIR, --profile NAME, or the primary's and the secondary's QMP addresses "
                         "(a socket path or host:port)")
-    return pair_from_addresses(given[0], given[1], Path(topology) if topology is not None else None)
+    return pair_from_addresses(given[0], given[1], Path(topology) if topology is not None else None,
+                               primary_yank=yank[0], secondary_yank=yank[1])
 
 
 def resolve_targets(config: Config, *, lab: str | Path | None = None, profile: str | None = None,

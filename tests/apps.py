@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual.pilot import Pilot
+
 from colotui.pair import Endpoint, Pair
 from colotui.qmp import UnixAddress
 from colotui.ui.app import ColotuiApp
 from colotui.ui.controller import ConsoleController
 from colotui.ui.keymap import Keymap
+from colotui.ui.procedure import ProcedurePanel
 
 OFFLINE_PAIR = Pair(Endpoint("primary", UnixAddress(Path("/nonexistent/p.sock")), "127.0.0.1"),
                     Endpoint("secondary", UnixAddress(Path("/nonexistent/s.sock")), "127.0.0.2"))
@@ -22,3 +25,16 @@ def console_app(pair: Pair, *, keymap: Keymap | None = None, **controller: Any) 
 def offline_app(keymap: Keymap | None = None) -> ColotuiApp:
     """No session: views arrive only as messages posted to ``app.main``."""
     return console_app(OFFLINE_PAIR, keymap=keymap, connect=False)
+
+
+async def confirm_every_step(pilot: Pilot[None], app: ColotuiApp, finished: dict[int, str]) -> int:
+    """Press the key that runs a step each time the procedure panel asks, until ``finished`` (filled by a
+    message hook with each ProcedureFinished) says the procedure ended; how many steps were confirmed."""
+    panel = app.query_one(ProcedurePanel)
+    steps = 0
+    while not finished:
+        if panel.current is not None and panel.current.state.value == "confirm":
+            steps += 1
+            await pilot.press("y")
+        await pilot.pause(0.1)
+    return steps

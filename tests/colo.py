@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import signal
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -117,10 +119,24 @@ async def until(pilot: Pilot, condition: Callable[[], bool], what: str = "the co
         await pilot.pause(0.05)
 
 
-def sent(transcript: Path, command: str) -> list[dict]:
-    """Messages of ``command`` that were actually sent (per the transcript)."""
+def sent(transcript: Path, command: str, *, oob: bool = False, vm: str | None = None) -> list[dict]:
+    """Messages of ``command`` that were actually sent (per the transcript); ``oob``: out of band (exec-oob);
+    ``vm``: by that session only. An out-of-band ``yank`` of nothing is a liveness probe, not counted."""
     lines = [json.loads(line) for line in transcript.read_text().splitlines()]
-    return [line["msg"] for line in lines if line["dir"] == "send" and line["msg"].get("execute") == command]
+    key = "exec-oob" if oob else "execute"
+    return [line["msg"] for line in lines if line["dir"] == "send" and line["msg"].get(key) == command
+            and (vm is None or line["vm"] == vm) and line["msg"].get("arguments") != {"instances": []}]
+
+
+@contextmanager
+def hung(vm: VMRecord) -> Iterator[None]:
+    """SIGSTOP ``vm`` (a hung host, a stalled kernel: it keeps its sockets and says nothing); SIGCONT after."""
+    os.kill(vm.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        if vm.is_alive():
+            os.kill(vm.pid, signal.SIGCONT)
 
 
 async def start_colo(labs: LabFactory) -> Lab:

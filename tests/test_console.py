@@ -1,8 +1,10 @@
-"""The console against a real COLO pair: what the panes show, the alert, a failover run from the UI."""
+"""The console against a real COLO pair: what the panes show, the alert, a failover run from the UI,
+after a peer dies (SIGKILL) or hangs (SIGSTOP)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -10,15 +12,16 @@ from colotui.config import Config
 from colotui.lab import follow, pair_from_lab
 from colotui.model.network import Chardev
 from colotui.qmp import LinkState
+from colotui.qmp.health import Health
 from colotui.ui.app import ColotuiApp
 from colotui.ui.messages import ProcedureFinished
 from colotui.ui.procedure import ProcedurePanel
 from colotui.ui.vm_pane import VMPane
 from colotui.ui.vm_tree import VMTree
 
-from .apps import console_app
-from .colo import start_colo, until
-from .conftest import LabFactory
+from .apps import confirm_every_step, console_app
+from .colo import counter_advances, hung, start_colo, until
+from .conftest import BOTH_QEMUS, LabFactory
 
 
 def tree_text(app: ColotuiApp, role: str) -> str:
@@ -98,17 +101,53 @@ async def test_console_shows_colo_alerts_and_runs_primary_failover(labs: LabFact
         panel = app.query_one(ProcedurePanel)
         await until(pilot, lambda: panel.current is not None and panel.current.state.value == "confirm",
                     "the first step asks to be confirmed")
-        assert panel.current.request.message()["execute"] == "x-blockdev-change"
+        assert panel.current.request.message()["exec-oob"] == "yank", "the dead secondary is cut off first"
         assert primary_pane.has_class("target")
-        steps = 0
-        while not finished:
-            if panel.current is not None and panel.current.state.value == "confirm":
-                steps += 1
-                await pilot.press("y")
-            await pilot.pause(0.1)
-        assert list(finished.values()) == ["passed"] and steps == 8
+        steps = await confirm_every_step(pilot, app, finished)
+        assert list(finished.values()) == ["passed"] and steps == 9
 
         await until(pilot, lambda: p().colo is not None and p().colo.mode == "none" and not p().netdevs[0].filters
                     and not p().compares, "the primary pane shows it alone, filters gone")
         assert p().status == "running" and p().role.startswith("running alone (was primary")
         assert "no filters" in tree_text(app, "primary")
+
+
+@pytest.mark.kvm
+@BOTH_QEMUS
+async def test_a_hung_secondary_raises_the_alert_and_f_fails_over(labs: LabFactory) -> None:
+    """A secondary that stops answering without dying: its link stays up, so only the stalled checkpoints and a
+    probe (no reply in band nor out of band) tell; the alert offers the failover, which cuts it off first."""
+    lab = await start_colo(labs)
+    state = lab.state()
+    primary, secondary = state.current("primary"), state.current("secondary")
+    assert primary is not None and secondary is not None
+    finished: dict[int, str] = {}
+
+    def hook(message: object) -> None:
+        if isinstance(message, ProcedureFinished):
+            finished[id(message)] = message.status
+
+    app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0))
+    async with app.run_test(size=(160, 70), message_hook=hook) as pilot:
+        p, s = (lambda: app.main.views["primary"]), (lambda: app.main.views["secondary"])
+        await until(pilot, lambda: p().structure_known and s().structure_known and p().in_colo
+                    and p().checkpoints.count >= 2, "both views are read and checkpoints flow")
+        primary_pane = app.query_one("#pane-primary", VMPane)
+        with hung(secondary):
+            await until(pilot, lambda: primary_pane.current_alert is not None
+                        and primary_pane.current_alert.offer == "primary-failover", "the alert offers the failover")
+            assert s().link is LinkState.CONNECTED, "a hung VM keeps its socket: the link alone cannot tell"
+            assert s().health is Health.NOT_ANSWERING and s().checkpoints_stalled
+            assert "not answering (hung, or cut off)" in app.query_one("#pane-secondary", VMPane).current_alert.text
+            cpu = time.process_time()
+            await asyncio.sleep(2.0)
+            assert time.process_time() - cpu < 0.5, "while the peer hangs, the console waits; it does not spin"
+            await pilot.press("f")
+            assert await confirm_every_step(pilot, app, finished) == 9
+            assert list(finished.values()) == ["passed"]
+            await until(pilot, lambda: p().colo is not None and p().colo.mode == "none", "the primary runs alone")
+            await counter_advances(primary)
+        await pilot.pause(2.0)  # resumed, the old secondary finds nothing to rejoin, and nothing here breaks
+        assert app.is_running and secondary.is_alive()
+        assert p().colo is not None and p().colo.mode == "none"
+    await counter_advances(primary)

@@ -183,11 +183,16 @@ def test_cli_run_dry_run_json_and_exit_statuses(lab: Lab, tmp_path: Path) -> Non
     out = colotui("run", "primary-failover", "--lab", str(lab.dir), "--dry-run", "--json")
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [line["step"] for line in lines][:2] == ["detach-replication", "delete-replication"]
-    assert lines[0]["request"]["arguments"]["child"].startswith("<live.replication_child: ")
+    assert [line["step"] for line in lines][:3] == ["cut-secondary", "detach-replication", "delete-replication"]
+    cut = lines[0]["request"]
+    assert cut["exec-oob"] == "yank", "out of band"
+    assert {i.get("id") for i in cut["arguments"]["instances"]} == {"mirror0", "compare1"}, \
+        "only what faces the peer: never a monitor, nor colo-compare's local loops"
+    assert lines[1]["request"]["arguments"]["child"].startswith("<live.replication_child: ")
 
     out = colotui("run", "secondary-failover", "--lab", str(lab.dir), "--yes")
-    assert out.returncode == 1 and "primary QMP link is down: no" in out.stdout and "failed" in out.stdout
+    assert out.returncode == 1 and "primary does not answer (down or hung): no" in out.stdout
+    assert "failed" in out.stdout
 
     out = colotui("run", "startup", "--lab", str(lab.dir), "--from", "no-such-step")
     assert out.returncode == 1 and "has no step 'no-such-step'" in out.stderr

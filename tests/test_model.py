@@ -10,6 +10,7 @@ from colotui.model.checkpoints import CheckpointCounter
 from colotui.model.network import parse_chardev, parse_info_network
 from colotui.model.replies import view_from_replies
 from colotui.qmp import LinkState
+from colotui.qmp.health import Health
 from colotui.ui.vm_tree import _walk, sections
 
 DATA = Path(__file__).parent / "data"
@@ -86,17 +87,40 @@ def test_alerts_offer_the_failover_for_the_survivor() -> None:
     primary = view_from_replies("p", "127.0.0.1", dump("introspect-primary-colo"))
     secondary = view_from_replies("s", "127.0.0.2", dump("introspect-secondary-colo"))
     assert assess(primary, secondary) == {}
-    dead = secondary.with_(link=LinkState.DISCONNECTED, link_detail="connection lost")
+    dead = secondary.with_(link=LinkState.DISCONNECTED, link_detail="connection lost", health=Health.DOWN,
+                           health_detail="connection lost")
     alerts = assess(primary, dead)
     assert alerts["primary"].offer == "primary-failover" and "SECONDARY LOST" in alerts["secondary"].text
-    alerts = assess(primary.with_(link=LinkState.CONNECTING, link_detail="refused"), secondary)
+    refused = primary.with_(link=LinkState.CONNECTING, link_detail="refused", health=Health.DOWN,
+                            health_detail="refused")
+    alerts = assess(refused, secondary)
     assert alerts["secondary"].offer == "secondary-failover" and alerts["secondary"].offer_on == "secondary"
+    hung = secondary.with_(health=Health.NOT_ANSWERING, health_detail="no reply in 1 s, none out of band either")
+    alerts = assess(primary, hung)
+    assert alerts["primary"].offer == "primary-failover", "a hung peer is as lost as a dead one"
+    assert "not answering (hung, or cut off)" in alerts["secondary"].text
+    blocked = primary.with_(health=Health.MONITOR_BLOCKED, health_detail="its main loop is blocked")
+    assert assess(blocked, hung)["primary"].offer == "primary-failover", "the failover's yank frees a blocked loop"
+    alive = assess(primary, secondary.with_(health=Health.MONITOR_BLOCKED, health_detail="its main loop is blocked"))
+    assert all(a.offer is None for a in alive.values()), "a peer that answers out of band is not lost"
     exited = primary.with_(colo_exit=(("mode", "primary"), ("reason", "error")))
-    assert assess(exited, secondary)["primary"].offer == "primary-failover", "COLO_EXIT error alone raises it"
+    assert assess(exited, hung)["primary"].offer == "primary-failover"
+    assert "primary" not in assess(exited, secondary), "COLO_EXIT while the peer answers in COLO: no failover"
     idle = view_from_replies("p", "127.0.0.1", dump("introspect-primary-after-pfailover"))
     alerts = assess(idle, dead)
     assert set(alerts) == {"secondary"} and alerts["secondary"].severity == "warning"
     assert alerts["secondary"].offer is None, "the primary already runs alone: no failover to offer"
+
+
+def test_two_primaries_is_the_loudest_alert_and_offers_nothing() -> None:
+    alone = view_from_replies("p", "127.0.0.1", dump("introspect-primary-after-pfailover"))
+    other = view_from_replies("s", "127.0.0.2", dump("introspect-secondary-after-sfailover"))
+    assert alone.colo is not None and alone.colo.mode == "none" and other.colo is not None
+    alerts = assess(alone, other)
+    assert set(alerts) == {"primary", "secondary"}
+    assert all(a.text.startswith("TWO PRIMARIES") and a.severity == "critical" and a.offer is None
+               for a in alerts.values())
+    assert assess(alone, other.with_(link=LinkState.DISCONNECTED, health=Health.DOWN)).get("primary") is None
 
 
 def test_a_block_job_shows_progress_rate_and_eta() -> None:

@@ -1,9 +1,10 @@
 """The five COLO procedures end to end on a real lab with the counter guest (needs KVM).
 
 Run on QEMU 7.2 (the system's) and on QEMU 10.0 (a Debian 13 root). Two chains, each on its
-own lab: startup → kill the secondary → primary-failover → respawn → primary-resume; and
-startup → kill the primary → secondary-failover → respawn → secondary-resume.
-Each phase is checked against what QEMU and the guest report, not against what colotui says.
+own lab: startup → kill the secondary → primary-failover → respawn → primary-resume → the new
+secondary hangs (SIGSTOP) → primary-failover; and startup → kill the primary → secondary-failover
+→ respawn → secondary-resume → the primary hangs → secondary-failover. Each phase is checked
+against what QEMU and the guest report, not against what colotui says.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .colo import (
     count_checkpoints,
     counter_advances,
     disks_agree,
+    hung,
     observe,
     query,
     run,
@@ -38,8 +40,9 @@ async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:
 
     # a precondition stops the run before anything is sent: the secondary is still alive
     _result, events, transcript = await run(lab, "primary-failover", expect="failed")
-    assert events[-1]["step"] == "detach-replication" and "secondary QMP link is down" in events[-1]["message"]
-    assert sent(transcript, "x-blockdev-change") == []
+    assert events[-1]["step"] == "cut-secondary"
+    assert "secondary does not answer (down or hung): no (found answers" in events[-1]["message"]
+    assert sent(transcript, "yank", oob=True) == [] and sent(transcript, "x-blockdev-change") == []
 
     await asyncio.to_thread(lab.kill, "secondary")
     await run(lab, "primary-failover")
@@ -64,15 +67,29 @@ async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:
         assert await count_checkpoints(p, 4.0) >= 3
     await disks_agree(lab, primary, fresh, above=alone)
 
-    # a second failover of the same primary: the child to detach is looked up again, and goes
-    await asyncio.to_thread(lab.kill, "secondary")
-    await run(lab, "primary-failover")
+    # a second failover of the same primary, this time from a secondary that hangs (SIGSTOP: it keeps its
+    # sockets and says nothing): its connections are cut out of band first, or the drain would wedge the
+    # primary; the child to detach is looked up again, and goes
+    with hung(fresh):
+        started = time.monotonic()
+        _, _, transcript = await run(lab, "primary-failover")
+        assert time.monotonic() - started < 5, "a hung peer is found out and cut off at once"
+        [yank] = sent(transcript, "yank", oob=True, vm=f"{primary.name}/oob")
+        cut = {i.get("id") or i.get("node-name") or i["type"] for i in yank["arguments"]["instances"]}
+        assert {"mirror0", "compare1", "migration"} <= cut and not cut & {"compare0", "compare0-0"}
+        assert any(i["type"] == "block-node" for i in yank["arguments"]["instances"]), "the NBD client is cut"
+        async with observe(primary) as p:
+            graph = await query(p, "x-debug-query-block-graph")
+            names = {n["id"]: n["name"] for n in graph["nodes"]}
+            quorum = next(e["child"] for e in graph["edges"] if names[e["parent"]] == "colo-disk0")
+            children = [names[e["child"]] for e in graph["edges"] if e["parent"] == quorum]
+            assert len(children) == 1 and "replication0" not in names.values(), children
+        await counter_advances(primary)
+    # resumed, the old secondary finds nothing to rejoin: the primary goes on alone
+    await asyncio.sleep(1.0)
+    assert fresh.is_alive(), "the hung secondary, resumed, did not crash"
     async with observe(primary) as p:
-        graph = await query(p, "x-debug-query-block-graph")
-        names = {n["id"]: n["name"] for n in graph["nodes"]}
-        quorum = next(e["child"] for e in graph["edges"] if names[e["parent"]] == "colo-disk0")
-        children = [names[e["child"]] for e in graph["edges"] if e["parent"] == quorum]
-        assert len(children) == 1 and "replication0" not in names.values(), children
+        assert (await query(p, "query-colo-status"))["mode"] == "none"
     await counter_advances(primary)
 
 
@@ -121,3 +138,17 @@ async def test_secondary_failover_then_secondary_resume(labs: LabFactory) -> Non
         assert (await query(s, "query-colo-status"))["mode"] == "secondary"
         assert await count_checkpoints(p, 4.0) >= 3
     await disks_agree(lab, secondary, fresh, above=max(after))
+
+    # now the primary hangs (SIGSTOP): the secondary cuts it off out of band and takes over
+    with hung(secondary):
+        started = time.monotonic()
+        _, _, transcript = await run(lab, "secondary-failover")
+        assert time.monotonic() - started < 5, "a hung peer is found out and cut off at once"
+        [yank] = sent(transcript, "yank", oob=True, vm=f"{fresh.name}/oob")
+        assert {i.get("id", i["type"]) for i in yank["arguments"]["instances"]} == {"red0", "red1", "migration"}
+        async with observe(fresh) as s:
+            assert (await query(s, "query-colo-status"))["mode"] == "none"
+        await counter_advances(fresh)
+    await asyncio.sleep(1.0)
+    assert secondary.is_alive(), "the hung primary, resumed, did not crash"
+    await counter_advances(fresh)

@@ -66,3 +66,11 @@ def test_the_event_filter_hides_checkpoint_noise_by_default_and_counts_it() -> N
     with pytest.raises(FilterError) as bad:
         f.change(["on", "no such"])
     assert bad.value.index == 1 and f.accepts(event("STOP")), "a rejected change changes nothing"
+
+
+def test_the_shell_offers_every_confirm_policy() -> None:
+    """`colotui shell --confirm` lists them without loading the language; the list must stay true."""
+    from colotui.repl.safety import Confirm
+    from colotui.repl.shell import CONFIRM_CHOICES
+
+    assert tuple(c.value for c in Confirm) == CONFIRM_CHOICES

@@ -37,12 +37,13 @@ def test_the_five_procedures_are_built_in_and_load() -> None:
 
 def test_procedures_follow_the_document() -> None:
     failover = find_scenario("primary-failover")
-    sent = [s.command.qmp or s.command.hmp.split()[0] for s in failover.steps]
-    assert sent == ["x-blockdev-change", "drive_del", "object-del", "object-del", "object-del", "object-del",
-                    "object-del", "x-colo-lost-heartbeat"]
-    assert failover.steps[0].command.arguments == {"parent": "{ids.disk}", "child": "{live.replication_child}"}
+    sent = [s.command.hmp.split()[0] if s.command.hmp else s.command.name for s in failover.steps]
+    assert sent == ["yank", "x-blockdev-change", "drive_del", "object-del", "object-del", "object-del",
+                    "object-del", "object-del", "x-colo-lost-heartbeat"], "the document's steps, after a yank"
+    assert failover.steps[0].command.yank == "peer" and failover.steps[0].require[0].kind == "answers"
+    assert failover.steps[1].command.arguments == {"parent": "{ids.disk}", "child": "{live.replication_child}"}
     secondary = find_scenario("secondary-failover")
-    assert [s.command.qmp for s in secondary.steps[:2]] == ["nbd-server-stop", "x-colo-lost-heartbeat"]
+    assert [s.command.name for s in secondary.steps[:3]] == ["yank", "nbd-server-stop", "x-colo-lost-heartbeat"]
     resume = find_scenario("secondary-resume")
     assert resume.steps == find_scenario("primary-resume").steps and resume.title == "Secondary resume"
     startup = find_scenario("startup")
@@ -63,7 +64,9 @@ def write(tmp_path: Path, text: str, name: str = "mine.toml") -> Path:
     (GOOD_STEP + 'arguments = { id = "{ids.nope}" }\n', 7, "{ids.nope} is not a variable"),
     (GOOD_STEP + 'arguments = { id = "{live.nope}" }\n', 7, "live values: parent_node"),
     (GOOD_STEP + GOOD_STEP, 9, "an earlier step has the same id"),
-    (GOOD_STEP + 'hmp = "info status"\n', 6, "neither or both of qmp = and hmp ="),
+    (GOOD_STEP + 'hmp = "info status"\n', 6, "none or several of qmp =, hmp = and yank ="),
+    (GOOD_STEP.replace('qmp = "query-status"', 'yank = "everything"'), 6, 'give yank = "peer"'),
+    (GOOD_STEP + 'require = [ { answers = "no" } ]\n', 7, "answers must be true or false"),
     (GOOD_STEP + 'require = [ { colour = "primary" } ]\n', 7, "unknown field 'colour' in require"),
     (GOOD_STEP + 'require = [ { link = "sideways" } ]\n', 7, 'link must be "up" or "down"'),
     (GOOD_STEP + 'wait = { event = "STOP", timeout = -1 }\n', 7, "positive number of seconds"),

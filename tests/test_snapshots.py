@@ -10,6 +10,7 @@ import pytest
 from colotui.model.checkpoints import CheckpointStats
 from colotui.model.replies import view_from_replies
 from colotui.qmp import LinkState
+from colotui.qmp.health import Health
 from colotui.ui.messages import VMChanged
 
 from .apps import offline_app
@@ -47,8 +48,9 @@ def test_secondary_lost_alert(snap_compare) -> None:
 
     async def show(pilot) -> None:
         primary = recorded("primary", "127.0.0.1", "introspect-primary-colo")
+        refused = "cannot connect to /run/s.sock: connection refused"
         secondary = recorded("secondary", "127.0.0.2", "introspect-secondary-colo").with_(
-            link=LinkState.CONNECTING, link_detail="cannot connect to /run/s.sock: connection refused")
+            link=LinkState.CONNECTING, link_detail=refused, health=Health.DOWN, health_detail=refused)
         app.main.post_message(VMChanged("primary", primary))
         app.main.post_message(VMChanged("secondary", secondary))
         await pilot.pause()

@@ -31,6 +31,10 @@ class VMFiles:
         return self.dir / "qmp-spare.sock"
 
     @property
+    def qmp_yank(self) -> Path:
+        return self.dir / "qmp-yank.sock"
+
+    @property
     def serial(self) -> Path:
         return self.dir / "serial.log"
 
@@ -71,6 +75,7 @@ class Machine:
             "-accel", self.accel, "-cpu", cpu, "-m", str(self.memory_mb), "-smp", "1", "-name", name,
             "-qmp", f"unix:{q(files.qmp)},server=on,wait=off",
             "-qmp", f"unix:{q(files.qmp_spare)},server=on,wait=off",
+            "-qmp", f"unix:{q(files.qmp_yank)},server=on,wait=off",
             "-display", "none", "-serial", f"file:{q(files.serial)}",
             "-device", "piix3-usb-uhci", "-device", "usb-tablet",
         ]

@@ -251,6 +251,7 @@ class Lab:
         if role == "secondary":
             images |= {"active": str(files.active), "hidden": str(files.hidden)}
         vm = VMRecord(name=name, address=address, pid=pid, qmp=str(files.qmp), qmp_spare=str(files.qmp_spare),
+                      qmp_yank=str(files.qmp_yank),
                       serial=str(files.serial), log=str(files.log), started_as=role, role=role,
                       images=images, argv=argv)
         state.vms.append(vm)

@@ -30,7 +30,8 @@ def pair_from_lab(directory: Path) -> Pair:
         vm = state.current(role)
         if vm is None:
             raise UserError(f"the lab in {directory} has no {role}")
-        endpoints[role] = Endpoint(vm.name, parse_address(vm.qmp), vm.address)
+        endpoints[role] = Endpoint(vm.name, parse_address(vm.qmp), vm.address,
+                                   parse_address(vm.qmp_yank) if vm.qmp_yank else None)
     return Pair(endpoints["primary"], endpoints["secondary"], state.topology(), Path(directory))
 
 

@@ -26,7 +26,7 @@ class VMRecord:
     address: str  # the node's loopback address for COLO traffic
     pid: int
     qmp: str  # host path of colotui's QMP socket
-    qmp_spare: str  # a second monitor: out-of-band yank, or another tool
+    qmp_spare: str  # a monitor left for another tool (qmp-shell, a test's observer)
     serial: str
     log: str
     started_as: str  # "primary" or "secondary"
@@ -36,6 +36,7 @@ class VMRecord:
     qemu_package: str = ""
     images: dict[str, str] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
+    qmp_yank: str = ""  # colotui's second monitor, for out-of-band commands (empty in labs made before it)
 
     @property
     def marker(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..qmp.health import Health
 from .vm import VMView
 
 
@@ -25,6 +26,18 @@ def _colo_error(view: VMView) -> bool:
     return view.colo_exit is not None and dict(view.colo_exit).get("reason") == "error"
 
 
+def _alone(view: VMView) -> bool:
+    """Answers, and runs the guest on its own after having been in COLO."""
+    return view.answers and view.colo is not None and view.colo.mode == "none" and view.colo.last_mode != "none" \
+        and bool(view.running)
+
+
+def _can_take_over(view: VMView, role: str) -> bool:
+    """Reachable and still playing ``role`` in COLO (a blocked main loop is freed by the failover's yank)."""
+    usable = view.connected and view.health in (None, Health.ANSWERS, Health.MONITOR_BLOCKED)
+    return usable and view.colo is not None and view.colo.mode == role
+
+
 #: For each side that can die: the survivor, the procedure it needs, and what to tell its operator.
 _FAILOVERS = (
     ("secondary", "primary", "primary-failover",
@@ -35,22 +48,42 @@ _FAILOVERS = (
      "here to take over."),
 )
 
+TWO_PRIMARIES = ("TWO PRIMARIES — both VMs run the guest on their own: their disks and networks diverge from "
+                 "now on. Keep one. Stop the other's guest now (what it wrote since the split is lost), start "
+                 "a fresh secondary against the one you keep, and run primary-resume there.")
 
-def _down(view: VMView) -> bool:
-    """Known once, unreachable now (a VM never reached is not "down", just not there yet)."""
-    return view.structure_known and not view.connected
+
+def _why(view: VMView) -> str:
+    if view.health is Health.NOT_ANSWERING:
+        return f"not answering (hung, or cut off): {view.health_detail}"
+    return view.health_detail or view.link_detail
 
 
 def assess(primary: VMView, secondary: VMView) -> dict[str, Alert]:
-    """Alerts by role ("primary", "secondary"); a side with nothing wrong has none."""
+    """Alerts by role ("primary", "secondary"); a side with nothing wrong has none.
+
+    A failover is offered only on a side still in its COLO role, and only while the other side is lost
+    (down, or answering neither in band nor out of band): never while the other side answers, so
+    colotui never helps make two primaries. If it sees two anyway, that is the loudest alert it has.
+    """
     views = {"primary": primary, "secondary": secondary}
+    if _alone(primary) and _alone(secondary):
+        return {role: Alert(TWO_PRIMARIES) for role in views}
     if primary.in_colo or secondary.in_colo:
         for lost, survivor, offer, advice in _FAILOVERS:
             dead, alive = views[lost], views[survivor]
-            in_role = alive.connected and alive.colo is not None and alive.colo.mode == survivor
-            if in_role and (_down(dead) or _colo_error(alive)):
-                why = dead.link_detail if not dead.connected else f"the {survivor} reported COLO_EXIT (error)"
-                return {lost: Alert(f"{lost.upper()} LOST — {why}"),
+            if not _can_take_over(alive, survivor):
+                continue
+            if dead.lost:
+                return {lost: Alert(f"{lost.upper()} LOST — {_why(dead)}"),
                         survivor: Alert(advice, "critical", offer, survivor)}
-    return {role: Alert(f"{view.name} is down: {view.link_detail}", "warning")
-            for role, view in views.items() if _down(view)}
+            if _colo_error(alive) and not dead.answers:
+                return {lost: Alert(f"{lost.upper()} LOST — the {survivor} reported COLO_EXIT (error)"),
+                        survivor: Alert(advice, "critical", offer, survivor)}
+    alerts = {}
+    for role, view in views.items():
+        if view.structure_known and view.health is not None and view.health is not Health.ANSWERS:
+            alerts[role] = Alert(f"{view.name} is {view.health.value}: {view.health_detail}", "warning")
+        elif view.checkpoints_stalled:
+            alerts[role] = Alert(f"{view.name}: checkpoints stalled (the other side may be hung)", "warning")
+    return alerts

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..qmp.health import Health
 from ..qmp.notices import LinkState
 from .block import BlockJob, Drive, Export
 from .checkpoints import CheckpointStats
@@ -82,6 +83,10 @@ class VMView:
     colo_exit: tuple[tuple[str, str], ...] | None = None  # the last COLO_EXIT's data
     log: tuple[LogEntry, ...] = ()
     structure_known: bool = False  # network, chardevs and block graph have been read at least once
+    health: Health | None = None  # does it answer (None: not asked yet)
+    health_detail: str = ""  # what was seen, for people
+    checkpoints_stalled: bool = False  # in COLO, and no checkpoint for well over the usual interval
+    oob: bool | None = None  # an out-of-band session is held (None: the VM has no second monitor)
 
     def with_(self, **changes: Any) -> VMView:
         return replace(self, **changes)
@@ -89,6 +94,15 @@ class VMView:
     @property
     def connected(self) -> bool:
         return self.link is LinkState.CONNECTED
+
+    @property
+    def lost(self) -> bool:
+        """Known once, and now down or not answering: the other side needs a failover."""
+        return self.structure_known and self.health is not None and self.health.lost
+
+    @property
+    def answers(self) -> bool:
+        return self.connected and self.health in (None, Health.ANSWERS)
 
     @property
     def in_colo(self) -> bool:

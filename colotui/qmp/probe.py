@@ -21,12 +21,12 @@ class VMFacts:
     schema: Schema
 
 
-async def probe(session: Session) -> VMFacts | Failure:
+async def probe(session: Session, deadline: float | None = None) -> VMFacts | Failure:
     """``query-version`` and ``query-qmp-schema``; the first failure if either fails."""
-    version = await session.execute("query-version")
+    version = await session.execute("query-version", deadline=deadline)
     if not isinstance(version, Ok):
         return version
-    schema = await session.execute("query-qmp-schema")
+    schema = await session.execute("query-qmp-schema", deadline=deadline)
     if not isinstance(schema, Ok):
         return schema
     return VMFacts(QemuVersion.from_qmp(version.value["qemu"]), str(version.value.get("package", "")).strip(),
@@ -39,11 +39,11 @@ class FactsCache:
     def __init__(self) -> None:
         self._facts: dict[str, tuple[int, VMFacts]] = {}
 
-    async def get(self, session: Session) -> VMFacts | Failure:
+    async def get(self, session: Session, deadline: float | None = None) -> VMFacts | Failure:
         cached = self._facts.get(session.name)
         if cached is not None and cached[0] == session.connects:
             return cached[1]
-        facts = await probe(session)
+        facts = await probe(session, deadline)
         if isinstance(facts, VMFacts):
             self._facts[session.name] = (session.connects, facts)
         return facts

@@ -12,9 +12,10 @@ class QMPRequest:
     command: str
     arguments: dict[str, Any] | None = None
     hmp: str | None = None  # the HMP command line, when the command is human-monitor-command
+    oob: bool = False  # sent out of band (exec-oob)
 
     def message(self) -> dict[str, Any]:
-        msg: dict[str, Any] = {"execute": self.command}
+        msg: dict[str, Any] = {"exec-oob" if self.oob else "execute": self.command}
         if self.arguments is not None:
             msg["arguments"] = self.arguments
         return msg

@@ -73,11 +73,15 @@ class _WireClient(QMPClient):
         self._session._event(msg)
 
 
+def _root(exc: BaseException) -> BaseException:
+    while isinstance(exc, ConnectError) and exc.exc is not None:
+        exc = exc.exc
+    return exc
+
+
 def _describe(exc: BaseException) -> str:
     """One line for people, from whatever qemu.qmp raised."""
-    root = exc
-    while isinstance(root, ConnectError) and root.exc is not None:
-        root = root.exc
+    root = _root(exc)
     if isinstance(root, FileNotFoundError):
         return "no socket at that path (QEMU not running, or a wrong path)"
     if isinstance(root, ConnectionRefusedError):
@@ -113,6 +117,8 @@ class Session:
         self.detail = "not started"
         self.greeting: dict[str, Any] | None = None
         self.connects = 0  # successful connections so far
+        #: The last attempt found nothing listening (no socket, connection refused): down, not just slow.
+        self.unreachable = False
         self._hub = Hub()
         self._client: _WireClient | None = None
         self._task: asyncio.Task[None] | None = None
@@ -147,9 +153,20 @@ class Session:
             return False
         return True
 
+    async def wait_settled(self, timeout: float) -> None:
+        """Until connected, or found unreachable (nothing listens: no point waiting), or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not self.connected and not self.unreachable and time.monotonic() < deadline:
+            await self.wait_connected(min(0.05, max(0.0, deadline - time.monotonic())))
+
     @property
     def connected(self) -> bool:
         return self.state is LinkState.CONNECTED
+
+    @property
+    def oob_capable(self) -> bool:
+        """This connection negotiated out-of-band execution (QEMU offers it on every -qmp monitor)."""
+        return bool(self.greeting) and "oob" in (self.greeting or {}).get("QMP", {}).get("capabilities", [])
 
     @property
     def version(self) -> QemuVersion | None:
@@ -175,8 +192,11 @@ class Session:
     # -- commands --------------------------------------------------------
 
     async def execute(self, command: str, arguments: Mapping[str, Any] | None = None,
-                      *, deadline: float | None = None) -> Reply:
-        """Run one QMP command; wait at most ``deadline`` seconds (default: the session's)."""
+                      *, deadline: float | None = None, oob: bool = False) -> Reply:
+        """Run one QMP command; wait at most ``deadline`` seconds (default: the session's).
+        ``oob``: out of band (``exec-oob``), answered by the monitor's own thread even while QEMU's
+        main loop is blocked; only commands the schema allows out of band, on a session that
+        negotiated it (`oob_capable`)."""
         limit = self.deadline if deadline is None else deadline
         if arguments is not None:
             try:
@@ -186,7 +206,7 @@ class Session:
         client = self._client
         if client is None or client.runstate is not Runstate.RUNNING:
             return Disconnected(command, self.detail)
-        msg = client.make_execute_msg(command, arguments)
+        msg = client.make_execute_msg(command, arguments, oob=oob)
         started = time.monotonic()
         reply: Reply
         try:
@@ -228,6 +248,7 @@ class Session:
                 self._client = client
                 self.greeting = client.greeting._asdict() if client.greeting else None
                 self.connects += 1
+                self.unreachable = False
                 self._connected.set()
                 self._set_state(LinkState.CONNECTED, self._greeting_text())
                 for event in held:
@@ -249,6 +270,7 @@ class Session:
                                 "its secondary connects; a -qmp socket serves one client at a time)")
             await attempt
         except ConnectError as exc:
+            self.unreachable = isinstance(_root(exc), (FileNotFoundError, ConnectionRefusedError))
             self._set_state(LinkState.CONNECTING, f"cannot connect to {self.address}: {_describe(exc)}")
             return False
         finally:

@@ -332,7 +332,7 @@ class _Parser:
         schema = self.schema
         if schema is None:
             self.refuse_malformed(lambda path: False)
-            return Request(request.command, request.arguments, request.hmp, tuple(self.quoted_notes(arguments)))
+            return Request(request.command, request.arguments, request.hmp, notes=tuple(self.quoted_notes(arguments)))
         if not schema.has_command(request.command):
             guess = difflib.get_close_matches(request.command, schema.commands, n=1)
             hint = f" (did you mean {guess[0]}?)" if guess else ""
@@ -341,7 +341,7 @@ class _Parser:
         self.refuse_malformed(lambda path: accepts_text_only(schema, type_at(schema, arg_type, arguments, path)))
         notes = self.coerce(request.command, arguments)
         notes += self.quoted_notes(arguments) + self.deprecations(request.command, arguments)
-        return Request(request.command, request.arguments, request.hmp, tuple(notes))
+        return Request(request.command, request.arguments, request.hmp, notes=tuple(notes))
 
     def refuse_malformed(self, text_wanted: Callable[[Path], bool]) -> None:
         """A value after { or [ that is neither JSON nor a literal is refused, unless its argument wants text."""

@@ -12,18 +12,22 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import load_config
 from ..errors import UserError
-from ..pair import Endpoint
-from ..qmp import Transcript
 from ..qmp.transcript import new_transcript
 from ..resolve import resolve_targets
-from ..service.sessions import open_sessions
-from .safety import Confirm, Policy
+
+if TYPE_CHECKING:  # the language (parser, safety) loads only when the shell runs
+    from ..pair import Endpoint
+    from ..qmp import Transcript
+    from .safety import Policy
 
 #: How long to wait for the VMs before the first command.
 CONNECT_TIMEOUT = 5.0
+#: ``--confirm`` values (those of `colotui.repl.safety.Confirm`).
+CONFIRM_CHOICES = ("colo", "always", "never")
 
 DESCRIPTION = """\
 A QMP shell on one VM or both: qmp-shell's shorthand (query-status, migrate
@@ -47,7 +51,7 @@ def add_shell_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     shell.add_argument("--target", metavar="NAME",
                        help="where commands go at first: primary, secondary or both (default: the first VM)")
     shell.add_argument("--read-only", action="store_true", help="refuse every command that may change a VM")
-    shell.add_argument("--confirm", choices=[c.value for c in Confirm],
+    shell.add_argument("--confirm", choices=CONFIRM_CHOICES,
                        help="when to ask before a command that may change a VM: when it is in COLO, always, or "
                             "never (default: colo, or never if the config sets confirm.repl_in_colo = false); "
                             "from a pipe nothing can be asked, so such commands are refused")
@@ -58,6 +62,8 @@ def add_shell_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
+    from .safety import Confirm, Policy
+
     config = load_config(Path(args.config) if args.config else None)
     endpoints = resolve_targets(config, lab=args.lab, profile=args.profile, addresses=args.addresses)
     confirm = Confirm(args.confirm) if args.confirm else Confirm.COLO if config.confirm_repl_in_colo else Confirm.NEVER
@@ -72,6 +78,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 async def _run(endpoints: dict[str, Endpoint], transcript: Transcript, *, deadline: float, target: str | None,
                policy: Policy, interactive: bool) -> int:
+    from ..service.sessions import open_sessions
     from .history import History
     from .runner import Repl
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..qmp import Session
+from ..qmp.health import Health, probe
 from ..qmp.schema import Schema
 from .live import Asker, LiveError
 from .model import Check
@@ -70,9 +72,13 @@ async def _found(check: Check, ask: Asker, schema: Schema | None) -> tuple[bool,
     return (want in names) == check.present, "present" if want in names else "absent"
 
 
-async def evaluate(check: Check, ask: Asker, schema: Schema | None = None) -> CheckResult:
-    """``check`` (already rendered) against the VM ``ask`` asks."""
+async def evaluate(check: Check, ask: Asker, schema: Schema | None = None, oob: Session | None = None) -> CheckResult:
+    """``check`` (already rendered) against the VM ``ask`` asks (``oob``: its out-of-band session, if any)."""
     session = ask.session
+    if check.kind == "answers":
+        verdict = await probe(session, oob)
+        return CheckResult(check, (verdict.health is Health.ANSWERS or verdict.health is Health.MONITOR_BLOCKED)
+                           == check.expected, f"{verdict.health.value}: {verdict.detail}")
     if check.kind == "link":
         up = session.connected
         found = "up (connected)" if up else f"down ({session.detail})"

@@ -33,7 +33,7 @@ from ..qmp import (
 from ..qmp.probe import FactsCache, VMFacts
 from ..topology import Topology
 from .checks import CheckResult, evaluate
-from .live import LIVE, Asker, LiveError
+from .live import LIVE, Asker, LiveError, peer_connections
 from .model import ROLE_ALIASES, Check, Scenario, Step, Wait
 from .render import Request, build_request
 from .template import MissingVariable, placeholders, render, topology_variables
@@ -97,6 +97,10 @@ class RunResult:
 Decide = Callable[[StepUpdate], Awaitable[Decision]]
 
 
+#: How long the version and schema of a VM may take to come: a live QEMU sends them in milliseconds.
+FACTS_DEADLINE = 2.0
+
+
 class PreflightError(Exception):
     """The pair cannot run this scenario at all (a refused QEMU version)."""
 
@@ -127,9 +131,12 @@ class Engine:
 
     def __init__(self, scenario: Scenario, sessions: Mapping[str, Session], topology: Topology, *,
                  decide: Decide, on_update: Callable[[StepUpdate], None] = lambda u: None,
-                 facts: FactsCache | None = None, poll_interval: float = 0.2) -> None:
+                 facts: FactsCache | None = None, poll_interval: float = 0.2,
+                 oob: Callable[[str], Session | None] = lambda role: None) -> None:
+        """``oob``: each role's out-of-band session, if it has one (yank steps go through it)."""
         self.scenario = scenario
         self.sessions = sessions
+        self.oob = oob
         self.topology = topology
         self.decide = decide
         self.on_update = on_update
@@ -151,10 +158,11 @@ class Engine:
         return update
 
     async def _facts(self, role: str) -> VMFacts | None:
+        """What kind of QEMU ``role`` is, if it says so promptly (a hung VM must not hold a step up)."""
         session = self.session(role)
         if not session.connected:
             return None
-        facts = await self.facts.get(session)
+        facts = await self.facts.get(session, deadline=FACTS_DEADLINE)
         return facts if isinstance(facts, VMFacts) else None
 
     async def preflight(self) -> list[str]:
@@ -192,10 +200,25 @@ class Engine:
                 variables[f"live.{name}"] = f"<live.{name}: {exc}>"
         return variables
 
+    async def _yank_request(self, step: Step, role: str, *, strict: bool) -> Request:
+        """The out-of-band ``yank`` of this VM's connections to its peer, looked up now."""
+        session = self.session(step.target)
+        try:
+            if not session.connected:
+                raise LiveError(f"{session.name} is not connected")
+            instances: list[Any] = await peer_connections(Asker(session, self.topology), role)
+        except LiveError as exc:
+            if strict:
+                raise _StepFailed(f"cannot list {session.name}'s connections to its peer: {exc}") from None
+            instances = [f"<looked up when the step runs: {exc}>"]
+        return Request("yank", {"instances": instances}, oob=True, role=role, vm=session.name)
+
     async def _request(self, step: Step, *, strict: bool = True) -> Request:
+        role = ROLE_ALIASES.get(step.target, step.target)
+        if step.command.yank:
+            return await self._yank_request(step, role, strict=strict)
         variables = await self._variables(step, strict=strict)
         facts = await self._facts(step.target)
-        role = ROLE_ALIASES.get(step.target, step.target)
         try:
             return build_request(step, role, self.session(step.target).name, variables,
                                  facts.schema if facts else None)
@@ -212,14 +235,20 @@ class Engine:
         for check in checks:
             role = ROLE_ALIASES.get(check.target, check.target)
             ask = askers.setdefault(role, Asker(self.session(role), self.topology))
-            facts = await self._facts(role)
-            results.append(await evaluate(self._rendered(check), ask, facts.schema if facts else None))
+            facts = await self._facts(role) if check.kind == "command" else None
+            results.append(await evaluate(self._rendered(check), ask, facts.schema if facts else None,
+                                          self.oob(role)))
         return tuple(results)
 
     # -- one step ----------------------------------------------------------------------------------
 
     async def _send(self, request: Request, step: Step) -> Any:
-        reply = await self.session(step.target).execute(request.command, request.arguments)
+        session = self.session(step.target)
+        if request.oob:  # its own monitor if the VM has one: a busy or blocked main session cannot delay it
+            oob = self.oob(ROLE_ALIASES.get(step.target, step.target))
+            if oob is not None and oob.connected:
+                session = oob
+        reply = await session.execute(request.command, request.arguments, oob=request.oob and session.oob_capable)
         if not isinstance(reply, Ok):
             raise _StepFailed(_describe_failure(reply))
         if request.hmp is not None and isinstance(reply.value, str) and reply.value.strip():

@@ -58,6 +58,27 @@ async def replication_child(ask: Asker) -> str:
                     "was it detached already?")
 
 
+async def peer_connections(ask: Asker, role: str) -> list[dict[str, Any]]:
+    """What ties this VM to the other side, as ``yank`` instances from ``query-yank``: the chardevs to the
+    peer (by the topology's ids for ``role``), the NBD client under the replication node, and the
+    migration. Never a monitor, nor the local loops colo-compare reads."""
+    ids = ask.topology.ids
+    chardevs = {"primary": {ids.mirror_chardev, ids.compare_chardev},
+                "secondary": {ids.secondary_in, ids.secondary_out}}[role]
+    listed = await ask.query("query-yank")
+    clients: set[str] = set()
+    if any(i.get("type") == "block-node" for i in listed):
+        graph = await ask.query("x-debug-query-block-graph")
+        below = [n["id"] for n in graph["nodes"] if n["name"] == ids.replication_node]
+        while below:
+            node = below.pop()
+            children = [e["child"] for e in graph["edges"] if e["parent"] == node]
+            clients |= {n["name"] for n in graph["nodes"] if n["id"] in children}
+            below += children
+    return [i for i in listed if (i.get("type") == "chardev" and i.get("id") in chardevs)
+            or (i.get("type") == "block-node" and i.get("node-name") in clients) or i.get("type") == "migration"]
+
+
 async def parent_node(ask: Asker) -> str:
     """The node name behind the secondary's ``parent0`` drive (needed by block-export-add)."""
     parent = ask.topology.ids.parent

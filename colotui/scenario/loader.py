@@ -18,10 +18,11 @@ from ..paths import builtin_dir, config_dir
 from ..tomlfile import FileError, Locator, load_toml
 from ..topology import Topology
 from .live import LIVE
-from .model import CHECK_KINDS, ROLE_ALIASES, ROLES, Check, Command, Scenario, Step, Wait
+from .model import CHECK_KINDS, ROLE_ALIASES, ROLES, YANK_KINDS, Check, Command, Scenario, Step, Wait
 from .template import placeholders, topology_variables
 
-_STEP_KEYS = {"id", "title", "target", "why", "qmp", "hmp", "arguments", "otherwise", "confirm", "require", "wait"}
+_STEP_KEYS = {"id", "title", "target", "why", "qmp", "hmp", "yank", "arguments", "otherwise", "confirm", "require",
+              "wait"}
 _WAIT_KEYS = {"event", "data", "timeout", "target"}
 _CHECK_MODIFIERS = {"target", "present", "status", "state"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -61,11 +62,16 @@ class _StepReader:
                 raise self.fail(f"{{{name}}} is not a variable ({hint})", key)
 
     def command(self, table: dict[str, Any], key: str) -> Command:
-        extra = set(table) - {"qmp", "hmp", "arguments"}
+        extra = set(table) - {"qmp", "hmp", "yank", "arguments"}
         if extra:
             raise self.fail(f"unknown field {sorted(extra)[0]!r} in {key}", key)
-        if ("qmp" in table) == ("hmp" in table):
-            raise self.fail("says neither or both of qmp = and hmp =; give exactly one", key)
+        if sum(k in table for k in ("qmp", "hmp", "yank")) != 1:
+            raise self.fail("says none or several of qmp =, hmp = and yank =; give exactly one", key)
+        if "yank" in table:
+            if table["yank"] not in YANK_KINDS or "arguments" in table:
+                raise self.fail(f"yank = {table['yank']!r}: give yank = \"peer\" (every connection to the other "
+                                "side, looked up when the step runs) and no arguments", "yank")
+            return Command(yank=table["yank"])
         if "hmp" in table:
             if "arguments" in table:
                 raise self.fail("an hmp command takes no arguments table: put them in the command line", key)
@@ -101,6 +107,11 @@ class _StepReader:
         expected = table[kind]
         if kind == "link" and expected not in ("up", "down"):
             raise self.fail(f"link must be \"up\" or \"down\", not {expected!r}", key)
+        if kind == "answers":
+            if not isinstance(expected, bool) or set(table) - {"answers", "target", "timeout"}:
+                raise self.fail("answers must be true or false (and takes only target =)", key)
+            return Check(kind=kind, target=self.role(table.get("target", default_target), key), expected=expected,
+                         line=self.at(key))
         if not isinstance(expected, (str, list)) or (isinstance(expected, list) and
                                                      not all(isinstance(v, str) for v in expected)):
             raise self.fail(f"{kind} must be a string (or, for states, a list of strings)", key)
@@ -149,7 +160,7 @@ class _StepReader:
         why = raw.get("why")
         if not isinstance(why, str) or not why.strip():
             raise self.fail("needs why = \"…\": what this step does and why, for the operator", "why")
-        command = self.command({k: raw[k] for k in ("qmp", "hmp", "arguments") if k in raw}, "qmp")
+        command = self.command({k: raw[k] for k in ("qmp", "hmp", "yank", "arguments") if k in raw}, "qmp")
         otherwise = None
         if "otherwise" in raw:
             if not isinstance(raw["otherwise"], dict):
@@ -255,10 +266,12 @@ def catalogue(extra: list[Path] | None = None) -> dict[str, Entry]:
 
 
 def find_scenario(name: str, extra: list[Path] | None = None) -> Scenario:
-    """A scenario by name (or by path to a .toml file)."""
+    """A scenario by name (or by path to a .toml file); only that file is read."""
     if name.endswith(".toml") or "/" in name:
         return load_scenario(Path(name))
-    entries = catalogue(extra)
-    if name not in entries:
-        raise FileError(name, None, f"no scenario named {name!r} (known: {', '.join(sorted(entries)) or 'none'})")
-    return load_scenario(entries[name].path)
+    directories = [directory for _, directory in search_path(extra) if directory.is_dir()]
+    for directory in reversed(directories):  # the last one on the path wins, as in the catalogue
+        if (directory / f"{name}.toml").is_file():
+            return load_scenario(directory / f"{name}.toml")
+    known = sorted({path.stem for directory in directories for path in directory.glob("*.toml")})
+    raise FileError(name, None, f"no scenario named {name!r} (known: {', '.join(known) or 'none'})")

@@ -19,6 +19,7 @@ ROLE_ALIASES = {"new-secondary": "secondary"}
 #: Kinds of condition a step can require (before) or wait for (after), and what each compares.
 CHECK_KINDS = {
     "link": "the QMP connection: up or down",
+    "answers": "whether the VM answers QMP at all (false: down, or hung: no reply in band nor out of band)",
     "colo_mode": "query-colo-status mode: primary, secondary or none",
     "migration": "query-migrate status (colo, active, completed, none…)",
     "runstate": "query-status status (running, paused, inmigrate, prelaunch…)",
@@ -46,6 +47,8 @@ class Check:
     def describe(self) -> str:
         if self.kind == "link":
             return f"{self.target} QMP link is {self.expected}"
+        if self.kind == "answers":
+            return f"{self.target} answers QMP" if self.expected else f"{self.target} does not answer (down or hung)"
         if self.kind in ("colo_mode", "migration", "runstate"):
             want = self.expected if isinstance(self.expected, str) else " or ".join(self.expected)
             return f"{self.target} {self.kind.replace('_', ' ')} is {want}"
@@ -78,16 +81,24 @@ class Wait:
         return self.until.describe()
 
 
+#: What a ``yank`` step can cut: ``peer``, every connection of this VM to the other side of the pair.
+YANK_KINDS = ("peer",)
+
+
 @dataclass(frozen=True)
 class Command:
-    """What a step sends: a QMP command with arguments, or an HMP command line."""
+    """What a step sends: a QMP command with arguments, an HMP command line, or an out-of-band
+    ``yank`` of the connections named by ``yank`` (its instances are looked up when it runs)."""
 
     qmp: str | None = None
     arguments: dict[str, Any] | None = None
     hmp: str | None = None
+    yank: str | None = None
 
     @property
     def name(self) -> str:
+        if self.yank:
+            return "yank"
         return self.qmp or "human-monitor-command"
 
 
@@ -125,6 +136,11 @@ class Scenario:
         roles |= {c.target for s in self.steps for c in s.require}
         roles |= {w.target for s in self.steps for w in s.waits}
         return roles
+
+    @property
+    def targets(self) -> set[str]:
+        """The sides the steps send to (by connection: a new secondary is reached as the secondary)."""
+        return {ROLE_ALIASES.get(s.target, s.target) for s in self.steps}
 
     def index_of(self, step: str) -> int:
         """Position of a step given by id or 1-based number; ValueError if none."""

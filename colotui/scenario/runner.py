@@ -12,16 +12,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
 from ..pair import Pair
-from ..qmp import Session, Transcript
+from ..qmp import Transcript
 from ..qmp.probe import FactsCache, VMFacts
-from ..service.sessions import open_sessions
+from ..service.sessions import PairSessions, open_sessions
 from .engine import Decision, Engine, PreflightError, RunResult, StepState, StepUpdate
-from .model import Scenario
+from .model import ROLE_ALIASES, Scenario
 
 _MARK = {StepState.OK: "ok", StepState.FAILED: "FAILED", StepState.SKIPPED: "skipped"}
 
@@ -97,11 +97,13 @@ async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, tran
                        out: TextIO = sys.stdout, read: Callable[[str], str | None] = read_line) -> RunResult | None:
     """Connect to both VMs, run (or dry-run) ``scenario``, and report; None for a dry run."""
     printer = Printer(out, options.json_lines)
-    async with open_sessions(pair, transcript=transcript, deadline=options.deadline,
-                             connect_timeout=options.connect_timeout) as sessions:
+    async with open_sessions(pair, transcript=transcript, deadline=options.deadline) as sessions:
+        # wait for the VMs the steps talk to; a VM only checked (a failover's dead or hung peer) is
+        # asked when its check comes, and one that refuses connections is down at once
+        await sessions.wait_settled(scenario.targets, options.connect_timeout)
         facts = FactsCache()
         engine = Engine(scenario, sessions, pair.topology, decide=TerminalDecider(options.yes, read),
-                        on_update=printer.update, facts=facts)
+                        on_update=printer.update, facts=facts, oob=sessions.oob)
         await _introduce(printer, scenario, sessions, facts)
         if options.dry_run:
             await engine.dry_run()
@@ -119,11 +121,15 @@ async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, tran
         return result
 
 
-async def _introduce(printer: Printer, scenario: Scenario, sessions: Mapping[str, Session],
-                     facts: FactsCache) -> None:
+async def _introduce(printer: Printer, scenario: Scenario, sessions: PairSessions, facts: FactsCache) -> None:
     parts = []
     for role, session in sessions.items():
         known = await facts.get(session) if session.connected else None
         state = f"QEMU {known.version}" if isinstance(known, VMFacts) else f"not connected: {session.detail}"
         parts.append(f"{role} {session.name} ({state})")
     printer.say(f"{scenario.name}: {len(scenario.steps)} steps; " + "; ".join(parts))
+    for role in sorted(scenario.targets):
+        if any(s.command.yank for s in scenario.steps if ROLE_ALIASES.get(s.target, s.target) == role) \
+                and sessions.oob(role) is None:
+            printer.say(f"warning: {role} has no out-of-band monitor (a second -qmp; --{role}-yank ADDR): its "
+                        "yank goes through the main session, and waits behind it if that is busy")

@@ -8,11 +8,11 @@ and reconnect policy, and closes them all however the block ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 
 from ..pair import Endpoint, Pair
-from ..qmp import Session, Transcript
+from ..qmp import Address, Session, Transcript
 
 #: How long a command may wait for its reply unless told otherwise (seconds).
 DEFAULT_DEADLINE = 10.0
@@ -20,20 +20,30 @@ DEFAULT_DEADLINE = 10.0
 DEFAULT_BACKOFF = (0.1, 2.0)
 
 
+#: How long an out-of-band command may take: the monitor's own thread answers at once, or the process is hung.
+OOB_DEADLINE = 1.0
+
+
 class PairSessions(Mapping[str, Session]):
-    """Sessions by target name (``primary``, ``secondary``; or any names given), all started."""
+    """Sessions by target name (``primary``, ``secondary``; or any names given), all started; and for
+    an endpoint with a yank address, a second session held for out-of-band commands (`oob`)."""
 
     def __init__(self, endpoints: Mapping[str, Endpoint], *, transcript: Transcript | None = None,
                  deadline: float = DEFAULT_DEADLINE, backoff: tuple[float, float] = DEFAULT_BACKOFF) -> None:
         self.transcript, self.deadline, self.backoff = transcript, deadline, backoff
         self.endpoints = dict(endpoints)
-        self._sessions = {name: self._open(ep) for name, ep in self.endpoints.items()}
+        self._sessions = {name: self._open(ep.name, ep.qmp, deadline) for name, ep in self.endpoints.items()}
+        self._oob = {name: self._open(f"{ep.name}/oob", ep.yank, OOB_DEADLINE)
+                     for name, ep in self.endpoints.items() if ep.yank is not None}
 
-    def _open(self, endpoint: Endpoint) -> Session:
-        session = Session(endpoint.name, endpoint.qmp, deadline=self.deadline, transcript=self.transcript,
-                          backoff=self.backoff)
+    def _open(self, name: str, address: Address, deadline: float) -> Session:
+        session = Session(name, address, deadline=deadline, transcript=self.transcript, backoff=self.backoff)
         session.start()
         return session
+
+    def oob(self, name: str) -> Session | None:
+        """The out-of-band session to ``name``'s VM, if it has a yank address."""
+        return self._oob.get(name)
 
     def __getitem__(self, name: str) -> Session:
         return self._sessions[name]
@@ -49,16 +59,24 @@ class PairSessions(Mapping[str, Session]):
         done = await asyncio.gather(*(s.wait_connected(timeout) for s in self._sessions.values()))
         return all(done)
 
+    async def wait_settled(self, names: Iterable[str], timeout: float) -> None:
+        """Until each of ``names`` is connected or found unreachable, or ``timeout``: a VM that refuses is
+        down at once, and is not waited for."""
+        await asyncio.gather(*(self._sessions[n].wait_settled(timeout) for n in names),
+                             *(s.wait_settled(timeout) for n, s in self._oob.items() if n in names))
+
     async def replace(self, name: str, endpoint: Endpoint) -> Session:
-        """Another VM now plays ``name`` (a respawned secondary): close its session, open one to ``endpoint``."""
-        old = self._sessions[name]
+        """Another VM now plays ``name`` (a respawned secondary): close its sessions, open them to ``endpoint``."""
+        old = [self._sessions[name], *([self._oob.pop(name)] if name in self._oob else [])]
         self.endpoints[name] = endpoint
-        self._sessions[name] = self._open(endpoint)
-        await old.close()
+        self._sessions[name] = self._open(endpoint.name, endpoint.qmp, self.deadline)
+        if endpoint.yank is not None:
+            self._oob[name] = self._open(f"{endpoint.name}/oob", endpoint.yank, OOB_DEADLINE)
+        await asyncio.gather(*(s.close() for s in old))
         return self._sessions[name]
 
     async def close(self) -> None:
-        await asyncio.gather(*(s.close() for s in self._sessions.values()))
+        await asyncio.gather(*(s.close() for s in [*self._sessions.values(), *self._oob.values()]))
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ cost no query, so an attached console stays light on QEMU.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,7 +21,8 @@ from ..model.block import BlockJob, parse_jobs
 from ..model.checkpoints import CheckpointCounter
 from ..model.replies import COMPARE_PROPS, STRUCTURE_QUERIES, fast_changes, structure_changes
 from ..model.vm import Compare, LogEntry, VMView
-from ..qmp import CHECKPOINT_EVENTS, CommandError, Event, LinkChanged, LinkState, Ok, Session
+from ..qmp import CHECKPOINT_EVENTS, CommandError, DeadlineExceeded, Event, LinkChanged, LinkState, Ok, Session
+from ..qmp.health import Health, probe
 from ..qmp.notices import CommandSent, Notice
 
 #: Events that change what the structure refresh reads.
@@ -30,15 +32,25 @@ _STRUCTURE_EVENTS = frozenset({"MIGRATION", "COLO_EXIT", "JOB_STATUS_CHANGE", "B
 _DEBOUNCE = 0.2
 _JOB_POLL = 1.0
 LOG_LENGTH = 200
+#: How long a watcher's read may take before the VM is asked whether it answers at all (seconds).
+QUERY_DEADLINE = 2.0
+#: While checkpoints have stalled, how often the VM is asked again whether it answers (seconds).
+STALLED_PROBE_EVERY = 2.0
+#: How long the watcher's probe waits for an answer: it only raises an alert, so it may be quick (a procedure's
+#: `answers` check, which allows a failover, waits longer).
+WATCH_PROBE_DEADLINE = 0.5
 
 
 class VMWatcher:
     """Runs until cancelled; calls ``on_change`` with each new `VMView`."""
 
     def __init__(self, session: Session, address: str, on_change: Callable[[VMView], None], *,
-                 refresh_interval: float = 5.0, structure_every: int = 3) -> None:
+                 oob: Session | None = None, refresh_interval: float = 5.0, structure_every: int = 3) -> None:
+        """``oob``: a second session to the VM, for out-of-band questions (it tells a blocked main loop
+        from a hung VM)."""
         self.session = session
-        self.view = VMView(session.name, address, session.state, session.detail)
+        self.oob = oob
+        self.view = VMView(session.name, address, session.state, session.detail, oob=oob is not None)
         self.calls = 0  # QMP commands this watcher has sent (for the benchmark)
         self._on_change = on_change
         self._refresh_interval = refresh_interval
@@ -53,11 +65,16 @@ class VMWatcher:
         self._structure_due: float | None = None
         self._status_due: float | None = None
         self._jobs_due = 0.0  # while a job runs, its progress is asked at most every _JOB_POLL seconds
+        self._last_checkpoint = time.monotonic()  # or since COLO began
+        self._probe_due: float | None = None
 
     # -- the loop ------------------------------------------------------------------------------
 
     async def run(self) -> None:
         sub = self.session.subscribe(maxlen=1024)
+        if self.oob is None:
+            self._add_log("no out-of-band monitor (a second -qmp address): a hung peer is cut off through the "
+                          "main session, and a blocked main loop looks like a hung VM", "warning")
         self._on_change(self.view)
         if self.session.connected:
             await self.refresh_all()
@@ -84,7 +101,18 @@ class VMWatcher:
             dues.append(self._status_due)
         if self._polling_jobs():
             dues.append(self._jobs_due)
+        if self.view.migration == "colo" and not self.view.checkpoints_stalled:
+            dues.append(self._stall_due())
+        if self._probe_due is not None:
+            dues.append(self._probe_due)
         return min(dues)
+
+    def _stall_due(self) -> float:
+        """When the next checkpoint is overdue: half again the usual interval (as seen lately, else the
+        configured delay, else a second), and a little more."""
+        recent = self.view.checkpoints.intervals_s[-10:]
+        usual = statistics.median(recent) if recent else (self.view.checkpoint_delay_ms or 1000) / 1000
+        return self._last_checkpoint + max(1.0, 1.5 * usual + 0.3)
 
     def _polling_jobs(self) -> bool:
         return any(not j.internal and j.status in ("created", "running", "ready", "standby", "waiting")
@@ -92,6 +120,14 @@ class VMWatcher:
 
     async def _run_due(self) -> None:
         now = time.monotonic()
+        if self.view.migration == "colo" and now >= self._stall_due() and not self.view.checkpoints_stalled:
+            gap = now - self._last_checkpoint
+            self._add_log(f"checkpoints stalled: none for {gap:.1f} s", "critical")
+            self._publish(checkpoints_stalled=True)
+            self._probe_due = now
+        if self._probe_due is not None and now >= self._probe_due:
+            self._probe_due = now + STALLED_PROBE_EVERY if self.view.checkpoints_stalled else None
+            await self.check_health()
         if not self.session.connected:
             self._fast_due = now + self._refresh_interval
             return
@@ -134,9 +170,27 @@ class VMWatcher:
         if notice.state is LinkState.DISCONNECTED:
             self._add_log(f"QMP connection lost: {notice.detail}", "critical")
             self._counter.reset_pending()
+            self._health(Health.DOWN, notice.detail)
         elif notice.state is LinkState.CONNECTED:
             self._add_log(f"QMP connected ({notice.detail})")
+            self._health(Health.ANSWERS, notice.detail)
+        elif self.session.unreachable:  # nothing listens: down, at once
+            self._health(Health.DOWN, notice.detail)
+        elif "greeting" in notice.detail:  # the socket takes connections, QEMU says nothing: hung
+            self._health(Health.NOT_ANSWERING, notice.detail)
         self._publish(link=notice.state, link_detail=notice.detail)
+
+    def _health(self, health: Health, detail: str) -> None:
+        if health is not self.view.health and self.view.health is not None:
+            severity = "info" if health is Health.ANSWERS else "critical"
+            self._add_log(f"{health.value}: {detail}" if health is not Health.ANSWERS else "answers again", severity)
+        self._publish(health=health, health_detail=detail)
+
+    async def check_health(self) -> None:
+        """Ask the VM, in band and out of band at once, whether it answers."""
+        self.calls += 1 + (self.oob is not None)
+        verdict = await probe(self.session, self.oob, WATCH_PROBE_DEADLINE)
+        self._health(verdict.health, verdict.detail)
 
     def _event(self, event: Event) -> None:
         in_colo = self.view.migration == "colo"
@@ -148,6 +202,7 @@ class VMWatcher:
                 self._publish(running=False)
         elif event.name == "RESUME":
             if self._counter.resume(event.timestamp):
+                self._checkpointed()
                 self._publish(checkpoints=self._counter.stats(event.timestamp))
             else:
                 self._publish(running=True, status="running")
@@ -157,7 +212,9 @@ class VMWatcher:
             status = str(event.data.get("status", ""))
             if status != "colo":
                 self._counter.reset_pending()
-            self._publish(migration=status)
+            else:
+                self._last_checkpoint = time.monotonic()  # COLO begins: the first checkpoint is due from now
+            self._publish(migration=status, checkpoints_stalled=False)
         severity = "info"
         if event.name == "COLO_EXIT":
             severity = "critical" if event.data.get("reason") == "error" else "warning"
@@ -169,6 +226,13 @@ class VMWatcher:
         if event.name in _STRUCTURE_EVENTS:
             self._soon("structure")
             self._soon("status")
+
+    def _checkpointed(self) -> None:
+        self._last_checkpoint = time.monotonic()
+        if self.view.checkpoints_stalled:
+            self._add_log("checkpoints flow again")
+            self._publish(checkpoints_stalled=False)
+            self._probe_due = time.monotonic()
 
     def _add_log(self, text: str, severity: str = "info") -> None:
         self._seq += 1
@@ -185,9 +249,13 @@ class VMWatcher:
 
     async def _ask(self, command: str, arguments: dict[str, Any] | None = None) -> Any:
         self.calls += 1
-        reply = await self.session.execute(command, arguments)
+        reply = await self.session.execute(command, arguments, deadline=QUERY_DEADLINE)
         if isinstance(reply, Ok):
+            if self.view.health not in (None, Health.ANSWERS) and self.session.connected:
+                self._health(Health.ANSWERS, "it answers again")
             return reply.value
+        if isinstance(reply, DeadlineExceeded) and self._probe_due is None:
+            self._probe_due = time.monotonic()  # late: does it answer at all?
         if isinstance(reply, CommandError) and reply.error_class == "CommandNotFound":
             return _MISSING
         return None

@@ -114,7 +114,7 @@ class ConsoleController:
                 self._changed(role, view)
 
         watcher = VMWatcher(self.sessions[role], endpoint.address or str(endpoint.qmp), changed,
-                            refresh_interval=self.config.refresh_interval)
+                            oob=self.sessions.oob(role), refresh_interval=self.config.refresh_interval)
         self.watchers[role] = watcher
         self._spawn(f"watch-{role}", watcher.run())
 
@@ -187,7 +187,7 @@ class ConsoleController:
         Raises `PreflightError` when the pair's QEMUs cannot run it."""
         if self.sessions is None:
             raise PreflightError("this console is not connected to any VM")
-        engine = Engine(scenario, self.sessions, self.pair.topology, decide=decide,
+        engine = Engine(scenario, self.sessions, self.pair.topology, decide=decide, oob=self.sessions.oob,
                         on_update=self._step_changed, facts=self.facts)
         for warning in await engine.preflight():
             warn(warning)

@@ -21,6 +21,7 @@ from ..model.alerts import Alert
 from ..model.checkpoints import CheckpointStats
 from ..model.vm import VMView
 from ..qmp import LinkState
+from ..qmp.health import Health
 from .vm_tree import VMTree
 
 _LINK_STYLE = {
@@ -64,6 +65,8 @@ def header_text(view: VMView, compact: bool = False) -> Text:
         text.append(view.role + known, role_style)
     if not view.connected and view.link_detail:
         text.append(f"\n{view.link_detail}", "dim")
+    elif view.connected and view.health in (Health.NOT_ANSWERING, Health.MONITOR_BLOCKED):
+        text.append(f"\n{view.health.value.upper()}: {view.health_detail}", "bold red")
     return text
 
 
@@ -115,14 +118,17 @@ class CheckpointStrip(Widget):
     def __init__(self) -> None:
         super().__init__()
         self.stats = CheckpointStats()
+        self.stalled = False
 
-    def show(self, stats: CheckpointStats, in_colo: bool) -> None:
-        self.set_class(in_colo and stats.count > 0, "shown")
-        if stats != self.stats:
-            self.stats = stats
+    def show(self, stats: CheckpointStats, in_colo: bool, stalled: bool) -> None:
+        self.set_class(in_colo and (stats.count > 0 or stalled), "shown")
+        if (stats, stalled) != (self.stats, self.stalled):
+            self.stats, self.stalled = stats, stalled
             self.refresh()
 
     def render(self) -> Text:
+        if self.stalled:
+            return Text.assemble(("STALLED ", "bold red"), checkpoint_text(self.stats, self.size.width - 8))
         return checkpoint_text(self.stats, self.size.width)
 
 
@@ -176,7 +182,7 @@ class VMPane(Vertical):
         if view.name != previous.name:
             self.border_title = f"{self.role}: {view.name}"  # setting it repaints the whole pane
         self._update_header(view)
-        self.query_one(CheckpointStrip).show(view.checkpoints, view.in_colo)
+        self.query_one(CheckpointStrip).show(view.checkpoints, view.in_colo, view.checkpoints_stalled)
         if view.structure_known:
             self.query_one(VMTree).show(view)
         if view.log is not previous.log:
