@@ -127,7 +127,10 @@ class Console:
             self.drawn += len(chunk)
 
     def alive(self) -> bool:
-        return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        try:
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:  # reaped already
+            return False
 
     def wait_until_read(self, vms: list[str], timeout: float = 30.0) -> None:
         """Until the console has connected to both VMs and had its first full read of each answered (its
@@ -145,8 +148,9 @@ class Console:
                         line = json.loads(text)
                     except ValueError:  # the line being written
                         continue
-                    if line["dir"] == "recv" and isinstance(line["msg"], dict) and "return" in line["msg"]:
-                        replies[line["vm"]] = replies.get(line["vm"], 0) + 1
+                    if line["vm"] in replies and line["dir"] == "recv" and isinstance(line["msg"], dict) \
+                            and "return" in line["msg"]:  # the VMs' main sessions (not their */oob ones)
+                        replies[line["vm"]] += 1
                 if all(count >= first_read for count in replies.values()):
                     time.sleep(1.0)  # let the follow-up reads it scheduled settle
                     return
@@ -160,7 +164,9 @@ class Console:
         if self.alive():
             os.kill(self.pid, signal.SIGTERM)
             os.waitpid(self.pid, 0)
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def measure(lab: Lab, tmp: Path, delay_ms: int, seconds: float) -> Row:

@@ -66,6 +66,7 @@ class VMWatcher:
         self._status_due: float | None = None
         self._jobs_due = 0.0  # while a job runs, its progress is asked at most every _JOB_POLL seconds
         self._last_checkpoint = time.monotonic()  # or since COLO began
+        self._stall_at = self._last_checkpoint + 1.8  # when the next checkpoint is overdue (in COLO)
         self._probe_due: float | None = None
 
     # -- the loop ------------------------------------------------------------------------------
@@ -102,17 +103,18 @@ class VMWatcher:
         if self._polling_jobs():
             dues.append(self._jobs_due)
         if self.view.migration == "colo" and not self.view.checkpoints_stalled:
-            dues.append(self._stall_due())
+            dues.append(self._stall_at)
         if self._probe_due is not None:
             dues.append(self._probe_due)
         return min(dues)
 
-    def _stall_due(self) -> float:
-        """When the next checkpoint is overdue: half again the usual interval (as seen lately, else the
+    def _expect_checkpoint(self) -> None:
+        """The next checkpoint is overdue after half again the usual interval (as seen lately, else the
         configured delay, else a second), and a little more."""
         recent = self.view.checkpoints.intervals_s[-10:]
         usual = statistics.median(recent) if recent else (self.view.checkpoint_delay_ms or 1000) / 1000
-        return self._last_checkpoint + max(1.0, 1.5 * usual + 0.3)
+        self._last_checkpoint = time.monotonic()
+        self._stall_at = self._last_checkpoint + max(1.0, 1.5 * usual + 0.3)
 
     def _polling_jobs(self) -> bool:
         return any(not j.internal and j.status in ("created", "running", "ready", "standby", "waiting")
@@ -120,9 +122,8 @@ class VMWatcher:
 
     async def _run_due(self) -> None:
         now = time.monotonic()
-        if self.view.migration == "colo" and now >= self._stall_due() and not self.view.checkpoints_stalled:
-            gap = now - self._last_checkpoint
-            self._add_log(f"checkpoints stalled: none for {gap:.1f} s", "critical")
+        if self.view.migration == "colo" and now >= self._stall_at and not self.view.checkpoints_stalled:
+            self._add_log(f"checkpoints stalled: none for {now - self._last_checkpoint:.1f} s", "critical")
             self._publish(checkpoints_stalled=True)
             self._probe_due = now
         if self._probe_due is not None and now >= self._probe_due:
@@ -202,8 +203,8 @@ class VMWatcher:
                 self._publish(running=False)
         elif event.name == "RESUME":
             if self._counter.resume(event.timestamp):
-                self._checkpointed()
                 self._publish(checkpoints=self._counter.stats(event.timestamp))
+                self._checkpointed()
             else:
                 self._publish(running=True, status="running")
         if event.name in CHECKPOINT_EVENTS and (in_colo or event.name == "MIGRATION_PASS"):
@@ -213,7 +214,7 @@ class VMWatcher:
             if status != "colo":
                 self._counter.reset_pending()
             else:
-                self._last_checkpoint = time.monotonic()  # COLO begins: the first checkpoint is due from now
+                self._expect_checkpoint()  # COLO begins: the first checkpoint is due from now
             self._publish(migration=status, checkpoints_stalled=False)
         severity = "info"
         if event.name == "COLO_EXIT":
@@ -228,7 +229,7 @@ class VMWatcher:
             self._soon("status")
 
     def _checkpointed(self) -> None:
-        self._last_checkpoint = time.monotonic()
+        self._expect_checkpoint()
         if self.view.checkpoints_stalled:
             self._add_log("checkpoints flow again")
             self._publish(checkpoints_stalled=False)
