@@ -60,7 +60,10 @@ async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:
     assert "colo mode is primary" in events[-1]["message"] and sent(transcript, "x-blockdev-change") == []
 
     fresh = await asyncio.to_thread(lab.respawn)
-    await run(lab, "primary-resume")
+    _, events, _ = await run(lab, "primary-resume")
+    waiting = [e["message"] for e in events if e["state"] == "waiting"]
+    assert "waiting for BLOCK_JOB_READY (device=resync) from primary (up to 600 s)" in waiting
+    assert not any("{" in message for message in waiting), "waits are shown with their values filled in"
     async with observe(primary) as p, observe(fresh) as s:
         assert (await query(p, "query-colo-status"))["mode"] == "primary"
         assert (await query(s, "query-colo-status"))["mode"] == "secondary"

@@ -228,6 +228,11 @@ class Engine:
     def _rendered(self, check: Check) -> Check:
         return replace(check, expected=render(check.expected, self.variables))
 
+    def _described(self, wait: Wait) -> str:
+        """What a wait waits for, with its values filled in (``device=resync``, not ``device={ids.resync_job}``)."""
+        until = self._rendered(wait.until) if wait.until is not None else None
+        return replace(wait, data=render(wait.data, self.variables), until=until).describe()
+
     async def _check_all(self, checks: tuple[Check, ...]) -> tuple[CheckResult, ...]:
         """Each check against its VM now; checks of one VM share the answers."""
         askers: dict[str, Asker] = {}
@@ -262,13 +267,13 @@ class Engine:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _StepFailed(f"waited {wait.timeout:g} s for {wait.describe()}; it did not come")
+                raise _StepFailed(f"waited {wait.timeout:g} s for {self._described(wait)}; it did not come")
             try:
                 notice = await asyncio.wait_for(sub.get(), remaining)
             except TimeoutError:
                 continue
             if isinstance(notice, LinkChanged) and notice.state is not LinkState.CONNECTED:
-                raise _StepFailed(f"lost the connection to {session.name} while waiting for {wait.describe()}: "
+                raise _StepFailed(f"lost the connection to {session.name} while waiting for {self._described(wait)}: "
                                   f"{notice.detail}")
             if isinstance(notice, Event) and notice.name == wait.event and _matches(notice.data, want):
                 return
@@ -280,12 +285,12 @@ class Engine:
         while True:
             if not session.connected:
                 raise _StepFailed(f"lost the connection to {session.name} while waiting until "
-                                  f"{wait.describe()}: {session.detail}")
+                                  f"{self._described(wait)}: {session.detail}")
             result = (await self._check_all((wait.until,)))[0]
             if result.ok:
                 return
             if time.monotonic() > deadline:
-                raise _StepFailed(f"waited {wait.timeout:g} s until {wait.describe()}; found {result.found}")
+                raise _StepFailed(f"waited {wait.timeout:g} s until {self._described(wait)}; found {result.found}")
             await asyncio.sleep(self.poll_interval)
 
     async def _attempt(self, step: Step) -> tuple[StepState, StepUpdate | None]:
@@ -317,7 +322,7 @@ class Engine:
             reply = await self._send(request, step)
             for wait in step.waits:
                 self._emit(step, StepState.WAITING, request=request, checks=checks, reply=reply,
-                           message=f"waiting for {wait.describe()} (up to {wait.timeout:g} s)",
+                           message=f"waiting for {self._described(wait)} (up to {wait.timeout:g} s)",
                            elapsed=time.monotonic() - started)
                 if wait.event:
                     await self._wait_event(wait, subs[id(wait)])
