@@ -8,15 +8,15 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from textual.pilot import Pilot
 
 from colotui.lab import Lab, VMRecord, pair_from_lab
 from colotui.lab.guest import counters_in_serial, read_disk_counter
-from colotui.qmp import Event, Ok, Session, Transcript, UnixAddress
+from colotui.qmp import Event, Ok, Session, Subscription, Transcript, UnixAddress
 from colotui.scenario import RunResult, find_scenario
 from colotui.scenario.runner import Options, run_scenario
 
@@ -128,15 +128,30 @@ def sent(transcript: Path, command: str, *, oob: bool = False, vm: str | None = 
             and (vm is None or line["vm"] == vm) and line["msg"].get("arguments") != {"instances": []}]
 
 
-@contextmanager
-def hung(vm: VMRecord) -> Iterator[None]:
-    """SIGSTOP ``vm`` (a hung host, a stalled kernel: it keeps its sockets and says nothing); SIGCONT after."""
-    os.kill(vm.pid, signal.SIGSTOP)
+@asynccontextmanager
+async def hung(vm: VMRecord, primary: VMRecord) -> AsyncIterator[None]:
+    """SIGSTOP ``vm`` (a hung host, a stalled kernel: it keeps its sockets and says nothing) just after a
+    checkpoint ends on ``primary``; SIGCONT when the block ends.
+
+    Between checkpoints, because a peer that stops in the middle of one (while the primary sends it RAM
+    with QEMU's big lock held) wedges the survivor's main loop as well: a case only an out-of-band session
+    opened before the hang can reach (see the closing note of issue 12), and not the one tested here."""
+    async with observe(primary) as watch:
+        sub = watch.subscribe(events={"RESUME"})
+        await asyncio.wait_for(_next_event(sub), 10)
+        os.kill(vm.pid, signal.SIGSTOP)
     try:
         yield
     finally:
         if vm.is_alive():
             os.kill(vm.pid, signal.SIGCONT)
+
+
+async def _next_event(sub: Subscription) -> Event:
+    while True:
+        notice = await sub.get()
+        if isinstance(notice, Event):
+            return notice
 
 
 async def start_colo(labs: LabFactory) -> Lab:

@@ -133,7 +133,7 @@ async def test_a_hung_secondary_raises_the_alert_and_f_fails_over(labs: LabFacto
         await until(pilot, lambda: p().structure_known and s().structure_known and p().in_colo
                     and p().checkpoints.count >= 2, "both views are read and checkpoints flow")
         primary_pane = app.query_one("#pane-primary", VMPane)
-        with hung(secondary):
+        async with hung(secondary, primary):
             await until(pilot, lambda: primary_pane.current_alert is not None
                         and primary_pane.current_alert.offer == "primary-failover", "the alert offers the failover")
             assert s().link is LinkState.CONNECTED, "a hung VM keeps its socket: the link alone cannot tell"

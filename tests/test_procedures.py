@@ -73,7 +73,7 @@ async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:
     # a second failover of the same primary, this time from a secondary that hangs (SIGSTOP: it keeps its
     # sockets and says nothing): its connections are cut out of band first, or the drain would wedge the
     # primary; the child to detach is looked up again, and goes
-    with hung(fresh):
+    async with hung(fresh, primary):
         started = time.monotonic()
         _, _, transcript = await run(lab, "primary-failover")
         assert time.monotonic() - started < 5, "a hung peer is found out and cut off at once"
@@ -143,7 +143,7 @@ async def test_secondary_failover_then_secondary_resume(labs: LabFactory) -> Non
     await disks_agree(lab, secondary, fresh, above=max(after))
 
     # now the primary hangs (SIGSTOP): the secondary cuts it off out of band and takes over
-    with hung(secondary):
+    async with hung(secondary, secondary):
         started = time.monotonic()
         _, _, transcript = await run(lab, "secondary-failover")
         assert time.monotonic() - started < 5, "a hung peer is found out and cut off at once"
