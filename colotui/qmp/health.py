@@ -15,6 +15,7 @@ import asyncio
 import enum
 from dataclasses import dataclass
 
+from .notices import Unreached
 from .reply import CommandError, Disconnected, Ok
 from .session import Session
 
@@ -43,11 +44,10 @@ class Verdict:
 async def probe(session: Session, oob: Session | None, deadline: float = PROBE_DEADLINE) -> Verdict:
     """Ask ``session`` (in band) and ``oob`` (out of band, if given) at once whether the VM answers."""
     if not session.connected:
-        if not session.unreachable:
-            await session.wait_settled(deadline)
+        await session.wait_settled(deadline)
+        if session.unreached is Unreached.NOTHING_LISTENS:
+            return Verdict(Health.DOWN, session.detail)
         if not session.connected:
-            if session.unreachable:
-                return Verdict(Health.DOWN, session.detail)
             return Verdict(Health.NOT_ANSWERING, f"no QMP greeting in {deadline:g} s ({session.detail})")
     inband = session.execute("query-status", deadline=deadline)
     if oob is not None and oob.connected and oob.oob_capable:

@@ -30,6 +30,14 @@ class LinkState(enum.Enum):
     DISCONNECTED = "disconnected"  # lost; a reconnect is scheduled
 
 
+class Unreached(enum.Enum):
+    """What a connection attempt found when it did not get through, when that says something."""
+
+    NOTHING_LISTENS = "nothing listens"  # no socket, or connection refused: the VM is down
+    NO_GREETING = "no greeting"  # the socket took the connection and QEMU says nothing: hung (or a COLO
+    # primary that greets only once its secondary is there)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """A QMP event as QEMU sent it."""
@@ -48,11 +56,12 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class LinkChanged:
-    """The session's connection changed state; ``detail`` says why, for people."""
+    """The session's connection changed state; ``detail`` says why, for people; ``unreached``, for code."""
 
     vm: str
     state: LinkState
     detail: str = ""
+    unreached: Unreached | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,30 +154,28 @@ class Hub:
     """Delivers every notice to every open subscription."""
 
     def __init__(self) -> None:
-        self._subs: list[Subscription] = []
-        self._owned: set[int] = set()  # subscriptions made here (closed with the hub); others are fed only
+        # (subscription, made here): those made here close with the hub; fed ones belong to their reader
+        self._subs: list[tuple[Subscription, bool]] = []
 
     def subscribe(self, maxlen: int = 512, accept: Callable[[Notice], bool] | None = None) -> Subscription:
         sub = Subscription(maxlen, accept)
-        self._subs.append(sub)
-        self._owned.add(id(sub))
+        self._subs.append((sub, True))
         return sub
 
     def feed(self, sub: Subscription) -> None:
         """Deliver into ``sub`` too: a reader merging several sessions in arrival order; it closes ``sub``."""
-        self._subs.append(sub)
+        self._subs.append((sub, False))
 
     def publish(self, notice: Notice) -> None:
         live = []
-        for sub in self._subs:
-            if not sub.closed:
-                sub.put(notice)
-                live.append(sub)
+        for entry in self._subs:
+            if not entry[0].closed:
+                entry[0].put(notice)
+                live.append(entry)
         self._subs = live
 
     def close(self) -> None:
-        for sub in self._subs:
-            if id(sub) in self._owned:
+        for sub, made_here in self._subs:
+            if made_here:
                 sub.close()
         self._subs = []
-        self._owned.clear()

@@ -21,7 +21,7 @@ from qemu.qmp import ConnectError, ExecInterruptedError, ExecuteError, QMPClient
 from qemu.qmp.message import Message
 
 from .address import Address
-from .notices import CommandSent, Event, Hub, LinkChanged, LinkState, Subscription, event_filter
+from .notices import CommandSent, Event, Hub, LinkChanged, LinkState, Subscription, Unreached, event_filter
 from .readonly import is_read_only
 from .reply import CommandError, DeadlineExceeded, Disconnected, Ok, Reply
 from .transcript import Transcript
@@ -117,8 +117,8 @@ class Session:
         self.detail = "not started"
         self.greeting: dict[str, Any] | None = None
         self.connects = 0  # successful connections so far
-        #: The last attempt found nothing listening (no socket, connection refused): down, not just slow.
-        self.unreachable = False
+        #: What the last connection attempt found, if it did not get through (nothing listens: down, not slow).
+        self.unreached: Unreached | None = None
         self._hub = Hub()
         self._client: _WireClient | None = None
         self._task: asyncio.Task[None] | None = None
@@ -154,9 +154,9 @@ class Session:
         return True
 
     async def wait_settled(self, timeout: float) -> None:
-        """Until connected, or found unreachable (nothing listens: no point waiting), or ``timeout``."""
+        """Until connected, or nothing listens (no point waiting), or ``timeout``."""
         deadline = time.monotonic() + timeout
-        while not self.connected and not self.unreachable and time.monotonic() < deadline:
+        while not self.connected and self.unreached is not Unreached.NOTHING_LISTENS and time.monotonic() < deadline:
             await self.wait_connected(min(0.05, max(0.0, deadline - time.monotonic())))
 
     @property
@@ -166,7 +166,7 @@ class Session:
     @property
     def oob_capable(self) -> bool:
         """This connection negotiated out-of-band execution (QEMU offers it on every -qmp monitor)."""
-        return bool(self.greeting) and "oob" in (self.greeting or {}).get("QMP", {}).get("capabilities", [])
+        return "oob" in (self.greeting or {}).get("QMP", {}).get("capabilities", [])
 
     @property
     def version(self) -> QemuVersion | None:
@@ -248,7 +248,7 @@ class Session:
                 self._client = client
                 self.greeting = client.greeting._asdict() if client.greeting else None
                 self.connects += 1
-                self.unreachable = False
+                self.unreached = None
                 self._connected.set()
                 self._set_state(LinkState.CONNECTED, self._greeting_text())
                 for event in held:
@@ -265,12 +265,14 @@ class Session:
         try:
             done, _ = await asyncio.wait({attempt}, timeout=GREETING_NOTICE_AFTER)
             if not done:
+                self.unreached = Unreached.NO_GREETING
                 self._set_state(LinkState.CONNECTING,
                                 f"waiting for QEMU's greeting on {self.address} (a COLO primary sends none until "
                                 "its secondary connects; a -qmp socket serves one client at a time)")
             await attempt
         except ConnectError as exc:
-            self.unreachable = isinstance(_root(exc), (FileNotFoundError, ConnectionRefusedError))
+            refused = isinstance(_root(exc), (FileNotFoundError, ConnectionRefusedError))
+            self.unreached = Unreached.NOTHING_LISTENS if refused else None
             self._set_state(LinkState.CONNECTING, f"cannot connect to {self.address}: {_describe(exc)}")
             return False
         finally:
@@ -306,7 +308,8 @@ class Session:
         self.state, self.detail = state, detail
         if self.transcript is not None:
             self.transcript.write(self.name, "link", f"{state.value}: {detail}")
-        self._hub.publish(LinkChanged(self.name, state, detail))
+        self._hub.publish(LinkChanged(self.name, state, detail,
+                                      self.unreached if state is LinkState.CONNECTING else None))
 
     def _wire(self, direction: str, data: bytes) -> None:
         if self.transcript is not None:

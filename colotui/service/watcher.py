@@ -23,7 +23,7 @@ from ..model.replies import COMPARE_PROPS, STRUCTURE_QUERIES, fast_changes, stru
 from ..model.vm import Compare, LogEntry, VMView
 from ..qmp import CHECKPOINT_EVENTS, CommandError, DeadlineExceeded, Event, LinkChanged, LinkState, Ok, Session
 from ..qmp.health import Health, probe
-from ..qmp.notices import CommandSent, Notice
+from ..qmp.notices import CommandSent, Notice, Unreached
 
 #: Events that change what the structure refresh reads.
 _STRUCTURE_EVENTS = frozenset({"MIGRATION", "COLO_EXIT", "JOB_STATUS_CHANGE", "BLOCK_JOB_COMPLETED",
@@ -50,7 +50,7 @@ class VMWatcher:
         from a hung VM)."""
         self.session = session
         self.oob = oob
-        self.view = VMView(session.name, address, session.state, session.detail, oob=oob is not None)
+        self.view = VMView(session.name, address, session.state, session.detail)
         self.calls = 0  # QMP commands this watcher has sent (for the benchmark)
         self._on_change = on_change
         self._refresh_interval = refresh_interval
@@ -175,9 +175,9 @@ class VMWatcher:
         elif notice.state is LinkState.CONNECTED:
             self._add_log(f"QMP connected ({notice.detail})")
             self._health(Health.ANSWERS, notice.detail)
-        elif self.session.unreachable:  # nothing listens: down, at once
+        elif notice.unreached is Unreached.NOTHING_LISTENS:  # down, at once
             self._health(Health.DOWN, notice.detail)
-        elif "greeting" in notice.detail:  # the socket takes connections, QEMU says nothing: hung
+        elif notice.unreached is Unreached.NO_GREETING:  # the socket takes connections, QEMU says nothing: hung
             self._health(Health.NOT_ANSWERING, notice.detail)
         self._publish(link=notice.state, link_detail=notice.detail)
 
