@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..qmp.notices import LinkState
+from ..qmp.version import QemuVersion
 from .block import parse_block, parse_exports, parse_jobs
 from .network import parse_chardev, parse_info_network
 from .vm import ColoStatus, Compare, VMView
@@ -79,8 +80,8 @@ def structure_changes(replies: dict[str, Any]) -> dict[str, Any]:
 def view_from_replies(name: str, address: str, replies: dict[str, Any]) -> VMView:
     """A whole view from recorded replies (keyed by command, as in an introspection dump)."""
     view = VMView(name, address, LinkState.CONNECTED)
-    q = replies.get("query-version", {}).get("qemu", {})
-    version = f"{q['major']}.{q['minor']}.{q['micro']}" if q else None
+    q = replies.get("query-version", {}).get("qemu")
+    version = str(QemuVersion.from_qmp(q)) if q else None
     changes = fast_changes(replies.get("query-status"), replies.get("query-colo-status"), replies.get("query-migrate"))
     changes |= structure_changes(replies)
     props = replies.get("objects-props", {})

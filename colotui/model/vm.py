@@ -86,7 +86,6 @@ class VMView:
     health: Health | None = None  # does it answer (None: not asked yet)
     health_detail: str = ""  # what was seen, for people
     checkpoints_stalled: bool = False  # in COLO, and no checkpoint for well over the usual interval
-    oob: bool | None = None  # an out-of-band session is held (None: the VM has no second monitor)
 
     def with_(self, **changes: Any) -> VMView:
         return replace(self, **changes)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..qmp import Session
-from ..qmp.health import Health, probe
+from ..qmp.health import probe
 from ..qmp.schema import Schema
 from .live import Asker, LiveError
 from .model import Check
@@ -77,8 +77,9 @@ async def evaluate(check: Check, ask: Asker, schema: Schema | None = None, oob: 
     session = ask.session
     if check.kind == "answers":
         verdict = await probe(session, oob)
-        return CheckResult(check, (verdict.health is Health.ANSWERS or verdict.health is Health.MONITOR_BLOCKED)
-                           == check.expected, f"{verdict.health.value}: {verdict.detail}")
+        # a VM that answers only out of band (its main loop blocked) is alive: it answers
+        answers = not verdict.health.lost
+        return CheckResult(check, answers == check.expected, f"{verdict.health.value}: {verdict.detail}")
     if check.kind == "link":
         up = session.connected
         found = "up (connected)" if up else f"down ({session.detail})"

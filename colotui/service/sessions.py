@@ -18,8 +18,6 @@ from ..qmp import Address, Session, Transcript
 DEFAULT_DEADLINE = 10.0
 #: Reconnect backoff (first, longest) in seconds: a COLO primary greets only once its secondary is there.
 DEFAULT_BACKOFF = (0.1, 2.0)
-
-
 #: How long an out-of-band command may take: the monitor's own thread answers at once, or the process is hung.
 OOB_DEADLINE = 1.0
 
@@ -31,12 +29,18 @@ class PairSessions(Mapping[str, Session]):
     def __init__(self, endpoints: Mapping[str, Endpoint], *, transcript: Transcript | None = None,
                  deadline: float = DEFAULT_DEADLINE, backoff: tuple[float, float] = DEFAULT_BACKOFF) -> None:
         self.transcript, self.deadline, self.backoff = transcript, deadline, backoff
-        self.endpoints = dict(endpoints)
-        self._sessions = {name: self._open(ep.name, ep.qmp, deadline) for name, ep in self.endpoints.items()}
-        self._oob = {name: self._open(f"{ep.name}/oob", ep.yank, OOB_DEADLINE)
-                     for name, ep in self.endpoints.items() if ep.yank is not None}
+        self._sessions: dict[str, Session] = {}
+        self._oob: dict[str, Session] = {}
+        for name, endpoint in endpoints.items():
+            self._open(name, endpoint)
 
-    def _open(self, name: str, address: Address, deadline: float) -> Session:
+    def _open(self, name: str, endpoint: Endpoint) -> None:
+        """Start ``name``'s sessions to ``endpoint``: the main one, and the out-of-band one if it has an address."""
+        self._sessions[name] = self._start(endpoint.name, endpoint.qmp, self.deadline)
+        if endpoint.yank is not None:
+            self._oob[name] = self._start(f"{endpoint.name}/oob", endpoint.yank, OOB_DEADLINE)
+
+    def _start(self, name: str, address: Address, deadline: float) -> Session:
         session = Session(name, address, deadline=deadline, transcript=self.transcript, backoff=self.backoff)
         session.start()
         return session
@@ -60,18 +64,15 @@ class PairSessions(Mapping[str, Session]):
         return all(done)
 
     async def wait_settled(self, names: Iterable[str], timeout: float) -> None:
-        """Until each of ``names`` is connected or found unreachable, or ``timeout``: a VM that refuses is
-        down at once, and is not waited for."""
+        """Until each of ``names`` is connected or found with nothing listening, or ``timeout``: a VM that
+        refuses is down at once, and is not waited for."""
         await asyncio.gather(*(self._sessions[n].wait_settled(timeout) for n in names),
                              *(s.wait_settled(timeout) for n, s in self._oob.items() if n in names))
 
     async def replace(self, name: str, endpoint: Endpoint) -> Session:
         """Another VM now plays ``name`` (a respawned secondary): close its sessions, open them to ``endpoint``."""
         old = [self._sessions[name], *([self._oob.pop(name)] if name in self._oob else [])]
-        self.endpoints[name] = endpoint
-        self._sessions[name] = self._open(endpoint.name, endpoint.qmp, self.deadline)
-        if endpoint.yank is not None:
-            self._oob[name] = self._open(f"{endpoint.name}/oob", endpoint.yank, OOB_DEADLINE)
+        self._open(name, endpoint)
         await asyncio.gather(*(s.close() for s in old))
         return self._sessions[name]
 
