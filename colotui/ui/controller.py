@@ -193,7 +193,6 @@ class ConsoleController:
             warn(warning)
         return (await engine.run()).status
 
-
     def _step_changed(self, update: StepUpdate) -> None:
         self._post(StepChanged(update))
 

@@ -17,6 +17,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ..model.block import BlockJob, BlockNode
+from ..model.checkpoints import CheckpointStats
 from ..model.network import Chardev, Filter
 from ..model.vm import VMView
 from .keymap import bindings
@@ -137,11 +138,9 @@ def _block(view: VMView) -> Item:
     return Item("block", _t(("Block", "bold")), items)
 
 
-def tree_inputs(view: VMView) -> tuple[object, ...]:
-    """What `sections` reads of a view: when it is unchanged, so is the tree."""
-    return (view.colo, view.colo_available, view.migration, view.checkpoint_delay_ms, view.capabilities,
-            view.colo_exit, view.netdevs, view.compares, view.iothreads, view.chardevs, view.drives, view.jobs,
-            view.exports)
+#: What changes at every checkpoint or event and the tree does not show (the pane's strip and log do):
+#: a view that differs only in these leaves the tree as it is. Anything else may change it.
+_NOT_IN_TREE = {"checkpoints": CheckpointStats(), "log": ()}
 
 
 def sections(view: VMView) -> list[Item]:
@@ -171,13 +170,13 @@ class VMTree(Tree[str]):
         self._label_by_key: dict[str, str] = {}
         self._tree_shape: list[tuple[str, str]] = []
         self._folded: dict[str, bool] = {}  # expandable node → folded, as last seen (the operator's choice)
-        self._inputs: tuple[object, ...] | None = None
+        self._shown: VMView | None = None  # the view last shown, less what the tree does not show
 
     def show(self, view: VMView) -> None:
-        inputs = tree_inputs(view)
-        if inputs == self._inputs:
+        shown = view.with_(**_NOT_IN_TREE)
+        if shown == self._shown:
             return
-        self._inputs = inputs
+        self._shown = shown
         items = sections(view)
         shape = _shape(items)
         if shape != self._tree_shape:
