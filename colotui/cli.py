@@ -19,7 +19,6 @@ from .errors import UserError
 from .pair import Pair
 from .qmp import Transcript
 from .qmp.transcript import new_transcript
-from .resolve import resolve_pair
 
 if TYPE_CHECKING:  # the console and the lab load only for the commands that use them
     from .lab import LabState
@@ -90,6 +89,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 def _pair(args: argparse.Namespace, config: Config) -> Pair:
+    from .resolve import resolve_pair  # it reads a lab's lab.json: the lab loads only for commands on a pair
+
     return resolve_pair(config, lab=args.lab, profile=args.profile, addresses=(args.primary, args.secondary),
                         topology=args.topology, yank=(args.primary_yank, args.secondary_yank))
 

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 from ..config import load_config
 from ..errors import UserError
 from ..qmp.transcript import new_transcript
-from ..resolve import resolve_targets
 
-if TYPE_CHECKING:  # the language (parser, safety) loads only when the shell runs
+if TYPE_CHECKING:  # the language (parser, safety) and the lab load only when the shell runs
     from ..pair import Endpoint
     from ..qmp import Transcript
     from .safety import Policy
@@ -62,6 +61,7 @@ def add_shell_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
+    from ..resolve import resolve_targets
     from .safety import Confirm, Policy
 
     config = load_config(Path(args.config) if args.config else None)
