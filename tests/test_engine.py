@@ -215,3 +215,32 @@ def test_cli_run_with_addresses_and_a_topology_file(lab: Lab) -> None:
     assert nbd["request"]["arguments"]["addr"]["data"] == {"host": "127.0.0.2", "port": str(state.ports.nbd)}
     out = colotui("run", "startup", "--primary", state.current("primary").qmp, "--secondary", "127.0.0.2:1")
     assert out.returncode == 1 and "procedures need a topology" in out.stderr
+
+
+def test_cli_run_on_addresses_holds_the_yank_monitors_it_is_given(lab: Lab, tmp_path: Path) -> None:
+    """An operator's own pair: each VM's second -qmp, given as --*-yank or in a profile, is held as an out-of-band
+    session (the `answers` check asks it); without one, `colotui run` says the yank goes through the main session."""
+    state = lab.state()
+    primary, secondary = state.current("primary"), state.current("secondary")
+    assert primary is not None and secondary is not None
+    pair = ["--primary", primary.qmp, "--secondary", secondary.qmp, "--topology", str(lab.dir / "topology.toml")]
+    yank = ["--primary-yank", primary.qmp_yank, "--secondary-yank", secondary.qmp_yank]
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.mine]\nprimary = "{primary.qmp}"\nsecondary = "{secondary.qmp}"\n'
+                      f'topology = "{lab.dir / "topology.toml"}"\nprimary_yank = "{primary.qmp_yank}"\n'
+                      f'secondary_yank = "{secondary.qmp_yank}"\n')
+    no_oob = "warning: primary has no out-of-band monitor"
+    for name, given in (("flags", pair + yank), ("profile", ["--config", str(config), "--profile", "mine"])):
+        transcript = tmp_path / f"{name}.jsonl"
+        out = colotui("run", "primary-failover", *given, "--yes", "--transcript", str(transcript))
+        assert out.returncode == 1 and "secondary does not answer (down or hung): no" in out.stdout, out.stdout
+        assert no_oob not in out.stdout, name
+        probes = [json.loads(line) for line in transcript.read_text().splitlines()]
+        assert any(line["vm"] == "secondary/oob" and line["dir"] == "send" and "exec-oob" in line["msg"]
+                   for line in probes), f"{name}: the live secondary was asked out of band too"
+        assert sent(transcript, "yank", oob=True) == [], "the precondition stopped the run: nothing was cut"
+
+    out = colotui("run", "primary-failover", *pair, "--yes")
+    assert out.returncode == 1 and no_oob in out.stdout
+    out = colotui("run", "primary-failover", "--lab", str(lab.dir), "--primary-yank", primary.qmp_yank)
+    assert out.returncode == 1 and "--primary-yank and --secondary-yank go with addresses" in out.stderr
