@@ -166,12 +166,13 @@ class Engine:
         return facts if isinstance(facts, VMFacts) else None
 
     async def preflight(self) -> list[str]:
-        """Probe every connected VM the scenario uses; raise `PreflightError` on a refused one.
+        """Probe every connected VM the steps send to; raise `PreflightError` on a refused one. A VM only
+        checked (a failover's dead or hung peer) is not asked: it would hold the procedure up for nothing.
 
         Returns warnings (e.g. different QEMU versions) for the operator.
         """
         known: dict[str, VMFacts] = {}
-        for role in sorted({ROLE_ALIASES.get(r, r) for r in self.scenario.roles}):
+        for role in sorted(self.scenario.targets):
             facts = await self._facts(role)
             if facts is None:
                 continue

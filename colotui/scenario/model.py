@@ -130,14 +130,6 @@ class Scenario:
     steps: tuple[Step, ...]
 
     @property
-    def roles(self) -> set[str]:
-        """Every side a step sends to, checks or waits on."""
-        roles = {s.target for s in self.steps}
-        roles |= {c.target for s in self.steps for c in s.require}
-        roles |= {w.target for s in self.steps for w in s.waits}
-        return roles
-
-    @property
     def targets(self) -> set[str]:
         """The sides the steps send to (by connection: a new secondary is reached as the secondary)."""
         return {ROLE_ALIASES.get(s.target, s.target) for s in self.steps}
