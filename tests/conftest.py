@@ -140,11 +140,14 @@ def live_qemus_under(root: Path) -> list[int]:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_qemu_left_behind() -> Iterator[None]:
-    """After the run, no QEMU started in a test directory may still run; stray ones are stopped and reported."""
+    """After the run, no QEMU started in a test directory may still run; stray ones are stopped and reported.
+    Every test directory goes too (a fixture removes its own at once; this catches the rest)."""
     yield
     strays = {pid: marker for _, marker in _TEMP_ROOTS for pid in live_qemus_under(Path(marker))}
     for pid, marker in strays.items():
         process.stop(pid, marker, grace=2.0)
+    for path, _ in _TEMP_ROOTS:
+        shutil.rmtree(path, ignore_errors=True)
     assert not strays, f"tests left QEMU processes running: {sorted(strays)}"
 
 
