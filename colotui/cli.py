@@ -92,7 +92,26 @@ def _pair(args: argparse.Namespace, config: Config) -> Pair:
     from .resolve import resolve_pair  # it reads a lab's lab.json: the lab loads only for commands on a pair
 
     return resolve_pair(config, lab=args.lab, profile=args.profile, addresses=(args.primary, args.secondary),
-                        topology=args.topology, yank=(args.primary_yank, args.secondary_yank))
+                        topology=getattr(args, "topology", None), yank=(args.primary_yank, args.secondary_yank),
+                        settings=_settings(getattr(args, "set", None) or []))
+
+
+def _settings(items: Sequence[str]) -> dict[str, object]:
+    """``--set NAME=VALUE`` values (``ids.compare=cmp0``, ``ports.nbd=9999``, ``addr.secondary=10.0.0.2``)."""
+    from .discovery.settle import NAMES
+
+    settings: dict[str, object] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in NAMES:
+            raise UserError(f"--set {item!r}: give NAME=VALUE with one of {', '.join(NAMES)}")
+        if name.startswith("ports.") or name == "checkpoint_delay_ms":
+            if not value.isdigit() or (name.startswith("ports.") and not 0 < int(value) < 65536):
+                raise UserError(f"--set {item!r}: {name} takes a number" + (" (a TCP port)" if "ports" in name else ""))
+            settings[name] = int(value)
+        else:
+            settings[name] = value
+    return settings
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -178,13 +197,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             start = scenario.index_of(args.start)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-    if args.lab is None and args.topology is None and not args.profile:
-        raise UserError("procedures need a topology: --lab DIR, --profile NAME, or --topology FILE with "
-                        "--primary/--secondary")
     config = _config(args)
     pair = _pair(args, config)
     deadline = args.deadline or config.deadline
-    options = Options(yes=args.yes, dry_run=args.dry_run, start=start, json_lines=args.json, deadline=deadline)
+    options = Options(yes=args.yes, dry_run=args.dry_run, start=start, resume=args.resume, json_lines=args.json,
+                      deadline=deadline)
     transcript = None if args.dry_run else _transcript(args)
     result = asyncio.run(run_scenario(scenario, pair, options, transcript=transcript))
     if transcript is not None:
@@ -200,6 +217,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result is None:
         return 0
     return {"passed": 0, "skipped": 3}.get(result.status, 1)
+
+
+def cmd_topology(args: argparse.Namespace) -> int:
+    """The pair's topology as discovered on its VMs, as a topology file."""
+    import asyncio
+
+    from .audit import discovered_topology, topology_toml
+
+    settled, silent = asyncio.run(discovered_topology(_pair(args, _config(args))))
+    for role in silent:
+        print(f"colotui: the {role} did not answer: what only it shows is not discovered", file=sys.stderr)
+    print(topology_toml(settled), end="")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """A cross-VM audit of the pair's wiring; exit status 1 on an error."""
+    import asyncio
+
+    from .audit import doctor, doctor_report
+
+    findings = asyncio.run(doctor(_pair(args, _config(args))))
+    if args.json:
+        for finding in findings:
+            print(json.dumps(finding.__dict__))
+        return 1 if any(f.level == "error" for f in findings) else 0
+    text, status = doctor_report(findings)
+    print(text, end="")
+    return status
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -256,6 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "how a hung peer is cut off (a lab has one)")
         p.add_argument("--secondary-yank", metavar="ADDR", help="the secondary's second QMP address, likewise")
 
+    def add_topology_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--topology", metavar="FILE",
+                       help="values that override what is discovered on the VMs (TOML; `colotui topology` "
+                            "prints the discovered one)")
+        p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                       help="one such value, e.g. addr.secondary=10.0.0.2 or ports.nbd=9999 (repeatable)")
+
     def add_session_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--transcript", metavar="FILE",
                        help="write every QMP message here (default: a new file under "
@@ -299,8 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("secondary", nargs="?", metavar="SECONDARY")
     connect.add_argument("--lab", metavar="DIR", help="attach to the lab in DIR instead")
     connect.add_argument("--profile", metavar="NAME", help="a connection profile from the config file")
-    connect.add_argument("--topology", metavar="FILE",
-                         help="addresses, ports and ids of the pair (TOML), for running procedures")
+    add_topology_options(connect)
     add_yank_options(connect)
     add_session_options(connect)
     add_console_options(connect)
@@ -318,11 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", metavar="NAME", help="a connection profile from the config file")
     run.add_argument("--primary", metavar="ADDR", help="the primary's QMP address (socket path or host:port)")
     run.add_argument("--secondary", metavar="ADDR", help="the secondary's QMP address")
-    run.add_argument("--topology", metavar="FILE", help="addresses, ports and ids of the pair (TOML)")
+    add_topology_options(run)
     add_yank_options(run)
     run.add_argument("--yes", action="store_true", help="run every step without asking (a failure still stops)")
     run.add_argument("--dry-run", action="store_true", help="print each step's exact QMP message; send nothing")
     run.add_argument("--from", dest="start", metavar="STEP", help="start at this step (id or number)")
+    run.add_argument("--resume", action="store_true",
+                     help="start at the step where this procedure last stopped on this pair")
     run.add_argument("--json", action="store_true", help="print one JSON object per step event")
     run.add_argument("--runbook", metavar="FILE.md", help="also write what was run, and its results, as Markdown")
     run.add_argument("--config", metavar="FILE", help="settings file (default: ~/.config/colotui/config.toml)")
@@ -330,6 +384,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also look for scenarios in DIR (after the built-in and user ones)")
     add_session_options(run)
     run.set_defaults(func=cmd_run)
+
+    def add_pair_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("primary", nargs="?", metavar="PRIMARY", help="the primary's QMP address")
+        p.add_argument("secondary", nargs="?", metavar="SECONDARY", help="the secondary's QMP address")
+        p.add_argument("--lab", metavar="DIR", help="the lab in DIR instead")
+        p.add_argument("--profile", metavar="NAME", help="a connection profile from the config file")
+        p.add_argument("--config", metavar="FILE", help="settings file (default: ~/.config/colotui/config.toml)")
+        add_yank_options(p)
+
+    topology = sub.add_parser("topology", help="print a pair's topology as discovered on its VMs (TOML)",
+                              description="Read both VMs and print every id, port and address colotui found, "
+                                          "with where each came from and the COLO-FT document's name, as a file "
+                                          "--topology reads back. Roles come from the VMs, not the order given.")
+    add_pair_arguments(topology)
+    add_topology_options(topology)
+    topology.set_defaults(func=cmd_topology)
+
+    doctor = sub.add_parser("doctor", help="audit a pair's COLO wiring across both VMs",
+                            description="Check the pair's wiring across both VMs: versions, capabilities, filter "
+                                        "chains, the chardev links between them, colo-compare, quorum and "
+                                        "replication, the NBD export, the incoming migration, listeners. One "
+                                        "line per check (ok / warning / error); exit status 1 on an error.")
+    add_pair_arguments(doctor)
+    doctor.add_argument("--json", action="store_true", help="one JSON object per finding")
+    doctor.set_defaults(func=cmd_doctor)
 
     keys = sub.add_parser("keys", help="list the console's key bindings (and check a keymap)",
                           description="Print every binding of the console with the keymap in force: its keys, what "

@@ -8,6 +8,7 @@ From colo-notes §3: COLO's precopy→COLO transition is broken in QEMU
 from __future__ import annotations
 
 from .qmp.probe import VMFacts
+from .qmp.version import QemuVersion
 
 #: (first, last) broken versions, inclusive, and why.
 BROKEN: tuple[tuple[tuple[int, int, int], tuple[int, int, int], str], ...] = (
@@ -18,11 +19,18 @@ BROKEN: tuple[tuple[tuple[int, int, int], tuple[int, int, int], str], ...] = (
 )
 
 
+def broken(version: QemuVersion) -> str | None:
+    """Why COLO does not work on this QEMU version, or None."""
+    for first, last, why in BROKEN:
+        if first <= version <= last:
+            return f"QEMU {version}: {why}"
+    return None
+
+
 def refusal(facts: VMFacts) -> str | None:
     """Why COLO procedures must not run on this QEMU, or None."""
-    for first, last, why in BROKEN:
-        if first <= facts.version <= last:
-            return f"QEMU {facts.version}: {why}"
+    if reason := broken(facts.version):
+        return reason
     if not facts.schema.has_command("x-colo-lost-heartbeat"):
         return (f"QEMU {facts.version} was built without COLO (no x-colo-lost-heartbeat: "
                 "configure --disable-replication)")

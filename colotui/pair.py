@@ -6,12 +6,14 @@ comes from `colotui.lab.pair_from_lab`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import UserError
 from .qmp import Address, AddressError, parse_address
-from .topology import Topology, load_topology
+from .topology import Topology, topology_values
 
 #: The two sides of a COLO pair, in the order colotui shows them.
 ROLES = ("primary", "secondary")
@@ -31,25 +33,37 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Pair:
-    """The two VMs, the topology that describes them, and the lab they came from (if any)."""
+    """The two VMs, what is known of their topology beforehand, and the lab they came from (if any).
+
+    Procedures discover the topology from the VMs; ``given`` values (a topology file, ``--set``) override
+    what is discovered and must agree with it; ``known`` (a lab's) fills what the VMs cannot show."""
 
     primary: Endpoint
     secondary: Endpoint
-    topology: Topology = field(default_factory=Topology)
+    known: Topology | None = None
     lab: Path | None = None  # a lab's roles change at respawn: the console follows it
+    given: Mapping[str, Any] = field(default_factory=dict)
+    given_from: str = ""
 
     def by_role(self) -> dict[str, Endpoint]:
         return {"primary": self.primary, "secondary": self.secondary}
 
 
 def pair_from_addresses(primary: str, secondary: str, topology: Path | None = None, *,
-                        primary_yank: str | None = None, secondary_yank: str | None = None) -> Pair:
-    """Two QMP addresses (and, optionally, each VM's second QMP address for out-of-band commands)."""
+                        primary_yank: str | None = None, secondary_yank: str | None = None,
+                        settings: Mapping[str, Any] | None = None) -> Pair:
+    """Two QMP addresses (and, optionally, each VM's second QMP address for out-of-band commands); a
+    topology file's values and ``settings`` (``--set``) are given values."""
     try:
         p, s = parse_address(primary), parse_address(secondary)
         p_yank = parse_address(primary_yank) if primary_yank else None
         s_yank = parse_address(secondary_yank) if secondary_yank else None
     except AddressError as exc:
         raise UserError(str(exc)) from None
-    topo = load_topology(topology) if topology is not None else Topology()
-    return Pair(Endpoint("primary", p, topo.primary, p_yank), Endpoint("secondary", s, topo.secondary, s_yank), topo)
+    given = dict(topology_values(topology)) if topology is not None else {}
+    given |= settings or {}
+    sources = [str(topology)] if topology is not None else []
+    sources += ["--set"] if settings else []
+    return Pair(Endpoint("primary", p, str(given.get("addr.primary", "")), p_yank),
+                Endpoint("secondary", s, str(given.get("addr.secondary", "")), s_yank),
+                given=given, given_from=" and ".join(sources))

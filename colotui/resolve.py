@@ -9,8 +9,10 @@ topology), or two QMP addresses (and, for procedures, a topology file).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from .config import Config, Profile
 from .errors import UserError
@@ -28,9 +30,17 @@ def _pair_from_profile(profile: Profile) -> Pair:
                                primary_yank=profile.primary_yank, secondary_yank=profile.secondary_yank)
 
 
+def _with(pair: Pair, settings: Mapping[str, Any] | None) -> Pair:
+    """``--set`` values on a lab's or a profile's pair."""
+    if not settings:
+        return pair
+    return replace(pair, given={**pair.given, **settings},
+                   given_from=" and ".join(filter(None, (pair.given_from, "--set"))))
+
+
 def resolve_pair(config: Config, *, lab: str | Path | None = None, profile: str | None = None,
                  addresses: Sequence[str | None] = (), topology: str | Path | None = None,
-                 yank: Sequence[str | None] = (None, None)) -> Pair:
+                 yank: Sequence[str | None] = (None, None), settings: Mapping[str, Any] | None = None) -> Pair:
     """The pair named by exactly one of ``lab``, ``profile`` (of ``config``) or two ``addresses``;
     ``topology`` and ``yank`` (each VM's second QMP address, for out-of-band commands) go with addresses."""
     given = [g for g in addresses if g is not None]
@@ -39,14 +49,14 @@ def resolve_pair(config: Config, *, lab: str | Path | None = None, profile: str 
     if sum(map(bool, (lab is not None, profile, given))) > 1:
         raise UserError("give one of --lab DIR, --profile NAME or the two QMP addresses")
     if profile:
-        return _pair_from_profile(config.profile(profile))
+        return _with(_pair_from_profile(config.profile(profile)), settings)
     if lab is not None:
-        return pair_from_lab(Path(lab))
+        return _with(pair_from_lab(Path(lab)), settings)
     if len(given) != 2:
         raise UserError("give --lab DIR, --profile NAME, or the primary's and the secondary's QMP addresses "
                         "(a socket path or host:port)")
     return pair_from_addresses(given[0], given[1], Path(topology) if topology is not None else None,
-                               primary_yank=yank[0], secondary_yank=yank[1])
+                               primary_yank=yank[0], secondary_yank=yank[1], settings=settings)
 
 
 def resolve_targets(config: Config, *, lab: str | Path | None = None, profile: str | None = None,

@@ -84,8 +84,27 @@ class Topology:
                    checkpoint_delay_ms=data.get("checkpoint_delay_ms", 1000))
 
 
+def topology_values(path: Path) -> dict[str, Any]:
+    """The values a topology file sets, flat (``ids.disk``, ``ports.nbd``, ``addr.primary``…): what it
+    leaves out is discovered from the VMs."""
+    data = _checked(path)
+    values: dict[str, Any] = {f"addr.{k}": data[k] for k in ("primary", "secondary") if k in data}
+    values |= {f"{section}.{k}": v for section in ("ports", "ids") for k, v in data.get(section, {}).items()}
+    if "checkpoint_delay_ms" in data:
+        values["checkpoint_delay_ms"] = int(data["checkpoint_delay_ms"])
+    return values
+
+
 def load_topology(path: Path) -> Topology:
-    """A topology file (TOML); every mistake is reported with its line."""
+    """A topology file (TOML), what it leaves out from the defaults; every mistake is reported with its line."""
+    data = _checked(path)
+    defaults = Topology()
+    return Topology(primary=data.get("primary", defaults.primary), secondary=data.get("secondary", defaults.secondary),
+                    ports=Ports(**data.get("ports", {})), ids=Ids(**data.get("ids", {})),
+                    checkpoint_delay_ms=int(data.get("checkpoint_delay_ms", defaults.checkpoint_delay_ms)))
+
+
+def _checked(path: Path) -> dict[str, Any]:
     data, where = load_toml(path)
     known = {f.name for f in fields(Topology)}
     for key in data:
@@ -108,10 +127,7 @@ def load_topology(path: Path) -> Topology:
     for key in ("primary", "secondary"):
         if key in data and not isinstance(data[key], str):
             raise where.error(f"{key} must be an address (a string)", where.key(key))
-    defaults = Topology()
-    return Topology(primary=data.get("primary", defaults.primary), secondary=data.get("secondary", defaults.secondary),
-                    ports=Ports(**data.get("ports", {})), ids=Ids(**data.get("ids", {})),
-                    checkpoint_delay_ms=int(data.get("checkpoint_delay_ms", defaults.checkpoint_delay_ms)))
+    return data
 
 
 def dump_topology(topology: Topology) -> str:

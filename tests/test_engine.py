@@ -213,8 +213,16 @@ def test_cli_run_with_addresses_and_a_topology_file(lab: Lab) -> None:
     assert out.returncode == 0, out.stderr
     nbd = next(json.loads(line) for line in out.stdout.splitlines() if '"secondary-nbd-server"' in line)
     assert nbd["request"]["arguments"]["addr"]["data"] == {"host": "127.0.0.2", "port": str(state.ports.nbd)}
-    out = colotui("run", "startup", "--primary", state.current("primary").qmp, "--secondary", "127.0.0.2:1")
-    assert out.returncode == 1 and "procedures need a topology" in out.stderr
+    # without the file, on unix sockets: the secondary's address for NBD and migration shows nowhere yet
+    pair = ["--primary", state.current("primary").qmp, "--secondary", state.current("secondary").qmp]
+    out = colotui("run", "startup", *pair, "--yes")
+    assert out.returncode == 1 and "refused: addr.secondary is not known" in out.stdout, out.stdout
+    assert "--set addr.secondary=ADDRESS" in out.stdout
+    out = colotui("run", "startup", *pair, "--set", "addr.secondary=127.0.0.2", "--dry-run", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    nbd = next(json.loads(line) for line in out.stdout.splitlines() if '"secondary-nbd-server"' in line)
+    assert nbd["request"]["arguments"]["addr"]["data"] == {"host": "127.0.0.2", "port": "9999"}, \
+        "a port no VM shows yet is the document's"
 
 
 def test_cli_run_on_addresses_holds_the_yank_monitors_it_is_given(lab: Lab, tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def pair_from_lab(directory: Path) -> Pair:
             raise UserError(f"the lab in {directory} has no {role}")
         endpoints[role] = Endpoint(vm.name, parse_address(vm.qmp), vm.address,
                                    parse_address(vm.qmp_yank) if vm.qmp_yank else None)
-    return Pair(endpoints["primary"], endpoints["secondary"], state.topology(), Path(directory))
+    return Pair(endpoints["primary"], endpoints["secondary"], known=state.topology(), lab=Path(directory))
 
 
 async def follow(in_use: Callable[[], Pair], interval: float = INTERVAL) -> AsyncIterator[Pair]:

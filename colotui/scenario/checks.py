@@ -38,6 +38,9 @@ async def _found(check: Check, ask: Asker, schema: Schema | None) -> tuple[bool,
     if kind == "colo_mode":
         mode = (await ask.query("query-colo-status"))["mode"]
         return mode in _one_of(want), mode
+    if kind == "last_colo_mode":
+        mode = (await ask.query("query-colo-status"))["last-mode"]
+        return mode in _one_of(want), mode
     if kind == "migration":
         status = (await ask.query("query-migrate")).get("status", "none")
         return status in _one_of(want), status
@@ -56,6 +59,23 @@ async def _found(check: Check, ask: Asker, schema: Schema | None) -> tuple[bool,
             status = job["status"] if job else "no such job"
             return status == check.status, status
         return (job is not None) == check.present, "present" if job else "absent"
+    if kind == "quorum_child":
+        children = await _quorum_children(ask)
+        attached = want in children.values()
+        return attached == check.present, (f"attached as {next(k for k, v in children.items() if v == want)}"
+                                           if attached else f"children {', '.join(children.values()) or 'none'}")
+    if kind == "incoming":
+        status = (await ask.query("query-status"))["status"]
+        migrate = await ask.query("query-migrate")
+        listens = [f"{a.get('host')}:{a.get('port')}" for a in migrate.get("socket-address", [])]
+        if status != "inmigrate":
+            found = f"not waiting for a migration (run state {status})"
+        elif listens or migrate.get("status", "none") != "none":
+            found = (f"listening on {', '.join(listens) or '?'} already (started with -incoming tcp:…, or "
+                     "migrate-incoming was sent)")
+        else:
+            found = "deferred (-incoming defer)"
+        return found.startswith(want), found
     if kind == "command":
         if schema is None:
             raise LiveError("the QMP schema is not known yet")
@@ -63,6 +83,8 @@ async def _found(check: Check, ask: Asker, schema: Schema | None) -> tuple[bool,
         return has == check.present, "offered" if has else "not offered"
     if kind == "object":
         names = {o["name"] for o in await ask.query("qom-list", {"path": "/objects"})}
+    elif kind == "export":
+        names = {e["id"] for e in await ask.query("query-block-exports")}
     elif kind == "chardev":
         names = {c["label"] for c in await ask.query("query-chardev")}
     elif kind == "block_node":
@@ -72,8 +94,43 @@ async def _found(check: Check, ask: Asker, schema: Schema | None) -> tuple[bool,
     return (want in names) == check.present, "present" if want in names else "absent"
 
 
-async def evaluate(check: Check, ask: Asker, schema: Schema | None = None, oob: Session | None = None) -> CheckResult:
-    """``check`` (already rendered) against the VM ``ask`` asks (``oob``: its out-of-band session, if any)."""
+async def _quorum_children(ask: Asker) -> dict[str, str]:
+    """``children.N`` → node name under the quorum drive ``ids.disk``."""
+    graph = await ask.query("x-debug-query-block-graph")
+    names = {n["id"]: n["name"] for n in graph["nodes"]}
+    backend = next((n["id"] for n in graph["nodes"] if n["name"] == ask.topology.ids.disk
+                    and n["type"] == "block-backend"), None)
+    root = next((e["child"] for e in graph["edges"] if e["parent"] == backend), None)
+    return {e["name"]: names.get(e["child"], "") for e in graph["edges"]
+            if e["parent"] == root and e["name"].startswith("children.")}
+
+
+async def _size(ask: Asker, drive: str) -> int | None:
+    for device in await ask.query("query-block"):
+        if device.get("device") == drive and "inserted" in device:
+            return int(device["inserted"]["image"]["virtual-size"])
+    return None
+
+
+async def _compare_with_peer(check: Check, ask: Asker, peer: Asker | None) -> tuple[bool, str]:
+    if peer is None or not peer.session.connected:
+        return False, "the other side is not connected"
+    if check.kind == "same_version":
+        versions = [(await a.query("query-version"))["qemu"] for a in (ask, peer)]
+        text = [f"{v['major']}.{v['minor']}.{v['micro']}" for v in versions]
+        return text[0] == text[1], f"{text[0]} here, {text[1]} on {peer.session.name}"
+    here, there = check.expected
+    sizes = await _size(ask, here), await _size(peer, there)
+    if None in sizes:
+        missing = here if sizes[0] is None else f"{there} on {peer.session.name}"
+        return False, f"no drive {missing} with a medium"
+    return sizes[0] == sizes[1], f"{sizes[0]} bytes here, {sizes[1]} on {peer.session.name}"
+
+
+async def evaluate(check: Check, ask: Asker, schema: Schema | None = None, oob: Session | None = None,
+                   peer: Asker | None = None) -> CheckResult:
+    """``check`` (already rendered) against the VM ``ask`` asks (``oob``: its out-of-band session, if any;
+    ``peer``: the other side, for checks that compare the two)."""
     session = ask.session
     if check.kind == "answers":
         verdict = await probe(session, oob)
@@ -87,7 +144,10 @@ async def evaluate(check: Check, ask: Asker, schema: Schema | None = None, oob: 
     if not session.connected:
         return CheckResult(check, False, f"nothing: {session.name} is not connected ({session.detail})")
     try:
-        ok, found = await _found(check, ask, schema)
+        if check.kind in ("same_version", "same_size"):
+            ok, found = await _compare_with_peer(check, ask, peer)
+        else:
+            ok, found = await _found(check, ask, schema)
     except LiveError as exc:
         return CheckResult(check, False, str(exc))
     return CheckResult(check, ok, found)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,7 @@ from ..qmp.probe import FactsCache, VMFacts
 from ..topology import Topology
 from .checks import CheckResult, evaluate
 from .live import LIVE, Asker, LiveError, peer_connections
-from .model import ROLE_ALIASES, Check, Scenario, Step, Wait
+from .model import ROLE_ALIASES, ROLES, Check, Scenario, Step, Wait
 from .render import Request, build_request
 from .template import MissingVariable, placeholders, render, topology_variables
 
@@ -241,10 +242,39 @@ class Engine:
         for check in checks:
             role = ROLE_ALIASES.get(check.target, check.target)
             ask = askers.setdefault(role, Asker(self.session(role), self.topology))
+            other = next(r for r in ROLES if r != role)
+            peer = askers.setdefault(other, Asker(self.session(other), self.topology))
             facts = await self._facts(role) if check.kind == "command" else None
             results.append(await evaluate(self._rendered(check), ask, facts.schema if facts else None,
-                                          self.oob(role)))
+                                          self.oob(role), peer))
         return tuple(results)
+
+    async def upfront(self) -> list[str]:
+        """Before the first step: every step's requirement that an object, chardev or block node exists,
+        where no earlier step makes or names it (so it must exist now) and the step is not done already.
+        What is missing, one line each; empty if all is there."""
+        earlier = ""
+        checks, where = [], []
+        for step in self.scenario.steps:
+            for check in step.require:
+                if check.kind in ("object", "chardev", "block_node") and check.present \
+                        and str(check.expected) not in earlier:
+                    checks.append(check)
+                    where.append(step)
+            earlier += json.dumps([c.arguments for c in (step.command, step.otherwise) if c]) + str(step.command.hmp)
+        results = await self._check_all(tuple(checks))
+        missing = []
+        for step, result in zip(where, results, strict=True):
+            if not result.ok and not await self.already_done(step):
+                missing.append(f"step {step.number} {step.id} needs {result.text}")
+        return missing
+
+    async def already_done(self, step: Step) -> tuple[CheckResult, ...]:
+        """The step's ``done`` checks if every one holds now (its effect is there: a rerun skips it), else ()."""
+        if not step.done:
+            return ()
+        results = await self._check_all(step.done)
+        return results if all(r.ok for r in results) else ()
 
     # -- one step ----------------------------------------------------------------------------------
 
@@ -297,6 +327,10 @@ class Engine:
     async def _attempt(self, step: Step) -> tuple[StepState, StepUpdate | None]:
         """One try at a step: OK, SKIPPED, or FAILED (with the update that says why); ABORT raises."""
         self._emit(step, StepState.CHECKING)
+        if already := await self.already_done(step):
+            self._emit(step, StepState.OK, checks=already,
+                       message="already done: " + "; ".join(c.text for c in already))
+            return StepState.OK, None
         checks = await self._check_all(step.require)
         unmet = [c for c in checks if not c.ok]
         if unmet:  # preconditions first: they say what is wrong better than a value that cannot be found
@@ -375,7 +409,9 @@ class Engine:
         for step in self.scenario.steps:
             request = await self._request(step, strict=False)
             requests.append(request)
-            self._emit(step, StepState.PENDING, request=request, message=step.why)
+            already = await self.already_done(step)
+            note = " (already done, would not be sent: " + "; ".join(c.text for c in already) + ")" if already else ""
+            self._emit(step, StepState.PENDING, request=request, checks=already, message=step.why + note)
         return requests
 
 

@@ -22,7 +22,7 @@ from .model import CHECK_KINDS, ROLE_ALIASES, ROLES, YANK_KINDS, Check, Command,
 from .template import placeholders, topology_variables
 
 _STEP_KEYS = {"id", "title", "target", "why", "qmp", "hmp", "yank", "arguments", "otherwise", "confirm", "require",
-              "wait"}
+              "wait", "done"}
 _WAIT_KEYS = {"event", "data", "timeout", "target"}
 _CHECK_MODIFIERS = {"target", "present", "status", "state"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -112,6 +112,13 @@ class _StepReader:
                 raise self.fail("answers must be true or false (and takes only target =)", key)
             return Check(kind=kind, target=self.role(table.get("target", default_target), key), expected=expected,
                          line=self.at(key))
+        if kind == "same_version":
+            if expected is not True or set(table) - {"same_version", "target"}:
+                raise self.fail("same_version must be true (and takes only target =)", key)
+            return Check(kind=kind, target=self.role(table.get("target", default_target), key), expected=True,
+                         line=self.at(key))
+        if kind == "same_size" and not (isinstance(expected, list) and len(expected) == 2):
+            raise self.fail("same_size takes two drives: [this VM's, the other VM's]", key)
         if not isinstance(expected, (str, list)) or (isinstance(expected, list) and
                                                      not all(isinstance(v, str) for v in expected)):
             raise self.fail(f"{kind} must be a string (or, for states, a list of strings)", key)
@@ -168,9 +175,10 @@ class _StepReader:
             otherwise = self.command(raw["otherwise"], "otherwise")
         if not isinstance(raw.get("confirm", True), bool):
             raise self.fail("confirm must be true or false", "confirm")
-        require = raw.get("require", [])
-        if not isinstance(require, list):
-            raise self.fail("require must be a list of conditions", "require")
+        require, done = raw.get("require", []), raw.get("done", [])
+        for key, value in (("require", require), ("done", done)):
+            if not isinstance(value, list):
+                raise self.fail(f"{key} must be a list of conditions", key)
         waits = raw.get("wait", [])
         waits = [waits] if isinstance(waits, dict) else waits
         if not isinstance(waits, list):
@@ -181,6 +189,7 @@ class _StepReader:
         return Step(id=step_id, number=self.index + 1, target=target, why=" ".join(why.split()), command=command,
                     otherwise=otherwise, title=title, confirm=raw.get("confirm", True),
                     require=tuple(self.check(c, "require", target) for c in require),
+                    done=tuple(self.check(c, "done", target) for c in done),
                     waits=tuple(self.wait(w) for w in waits), line=self.line)
 
 

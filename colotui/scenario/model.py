@@ -21,14 +21,21 @@ CHECK_KINDS = {
     "link": "the QMP connection: up or down",
     "answers": "whether the VM answers QMP at all (false: down, or hung: no reply in band nor out of band)",
     "colo_mode": "query-colo-status mode: primary, secondary or none",
+    "last_colo_mode": "query-colo-status last-mode: the role before the last failover (primary, secondary, none)",
     "migration": "query-migrate status (colo, active, completed, none…)",
     "runstate": "query-status status (running, paused, inmigrate, prelaunch…)",
     "object": "a QOM object under /objects, by id",
     "chardev": "a character device, by id",
     "block_node": "a block node, by node name",
     "block_job": "a block job, by id (with status = …, its status)",
+    "export": "a block export (NBD), by id",
     "capability": "a migration capability, by name (with state = true/false)",
     "command": "a QMP command this QEMU offers",
+    "quorum_child": "a block node, by node name, that is a child of the quorum drive {ids.disk}",
+    "incoming": "how the VM waits for its incoming migration: deferred (-incoming defer, migrate-incoming not "
+                "sent yet) or listening",
+    "same_version": "true: the VM runs the same QEMU version as the other side",
+    "same_size": "[this VM's drive, the other side's drive]: both disks have the same size",
 }
 
 
@@ -49,13 +56,21 @@ class Check:
             return f"{self.target} QMP link is {self.expected}"
         if self.kind == "answers":
             return f"{self.target} answers QMP" if self.expected else f"{self.target} does not answer (down or hung)"
-        if self.kind in ("colo_mode", "migration", "runstate"):
+        if self.kind in ("colo_mode", "last_colo_mode", "migration", "runstate"):
             want = self.expected if isinstance(self.expected, str) else " or ".join(self.expected)
             return f"{self.target} {self.kind.replace('_', ' ')} is {want}"
         if self.kind == "capability":
             return f"{self.target} migration capability {self.expected} is {'on' if self.state else 'off'}"
         if self.kind == "block_job" and self.status:
             return f"{self.target} block job {self.expected} is {self.status}"
+        if self.kind == "quorum_child":
+            return f"{self.target} quorum child {self.expected} is {'attached' if self.present else 'detached'}"
+        if self.kind == "incoming":
+            return f"{self.target} incoming migration is {self.expected}"
+        if self.kind == "same_version":
+            return f"{self.target} runs the same QEMU version as the other side"
+        if self.kind == "same_size":
+            return f"{self.target} drive {self.expected[0]} is as large as the other side's {self.expected[1]}"
         if self.kind == "command":
             return f"{self.target} {'offers' if self.present else 'lacks'} the command {self.expected}"
         what = self.kind.replace("_", " ")
@@ -113,6 +128,7 @@ class Step:
     title: str = ""
     confirm: bool = True
     require: tuple[Check, ...] = ()
+    done: tuple[Check, ...] = ()  # all true before the step: its effect is there already, it is not sent again
     waits: tuple[Wait, ...] = ()
     line: int | None = None
 

@@ -19,9 +19,11 @@ from typing import TextIO
 from ..pair import Pair
 from ..qmp import Transcript
 from ..qmp.probe import FactsCache, VMFacts
-from ..service.sessions import PairSessions, open_sessions
+from ..service.sessions import open_sessions
 from .engine import Decision, Engine, PreflightError, RunResult, StepState, StepUpdate
 from .model import ROLE_ALIASES, Scenario
+from .plan import PlanRefused, by_role, make_plan
+from .record import last_stop, remember, stopped_at
 
 _MARK = {StepState.OK: "ok", StepState.FAILED: "FAILED", StepState.SKIPPED: "skipped"}
 
@@ -31,6 +33,7 @@ class Options:
     yes: bool = False
     dry_run: bool = False
     start: int = 0
+    resume: bool = False
     json_lines: bool = False
     connect_timeout: float = 5.0
     deadline: float = 10.0
@@ -52,13 +55,14 @@ class Printer:
             return
         head = f"[{u.step.number}/{u.total}] {u.step.id} → {u.vm}"
         if u.state in (StepState.PENDING, StepState.CONFIRM):  # pending: a dry run
-            self.say(f"{head}\n      {u.step.why}\n      sends: {u.request.text() if u.request else '?'}")
+            self.say(f"{head}\n      {u.message if u.state is StepState.PENDING else u.step.why}\n"
+                     f"      sends: {u.request.text() if u.request else '?'}")
             for c in u.checks:
                 self.say(f"      checked: {c.text}")
         elif u.state is StepState.WAITING:
             self.say(f"      {u.message}")
         elif u.state in _MARK:
-            detail = f" ({u.elapsed * 1000:.0f} ms)" if u.state is StepState.OK else f": {u.message}"
+            detail = f" ({u.elapsed * 1000:.0f} ms)" if u.state is StepState.OK and not u.message else f": {u.message}"
             self.say(f"{head}  {_MARK[u.state]}{detail}")
 
 
@@ -95,16 +99,34 @@ def read_line(prompt: str) -> str | None:
 
 async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, transcript: Transcript | None,
                        out: TextIO = sys.stdout, read: Callable[[str], str | None] = read_line) -> RunResult | None:
-    """Connect to both VMs, run (or dry-run) ``scenario``, and report; None for a dry run."""
+    """Connect to both VMs, work out the plan (roles, topology, up-front checks), run (or dry-run)
+    ``scenario``, and report; None for a dry run."""
     printer = Printer(out, options.json_lines)
+
+    def refuse(reason: str) -> RunResult:
+        printer.say(f"refused: {reason}")
+        if options.json_lines:
+            print(json.dumps({"scenario": scenario.name, "refused": reason}), file=out, flush=True)
+        return RunResult(scenario.name, "refused")
+
     async with open_sessions(pair, transcript=transcript, deadline=options.deadline) as sessions:
         # wait for the VMs the steps talk to; a VM only checked (a failover's dead or hung peer) is
         # asked when its check comes, and one that refuses connections is down at once
         await sessions.wait_settled(scenario.targets, options.connect_timeout)
+        try:
+            plan = await make_plan(scenario, sessions, pair)
+        except PlanRefused as exc:
+            return refuse(str(exc))
         facts = FactsCache()
-        engine = Engine(scenario, sessions, pair.topology, decide=TerminalDecider(options.yes, read),
-                        on_update=printer.update, facts=facts, oob=sessions.oob)
-        await _introduce(printer, scenario, sessions, facts)
+        engine = Engine(scenario, by_role(plan, sessions), plan.settled.topology,
+                        decide=TerminalDecider(options.yes, read), on_update=printer.update, facts=facts,
+                        oob=lambda role: sessions.oob(plan.roles[role]))
+        await _introduce(printer, scenario, engine)
+        for note in plan.notes:
+            printer.say(f"note: {note}")
+        missing = await engine.upfront()
+        if missing:
+            return refuse("; ".join(missing) + " — nothing was sent")
         if options.dry_run:
             await engine.dry_run()
             return None
@@ -112,24 +134,48 @@ async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, tran
             for warning in await engine.preflight():
                 printer.say(f"warning: {warning}")
         except PreflightError as exc:
-            printer.say(f"refused: {exc}")
-            if options.json_lines:
-                print(json.dumps({"scenario": scenario.name, "refused": str(exc)}), file=out, flush=True)
-            return RunResult(scenario.name, "refused")
-        result = await engine.run(options.start)
+            return refuse(str(exc))
+        start = await _start(scenario, pair, options, printer, read)
+        result = await engine.run(start)
         printer.say(f"{scenario.name}: {result.status}")
+        remember(pair, stopped_at(scenario, result), scenario.name)
         return result
 
 
-async def _introduce(printer: Printer, scenario: Scenario, sessions: PairSessions, facts: FactsCache) -> None:
+async def _start(scenario: Scenario, pair: Pair, options: Options, printer: Printer,
+                 read: Callable[[str], str | None]) -> int:
+    """Where to start: ``--from``; with ``--resume``, the step the last run stopped at; otherwise the first
+    step, after saying (and, when asking is allowed, offering) where the last run stopped."""
+    if options.start:
+        return options.start
+    stopped = last_stop(scenario.name, pair)
+    if stopped is None or not any(s.id == stopped.step for s in scenario.steps):
+        if options.resume:
+            printer.say(f"note: no stopped run of {scenario.name} on this pair to resume: starting at step 1")
+        return 0
+    printer.say(f"note: {stopped.describe()}")
+    if options.resume:
+        return scenario.index_of(stopped.step)
+    if not options.yes and not options.json_lines:
+        answer = await asyncio.to_thread(read, f"      continue from step {stopped.number} {stopped.step}? "
+                                               "[Y]es / [n]o, from the start: ")
+        if answer is not None and answer.strip().lower() in ("", "y", "yes"):
+            return scenario.index_of(stopped.step)
+    printer.say("      from the start: steps already done are recognised and not sent again "
+                "(--resume starts at the stopped step)")
+    return 0
+
+
+async def _introduce(printer: Printer, scenario: Scenario, engine: Engine) -> None:
     parts = []
-    for role, session in sessions.items():
-        known = await facts.get(session) if session.connected else None
+    for role in ("primary", "secondary"):
+        session = engine.session(role)
+        known = await engine.facts.get(session) if session.connected else None
         state = f"QEMU {known.version}" if isinstance(known, VMFacts) else f"not connected: {session.detail}"
         parts.append(f"{role} {session.name} ({state})")
     printer.say(f"{scenario.name}: {len(scenario.steps)} steps; " + "; ".join(parts))
     for role in sorted(scenario.targets):
         if any(s.command.yank for s in scenario.steps if ROLE_ALIASES.get(s.target, s.target) == role) \
-                and sessions.oob(role) is None:
+                and engine.oob(role) is None:
             printer.say(f"warning: {role} has no out-of-band monitor (a second -qmp; --{role}-yank ADDR): its "
                         "yank goes through the main session, and waits behind it if that is busy")

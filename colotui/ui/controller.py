@@ -23,6 +23,8 @@ from ..repl.history import History
 from ..repl.runner import Repl
 from ..repl.safety import Confirm, Policy
 from ..scenario import Decision, Engine, PreflightError, Scenario, StepUpdate
+from ..scenario.plan import PlanRefused, by_role, make_plan
+from ..scenario.record import last_stop, remember, stopped_at
 from ..service.sessions import PairSessions
 from ..service.watcher import VMWatcher
 from .messages import ControllerTrouble, PairChanged, StepChanged, VMChanged
@@ -187,11 +189,27 @@ class ConsoleController:
         Raises `PreflightError` when the pair's QEMUs cannot run it."""
         if self.sessions is None:
             raise PreflightError("this console is not connected to any VM")
-        engine = Engine(scenario, self.sessions, self.pair.topology, decide=decide, oob=self.sessions.oob,
-                        on_update=self._step_changed, facts=self.facts)
+        sessions = self.sessions
+        try:
+            plan = await make_plan(scenario, sessions, self.pair)
+        except PlanRefused as exc:
+            raise PreflightError(str(exc)) from None
+        engine = Engine(scenario, by_role(plan, sessions), plan.settled.topology, decide=decide,
+                        oob=lambda role: sessions.oob(plan.roles[role]), on_update=self._step_changed,
+                        facts=self.facts)
+        for note in plan.notes:
+            warn(note)
+        missing = await engine.upfront()
+        if missing:
+            raise PreflightError("; ".join(missing) + " — nothing was sent")
         for warning in await engine.preflight():
             warn(warning)
-        return (await engine.run()).status
+        stopped = last_stop(scenario.name, self.pair)
+        if stopped is not None:
+            warn(f"{stopped.describe()}; steps already done are recognised and not sent again")
+        result = await engine.run()
+        remember(self.pair, stopped_at(scenario, result), scenario.name)
+        return result.status
 
     def _step_changed(self, update: StepUpdate) -> None:
         self._post(StepChanged(update))

@@ -1,0 +1,126 @@
+"""Before a procedure's first command: who plays which role, the topology from the live VMs, and
+everything that can be checked up front. Nothing is sent unless all of it holds.
+
+Roles come from the VMs (the order an operator gave is only the first guess),
+so after a failover nothing needs swapping. Ids and ports are discovered;
+what the operator gave must agree with what the VMs show; what neither shows
+comes from the lab, the QMP address, or the COLO-FT document, and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..discovery import Snapshot, discover, plays, swapped
+from ..discovery.settle import Settled, flatten, settle
+from ..pair import ROLES, Pair
+from ..qmp import Session, TcpAddress
+from ..service.snapshots import take_snapshot
+from .model import Scenario
+from .record import see, seen_values
+from .template import placeholders
+
+#: What each address is for, in a message that asks for it.
+_ADDRESS_USE = {"addr.primary": "the primary's address, where its chardevs listen for the secondary",
+                "addr.secondary": "the secondary's address, where its NBD server and incoming migration listen"}
+
+
+#: How long the VM a procedure does not send to may take to connect, when its role must be asked (seconds).
+OTHER_CONNECT = 2.0
+
+
+class PlanRefused(Exception):
+    """The procedure cannot start on this pair; the message says why and what to give."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    roles: dict[str, str]  # the role a procedure addresses → the key of the session that plays it
+    settled: Settled
+    notes: tuple[str, ...]
+
+    @property
+    def swapped(self) -> bool:
+        return self.roles["primary"] != "primary"
+
+
+def _used(scenario: Scenario) -> set[str]:
+    names: set[str] = set()
+    for step in scenario.steps:
+        for command in (step.command, step.otherwise):
+            if command is not None:
+                names |= set(placeholders([command.arguments, command.hmp]))
+        for check in (*step.require, *step.done, *(w.until for w in step.waits if w.until)):
+            names |= set(placeholders(check.expected))
+        names |= {n for w in step.waits for n in placeholders(w.data)}
+    return names
+
+
+def _known(pair: Pair, roles: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """What is known beforehand, by the role each VM plays now: a lab's own record first, then what the
+    pair's VMs showed in earlier runs, then each VM's address."""
+    known: dict[str, tuple[Any, str]] = seen_values(pair)
+    if pair.known is not None:
+        source = f"the lab's lab.json ({pair.lab})" if pair.lab else "the pair's topology"
+        known |= {k: (v, source) for k, v in flatten(pair.known).items()}
+    by_key = pair.by_role()
+    for role in ROLES:
+        endpoint = by_key[roles[role]]
+        if pair.known is not None and pair.lab is not None:
+            continue  # a lab knows its addresses by role already
+        if endpoint.address:
+            known[f"addr.{role}"] = (endpoint.address, f"{endpoint.name}'s address")
+        elif isinstance(endpoint.qmp, TcpAddress) and endpoint.qmp.host not in ("0.0.0.0", "::", ""):
+            known[f"addr.{role}"] = (endpoint.qmp.host, f"the host of {endpoint.name}'s QMP address {endpoint.qmp}")
+    return known
+
+
+async def snapshots(scenario: Scenario, sessions: Mapping[str, Session]) -> dict[str, Snapshot | None]:
+    """The VMs the steps send to, and the other one only if they do not settle the roles alone (a
+    failover's dead or hung peer is not waited for)."""
+    targets = sorted(scenario.targets)
+    taken = dict(zip(targets, await asyncio.gather(*(take_snapshot(sessions[r]) for r in targets)), strict=True))
+    unsettled = any(taken[r] is None or plays(taken[r]) not in (None, r) for r in targets)  # type: ignore[arg-type]
+    for role in ROLES:
+        if role not in taken:
+            taken[role] = None
+            if unsettled:
+                await sessions[role].wait_settled(OTHER_CONNECT)
+                taken[role] = await take_snapshot(sessions[role])
+    return taken
+
+
+async def make_plan(scenario: Scenario, sessions: Mapping[str, Session], pair: Pair) -> Plan:
+    """Raises `PlanRefused` with the reason when the procedure must not start."""
+    taken = await snapshots(scenario, sessions)
+    flip = swapped(taken["primary"], taken["secondary"])
+    roles = {"primary": "secondary", "secondary": "primary"} if flip else {r: r for r in ROLES}
+    found = discover(taken[roles["primary"]], taken[roles["secondary"]])
+    settled = settle(found, given=pair.given, given_from=pair.given_from or "given", known=_known(pair, roles))
+    if settled.conflicts:
+        raise PlanRefused("; ".join(settled.conflicts) + " — nothing was sent (correct or drop the given value)")
+    see(pair, {k: f.value for k, f in found.items()})
+    used = {n for n in _used(scenario) if not n.startswith("live.")}
+    notes = []
+    if flip:
+        notes.append(f"{pair.by_role()['secondary'].name} plays the primary and {pair.by_role()['primary'].name} "
+                     "the secondary (as the VMs report)")
+    for name in sorted(used):
+        source = settled.source(name)
+        if source.kind != "default":
+            continue
+        if name in _ADDRESS_USE:
+            raise PlanRefused(f"{name} is not known ({_ADDRESS_USE[name]}): no VM shows it yet; give --set "
+                              f"{name}=ADDRESS (or a topology file) — nothing was sent")
+        if name.startswith("ports."):
+            notes.append(f"{name} = {flatten(settled.topology)[name]}: the document's default (no VM shows it); "
+                         f"--set {name}=N to choose another")
+    return Plan(roles, settled, tuple(notes))
+
+
+def by_role(plan: Plan, sessions: Mapping[str, Session]) -> dict[str, Session]:
+    """The sessions by the role their VM plays."""
+    return {role: sessions[plan.roles[role]] for role in ROLES}
