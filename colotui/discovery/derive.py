@@ -24,6 +24,8 @@ class Found:
 
     value: Any
     where: str
+    guess: bool = False  # told apart by port or by the document's name, not by what uses it: a value
+    #                      known from before (the pair's earlier look, a lab) wins over it
 
 
 Discovered = dict[str, Found]  # "ids.disk", "ports.nbd", "addr.secondary" → Found
@@ -56,9 +58,9 @@ def _port(address: str) -> tuple[str, int] | None:
     return (host.strip("[]"), int(port)) if port.isdigit() and host else None
 
 
-def _add(found: Discovered, key: str, value: Any, where: str) -> None:
+def _add(found: Discovered, key: str, value: Any, where: str, guess: bool = False) -> None:
     if value not in (None, "") and key not in found:
-        found[key] = Found(value, where)
+        found[key] = Found(value, where, guess)
 
 
 def _primary(vm: Snapshot, found: Discovered) -> None:
@@ -134,15 +136,17 @@ def _loops(vm: Snapshot, found: Discovered, me: str) -> None:
     for kind, port_key in (("compare_loop", "ports.compare_loop"), ("compare_out", "ports.compare_out")):
         pair = next((p for p in loops if known.get(f"ids.{kind}_server") == p[0].label
                      or known.get(f"ids.{kind}_client") == p[1].label), None)
+        guess = pair is None
         if pair is None and free:
             pair = free.pop(0)
         if pair is None:
             continue
-        where = f"{me}: local loop {pair[1].label} → {pair[0].label} on {pair[0].local}"
-        _add(found, f"ids.{kind}_server", pair[0].label, where)
-        _add(found, f"ids.{kind}_client", pair[1].label, where)
+        where = f"{me}: local loop {pair[1].label} → {pair[0].label} on {pair[0].local}" + \
+            (" (by port: nothing uses it now)" if guess else "")
+        _add(found, f"ids.{kind}_server", pair[0].label, where, guess)
+        _add(found, f"ids.{kind}_client", pair[1].label, where, guess)
         if hp := _port(pair[0].local):
-            _add(found, port_key, hp[1], where)
+            _add(found, port_key, hp[1], where, guess)
 
 
 def _writes_over_nbd(vm: Snapshot, node: str) -> bool:
@@ -163,15 +167,15 @@ def _listeners(vm: Snapshot, found: Discovered, me: str) -> None:
             continue
         port = found[port_key].value if port_key in found else None
         chosen = next((c for c in listeners if port is not None and (_port(c.local) or ("", 0))[1] == port), None)
-        how = f"listens on the port the secondary connects to ({port})"
+        how, guess = f"listens on the port the secondary connects to ({port})", False
         if chosen is None:
             chosen = next((c for c in listeners if c.label == default), None)
-            how = "the document's name, listening"
+            how, guess = "the document's name, listening", True
         if chosen is None and len(listeners) >= 2 and port is None:
             chosen, how = listeners[0], "the lowest listening port left (mirror before compare, as the document)"
         if chosen is not None:
             listeners.remove(chosen)
-            _add(found, key, chosen.label, f"{me}: chardev {chosen.label}: {how}")
+            _add(found, key, chosen.label, f"{me}: chardev {chosen.label}: {how}", guess)
 
 
 def _secondary(vm: Snapshot, found: Discovered) -> None:

@@ -75,7 +75,7 @@ def settle(discovered: Discovered, *, given: Mapping[str, Any] = {}, given_from:
             if found is not None and str(found.value) != str(given[name]):
                 conflicts.append(f"{name} = {given[name]} ({given_from}), but {found.where.split(':', 1)[0]} has "
                                  f"{found.value} ({found.where.split(': ', 1)[-1]})")
-        elif found is not None:
+        elif found is not None and not (found.guess and name in known):
             values[name], sources[name] = found.value, Source("discovered", found.where)
         elif name in known:
             values[name], sources[name] = known[name][0], Source("known", known[name][1])

@@ -102,7 +102,7 @@ async def make_plan(scenario: Scenario, sessions: Mapping[str, Session], pair: P
     settled = settle(found, given=pair.given, given_from=pair.given_from or "given", known=_known(pair, roles))
     if settled.conflicts:
         raise PlanRefused("; ".join(settled.conflicts) + " — nothing was sent (correct or drop the given value)")
-    see(pair, {k: f.value for k, f in found.items()})
+    see(pair, {k: f.value for k, f in found.items() if not f.guess})
     used = {n for n in _used(scenario) if not n.startswith("live.")}
     notes = []
     if flip:
