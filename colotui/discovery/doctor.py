@@ -25,10 +25,10 @@ class Finding:
     check: str  # a short name: "versions", "chardev link", …
     text: str
     role: str = ""  # the VM it is about (primary, secondary), if one
-    node: str = ""  # where the console's tree shows it: "network › lan0 › fmir", "chardevs › mir-out"
+    node: str = ""  # the key of the console's tree node that shows it: "net/lan0", "chardev/mir-out"
 
     def line(self) -> str:
-        where = f" [{self.role}{' › ' + self.node if self.node else ''}]" if self.role else ""
+        where = f" [{self.role}{' ' + self.node if self.node else ''}]" if self.role else ""
         return f"{self.level.upper():<7} {self.check}: {self.text}{where}"
 
 
@@ -77,17 +77,17 @@ class _Audit:
             return  # x-colo matters on a secondary before the migration only
         if vm.colo_mode == "primary":
             self.add(OK if caps["x-colo"] else ERROR, "x-colo", f"x-colo is {'on' if caps['x-colo'] else 'off'} "
-                     "in COLO", role, "migration")
+                     "in COLO", role, "colo/caps")
             if not caps.get("events"):
                 self.add(WARNING, "events", "the events capability is off: no MIGRATION events, checkpoints go "
-                         "unseen", role, "migration")
+                         "unseen", role, "colo/caps")
         elif role == "secondary" and vm.runstate == "inmigrate":
             listens = vm.migration_listens
             if listens and not caps["x-colo"]:
                 self.add(ERROR, "x-colo", f"the secondary already listens for the migration on {listens[0]}:"
                          f"{listens[1]} with x-colo off: QEMU 10 exits when the COLO stream comes; set x-colo "
                          "first (start it with -incoming defer: startup sets x-colo, then migrate-incoming)",
-                         role, "migration")
+                         role, "colo/caps")
             else:
                 self.add(OK, "x-colo", f"x-colo is {'on' if caps['x-colo'] else 'off'}"
                          f"{'' if caps['x-colo'] else ' (startup turns it on before the migration)'}", role)
@@ -97,14 +97,14 @@ class _Audit:
             return
         if vm.migration_listens is None:
             self.add(OK, "incoming", "the secondary waits with -incoming defer (startup sends migrate-incoming)",
-                     "secondary", "migration")
+                     "secondary", "colo/migration")
         elif vm.colo_mode == "none" and not vm.capabilities.get("x-colo"):
             pass  # said by the x-colo check
         else:
             host, port = vm.migration_listens
             self.add(WARNING, "incoming", f"the secondary listens for the migration on {host}:{port} already "
                      "(-incoming tcp:… or migrate-incoming sent): colotui's startup and resume expect -incoming "
-                     "defer and stop at migrate-incoming", "secondary", "migration")
+                     "defer and stop at migrate-incoming", "secondary", "colo/migration")
 
     def primary_filters(self, vm: Snapshot) -> None:
         alone = vm.colo_mode == "none" and vm.colo_last_mode != "none"
@@ -121,18 +121,18 @@ class _Audit:
             level = OK if len(missing) == len(wanted) else WARNING
             self.add(level, "filters", "running alone after a failover: " + ("no COLO filters, as expected"
                      if level == OK else "some COLO filters are left: " + ", ".join(f.id for f in chain)),
-                     "primary", f"network › {netdev}")
+                     "primary", f"net/{netdev}")
             return
         for text in missing:
-            self.add(ERROR, "filters", f"no {text} on {netdev}", "primary", f"network › {netdev}")
+            self.add(ERROR, "filters", f"no {text} on {netdev}", "primary", f"net/{netdev}")
         rewriter = next((i for i, f in enumerate(chain) if f.type == "filter-rewriter"), None)
         if rewriter is not None and any(i > rewriter for i, f in enumerate(chain) if f.type != "filter-rewriter"):
             self.add(ERROR, "filter order", f"on {netdev} a COLO filter comes after the rewriter "
                      f"{chain[rewriter].id}: insert them before it (insert=before, position=id=…)", "primary",
-                     f"network › {netdev}")
+                     f"net/{netdev}")
         elif not missing:
             self.add(OK, "filters", f"{netdev}: " + " → ".join(f"{f.id} ({f.type.removeprefix('filter-')})"
-                                                             for f in chain), "primary", f"network › {netdev}")
+                                                             for f in chain), "primary", f"net/{netdev}")
 
     def secondary_filters(self, vm: Snapshot) -> None:
         if vm.colo_mode == "none" and vm.colo_last_mode != "none":
@@ -146,14 +146,14 @@ class _Audit:
         missing = [f"{kind} queue={queue}{' with ' + end if end else ''} ({does})" for kind, queue, end, does in wanted
                    if not any(f.type == kind and f.queue == queue and (not end or getattr(f, end)) for f in chain)]
         for text in missing:
-            self.add(ERROR, "filters", f"no {text} on {netdev}", "secondary", f"network › {netdev}")
+            self.add(ERROR, "filters", f"no {text} on {netdev}", "secondary", f"net/{netdev}")
         order = [f.type for f in chain]
         if "filter-rewriter" in order and "filter-redirector" in order[order.index("filter-rewriter"):]:
             self.add(ERROR, "filter order", f"on {netdev} a redirector comes after the rewriter: the document "
-                     "adds the rewriter last", "secondary", f"network › {netdev}")
+                     "adds the rewriter last", "secondary", f"net/{netdev}")
         elif not missing:
             self.add(OK, "filters", f"{netdev}: " + " → ".join(f"{f.id} ({f.type.removeprefix('filter-')})"
-                                                             for f in chain), "secondary", f"network › {netdev}")
+                                                             for f in chain), "secondary", f"net/{netdev}")
 
     def link(self, what: str, listener_key: str, client_key: str) -> None:
         """A primary chardev the secondary connects to, and the secondary's chardev that connects."""
@@ -169,19 +169,19 @@ class _Audit:
         if client.peer != listener.local and not _same_port(client.peer, listener.local):
             self.add(ERROR, f"{what} link", f"the secondary's {client.label} connects to {client.peer}, but the "
                      f"primary's {listener.label} listens on {listener.local}", "secondary",
-                     f"chardevs › {client.label}")
+                     f"chardev/{client.label}")
         elif not client.connected:
             self.add(ERROR, f"{what} link", f"the secondary's {client.label} is not connected to {client.peer} "
-                     f"(the primary's {listener.label})", "secondary", f"chardevs › {client.label}")
+                     f"(the primary's {listener.label})", "secondary", f"chardev/{client.label}")
         else:
             self.add(OK, f"{what} link", f"the secondary's {client.label} → the primary's {listener.label} on "
-                     f"{listener.local}, connected", "secondary", f"chardevs › {client.label}")
+                     f"{listener.local}, connected", "secondary", f"chardev/{client.label}")
 
     def compare(self, vm: Snapshot) -> None:
         compares = vm.objects_of("colo-compare")
         if not compares:
             if vm.colo_mode == "primary" or (vm.colo_mode == "none" and vm.colo_last_mode == "none"):
-                self.add(ERROR, "colo-compare", "the primary has no colo-compare object", "primary", "objects")
+                self.add(ERROR, "colo-compare", "the primary has no colo-compare object", "primary", "network")
             return
         compare = compares[0]
         props = {k: str(v).removeprefix("/objects/") for k, v in vm.props(compare).items()}
@@ -202,11 +202,11 @@ class _Audit:
             problems.append(f"its secondary_in {props['secondary_in']} does not listen for the secondary")
         if problems:
             for text in problems:
-                self.add(ERROR, "colo-compare", f"{compare}: {text}", "primary", f"objects › {compare}")
+                self.add(ERROR, "colo-compare", f"{compare}: {text}", "primary", f"compare/{compare}")
         else:
             self.add(OK, "colo-compare", f"{compare}: primary_in {props.get('primary_in')}, secondary_in "
                      f"{props.get('secondary_in')}, outdev {props.get('outdev')}, iothread {props.get('iothread')}",
-                     "primary", f"objects › {compare}")
+                     "primary", f"compare/{compare}")
 
     def quorum(self, role: str, vm: Snapshot) -> None:
         if not vm.quorums:
@@ -218,33 +218,33 @@ class _Audit:
         children = vm.quorum_children(drive)
         listed = ", ".join(f"{edge}={n.name} ({n.driver})" for edge, n in children.items())
         if threshold != "1":
-            self.add(ERROR, "quorum", f"{drive} has vote-threshold={threshold}: COLO needs 1", role, f"block › {drive}")
+            self.add(ERROR, "quorum", f"{drive} has vote-threshold={threshold}: COLO needs 1", role, f"drive/{drive}")
         replication = [n for n in children.values() if n.driver == "replication"]
         if role == "secondary" and (vm.colo_mode != "none" or vm.runstate == "inmigrate"):
             self._secondary_replication(vm, drive, replication)
         elif role == "primary" and vm.colo_mode == "primary" and not replication:
             self.add(ERROR, "quorum", f"{drive} in COLO with no replication child ({listed})", role,
-                     f"block › {drive}")
+                     f"drive/{drive}")
         elif threshold == "1":
-            self.add(OK, "quorum", f"{drive}: vote-threshold=1, {listed}", role, f"block › {drive}")
+            self.add(OK, "quorum", f"{drive}: vote-threshold=1, {listed}", role, f"drive/{drive}")
 
     def _secondary_replication(self, vm: Snapshot, drive: str, replication: list) -> None:  # type: ignore[type-arg]
         if not replication:
             self.add(ERROR, "replication", f"the secondary's quorum {drive} has no replication child", "secondary",
-                     f"block › {drive}")
+                     f"drive/{drive}")
             return
         node = replication[0]
         mode, top = node.options.get("mode"), node.options.get("top-id")
         if mode not in (None, "secondary"):
             self.add(ERROR, "replication", f"{node.name} has mode={mode}; the secondary's must be secondary",
-                     "secondary", f"block › {drive}")
+                     "secondary", f"drive/{drive}")
         elif top is not None and top != drive:
             self.add(ERROR, "replication", f"{node.name} has top-id={top}, but the quorum is {drive}: the "
                      "secondary leaves COLO at the first checkpoint (the 2019 text's top-id=childs0 trap)",
-                     "secondary", f"block › {drive}")
+                     "secondary", f"drive/{drive}")
         else:
             self.add(OK, "replication", f"{node.name}: mode=secondary, top-id={top or '(not shown)'}", "secondary",
-                     f"block › {drive}")
+                     f"drive/{drive}")
 
     def nbd(self) -> None:
         assert self.p is not None and self.s is not None
@@ -261,7 +261,7 @@ class _Audit:
         writable = "" in self.s.nodes.get(node, _NO_NODE).writers
         self.add(OK if writable else ERROR, "nbd export", f"{export} on node {node}: "
                  + ("writable" if writable else "not writable (the primary's writes would fail)"), "secondary",
-                 "block")
+                 f"export/{export}")
 
     def checkpoint_delay(self, vm: Snapshot) -> None:
         delay = vm.checkpoint_delay
@@ -269,7 +269,7 @@ class _Audit:
             return
         level = WARNING if delay >= 20000 else OK
         self.add(level, "x-checkpoint-delay", f"{delay} ms" + (" (QEMU's default: was it set?)" if level == WARNING
-                                                                else ""), "primary", "migration")
+                                                                else ""), "primary", "colo/delay")
 
     def exposure(self, role: str, vm: Snapshot) -> None:
         for chardev in vm.chardevs.values():
@@ -278,7 +278,7 @@ class _Audit:
             host = chardev.local.rpartition(":")[0]
             local = _loopback(host)
             monitor = chardev.label.startswith("compat_monitor")
-            node = f"chardevs › {chardev.label}"
+            node = f"chardev/{chardev.label}"
             if local is None:
                 self.add(WARNING, "exposure", f"{'QMP monitor' if monitor else 'chardev'} {chardev.label} listens "
                          f"on every address ({chardev.local}): anyone who reaches the host can "

@@ -27,7 +27,8 @@ class Action:
 
 #: Each scope, as people call the place where its keys work (in the order the keys screen lists them).
 SCOPES = {"app": "Anywhere", "procedure": "Procedure panel", "picker": "Procedure picker", "tree": "A VM's tree",
-          "repl": "QMP console", "confirm": "Confirmation", "help": "Keys screen"}
+          "repl": "QMP console", "confirm": "Confirmation", "help": "Keys screen",
+          "doctor": "Doctor's findings"}
 
 ACTIONS: tuple[Action, ...] = (
     Action("app.quit", "app.quit", "Quit"),
@@ -39,6 +40,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("app.focus_primary", "focus_pane('primary')", "Primary pane", show=False),
     Action("app.focus_secondary", "focus_pane('secondary')", "Secondary pane", show=False),
     Action("app.export", "export", "Export runbook", show=False),
+    Action("app.doctor", "doctor", "Doctor"),
     Action("app.repl", "open_repl", "QMP console"),
     Action("procedure.run", "decide('run')", "Run step"),
     Action("procedure.skip", "decide('skip')", "Skip"),
@@ -49,6 +51,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("tree.up", "cursor_up", "Up", show=False),
     Action("tree.toggle", "toggle_node", "Fold"),
     Action("help.close", "dismiss", "Close"),
+    Action("doctor.close", "dismiss_none", "Close"),
     Action("repl.complete", "complete", "Complete"),
     Action("repl.older", "history(-1)", "Older", show=False),
     Action("repl.newer", "history(1)", "Newer", show=False),

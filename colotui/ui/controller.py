@@ -15,6 +15,7 @@ from typing import Any
 from textual.message import Message
 
 from ..config import Config
+from ..discovery.doctor import Finding, audit, roles_of
 from ..model import VMView
 from ..pair import ROLES, Pair
 from ..qmp import Transcript
@@ -26,6 +27,7 @@ from ..scenario import Decision, Engine, PreflightError, Scenario, StepUpdate
 from ..scenario.plan import PlanRefused, by_role, make_plan
 from ..scenario.record import last_stop, remember, stopped_at
 from ..service.sessions import PairSessions
+from ..service.snapshots import snapshot_pair
 from ..service.watcher import VMWatcher
 from .messages import ControllerTrouble, PairChanged, StepChanged, VMChanged
 
@@ -210,6 +212,16 @@ class ConsoleController:
         result = await engine.run()
         remember(self.pair, stopped_at(scenario, result), scenario.name)
         return result.status
+
+    async def doctor(self) -> list[tuple[str, Finding]]:
+        """The doctor's findings on the pair, each with the pane (role as given) it is about ("" for both)."""
+        if self.sessions is None:
+            return []
+        taken = await snapshot_pair({r: self.sessions[r] for r in ROLES}, connect_timeout=2.0)
+        primary, secondary = roles_of(taken["primary"], taken["secondary"])
+        swapped = (primary, secondary) != (taken["primary"], taken["secondary"])
+        pane = {"primary": "secondary", "secondary": "primary"} if swapped else {r: r for r in ROLES}
+        return [(pane.get(f.role, ""), f) for f in audit(primary, secondary)]
 
     def _step_changed(self, update: StepUpdate) -> None:
         self._post(StepChanged(update))

@@ -24,6 +24,7 @@ from ..paths import state_dir
 from ..runbook import export
 from ..scenario import PreflightError, Scenario, catalogue, find_scenario
 from .controller import ConsoleController
+from .doctor import DoctorScreen
 from .help import HelpScreen
 from .keymap import Keymap, bindings
 from .messages import ControllerTrouble, PairChanged, ProcedureFinished, StepChanged, VMChanged
@@ -123,6 +124,24 @@ class MainScreen(Screen[None]):
             self.notify(f"export failed: {exc}", severity="error")
             return
         self.notify(f"transcript: {jsonl}\nrunbook: {markdown}", title="exported", timeout=15)
+
+    def action_doctor(self) -> None:
+        self.run_worker(self._doctor(), group="doctor", exclusive=True)
+
+    async def _doctor(self) -> None:
+        findings = await self.controller.doctor()
+        if not findings:
+            self.notify("the doctor needs a connected pair", severity="warning")
+            return
+        self.app.push_screen(DoctorScreen(findings), self._show_finding)
+
+    def _show_finding(self, where: tuple[str, str] | None) -> None:
+        if where is None:
+            return
+        pane, key = where
+        tree = self.pane(pane).query_one(VMTree)
+        if not tree.reveal(key):
+            self.notify(f"{key} is not in the {pane}'s tree now", severity="warning")
 
     # -- procedures ------------------------------------------------------------------------------
 

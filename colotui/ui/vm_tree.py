@@ -185,6 +185,19 @@ class VMTree(Tree[str]):
             return
         self._relabel(items)
 
+    def reveal(self, key: str) -> bool:
+        """Unfold down to the node with ``key``, put the cursor on it and focus the tree; False if none."""
+        node = self._node_by_key.get(key)
+        if node is None:
+            return False
+        parent = node.parent
+        while parent is not None:
+            parent.expand()
+            parent = parent.parent
+        self.focus()
+        self.call_after_refresh(self.move_cursor, node)
+        return True
+
     def _rebuild(self, items: list[Item]) -> None:
         """New shape: build it again, keeping each node's folding, highlighting the nodes that are new."""
         self._folded |= {k: not n.is_expanded for k, n in self._node_by_key.items() if n.allow_expand}
