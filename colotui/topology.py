@@ -95,15 +95,6 @@ def topology_values(path: Path) -> dict[str, Any]:
     return values
 
 
-def load_topology(path: Path) -> Topology:
-    """A topology file (TOML), what it leaves out from the defaults; every mistake is reported with its line."""
-    data = _checked(path)
-    defaults = Topology()
-    return Topology(primary=data.get("primary", defaults.primary), secondary=data.get("secondary", defaults.secondary),
-                    ports=Ports(**data.get("ports", {})), ids=Ids(**data.get("ids", {})),
-                    checkpoint_delay_ms=int(data.get("checkpoint_delay_ms", defaults.checkpoint_delay_ms)))
-
-
 def _checked(path: Path) -> dict[str, Any]:
     data, where = load_toml(path)
     known = {f.name for f in fields(Topology)}

@@ -132,16 +132,19 @@ def test_rendering_follows_the_schema() -> None:
 
 
 def test_topology_files_round_trip_and_say_where_they_are_wrong(tmp_path: Path) -> None:
-    from colotui.topology import dump_topology, load_topology
+    from colotui.discovery.settle import flatten, unflatten
+    from colotui.topology import dump_topology, topology_values
 
     topology = Topology(primary="10.0.0.1", secondary="10.0.0.2", ports=Ports.from_base(20000), checkpoint_delay_ms=500)
     path = tmp_path / "pair.toml"
     path.write_text(dump_topology(topology))
-    assert load_topology(path) == topology
+    assert topology_values(path) == flatten(topology) and unflatten(topology_values(path)) == topology
     path.write_text(dump_topology(topology).replace("nbd = 20009", "nbd = 70000"))
     with pytest.raises(FileError) as err:
-        load_topology(path)
+        topology_values(path)
     assert "ports.nbd = 70000 is not a TCP port" in str(err.value) and err.value.line is not None
     path.write_text('primary = "10.0.0.1"\nprimry = "x"\n')
     with pytest.raises(FileError, match=r"pair.toml:2: unknown setting 'primry'"):
-        load_topology(path)
+        topology_values(path)
+    path.write_text('[ids]\ncompare = "cmp0"\n')
+    assert topology_values(path) == {"ids.compare": "cmp0"}, "only what the file sets is given"
