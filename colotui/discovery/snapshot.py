@@ -13,25 +13,14 @@ from functools import cached_property
 from typing import Any
 
 from ..model.network import Chardev, Filter, Netdev, parse_chardev, parse_info_network
+from ..model.replies import STRUCTURE_QUERIES
 from ..qmp.version import QemuVersion
 
-#: What a snapshot asks, by the key its reply is stored under.
+#: What a snapshot asks, by the key its reply is stored under: the console's structure queries, and the state.
 SNAPSHOT_QUERIES: dict[str, tuple[str, dict[str, Any] | None]] = {
-    "query-version": ("query-version", None),
-    "query-status": ("query-status", None),
-    "query-colo-status": ("query-colo-status", None),
-    "query-migrate": ("query-migrate", None),
-    "query-migrate-capabilities": ("query-migrate-capabilities", None),
-    "query-migrate-parameters": ("query-migrate-parameters", None),
-    "query-chardev": ("query-chardev", None),
-    "query-iothreads": ("query-iothreads", None),
-    "query-block": ("query-block", None),
-    "query-named-block-nodes": ("query-named-block-nodes", {"flat": True}),
-    "query-block-jobs": ("query-block-jobs", None),
-    "query-block-exports": ("query-block-exports", None),
-    "x-debug-query-block-graph": ("x-debug-query-block-graph", None),
-    "qom-list": ("qom-list", {"path": "/objects"}),
-    "hmp info network": ("human-monitor-command", {"command-line": "info network"}),
+    **{name: (name, None) for name in ("query-version", "query-status", "query-colo-status", "query-migrate",
+                                       "query-block")},
+    **STRUCTURE_QUERIES,
 }
 
 #: colo-compare's properties that name what it is wired to (read with qom-get into "objects-props").
