@@ -7,12 +7,12 @@ one line per finding and fails (exit 1) on an error.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from .discovery import Snapshot, discover
+from .discovery import Snapshot, discover, swapped
 from .discovery.doctor import ERROR, Finding, audit, roles_of
 from .discovery.settle import NAMES, Settled, flatten, settle
-from .pair import Pair
+from .pair import ROLES, Pair
+from .scenario.plan import known_values
 from .service.sessions import open_sessions
 from .service.snapshots import snapshot_pair
 from .topology import Topology
@@ -21,21 +21,20 @@ from .topology import Topology
 CONNECT_TIMEOUT = 5.0
 
 
-async def read_pair(pair: Pair) -> tuple[Snapshot | None, Snapshot | None]:
-    """(primary, secondary) as the VMs play them, each None if it did not answer."""
+async def _read(pair: Pair) -> dict[str, Snapshot | None]:
     async with open_sessions(pair, transcript=None) as sessions:
-        taken = await snapshot_pair({r: sessions[r] for r in ("primary", "secondary")}, CONNECT_TIMEOUT)
-    return roles_of(taken["primary"], taken["secondary"])
+        return await snapshot_pair({r: sessions[r] for r in ROLES}, CONNECT_TIMEOUT)
 
 
 async def discovered_topology(pair: Pair) -> tuple[Settled, list[str]]:
-    """The pair's topology as discovered, with sources; and which VMs did not answer."""
-    primary, secondary = await read_pair(pair)
-    known: dict[str, tuple[Any, str]] = {}
-    if pair.known is not None:
-        known = {k: (v, "the lab's lab.json") for k, v in flatten(pair.known).items()}
+    """The pair's topology as a procedure would settle it, with sources; and which VMs did not answer."""
+    taken = await _read(pair)
+    flip = swapped(taken["primary"], taken["secondary"])
+    roles = {"primary": "secondary", "secondary": "primary"} if flip else {r: r for r in ROLES}
+    primary, secondary = taken[roles["primary"]], taken[roles["secondary"]]
     silent = [role for role, vm in (("primary", primary), ("secondary", secondary)) if vm is None]
-    return settle(discover(primary, secondary), given=pair.given, given_from=pair.given_from, known=known), silent
+    return settle(discover(primary, secondary), given=pair.given, given_from=pair.given_from,
+                  known=known_values(pair, roles)), silent
 
 
 def topology_toml(settled: Settled) -> str:
@@ -64,8 +63,8 @@ def topology_toml(settled: Settled) -> str:
 
 
 async def doctor(pair: Pair) -> list[Finding]:
-    primary, secondary = await read_pair(pair)
-    return audit(primary, secondary)
+    taken = await _read(pair)
+    return audit(*roles_of(taken["primary"], taken["secondary"]))
 
 
 def doctor_report(findings: list[Finding]) -> tuple[str, int]:

@@ -108,9 +108,8 @@ def test_discovery_doctor_and_every_procedure_without_a_topology_file(hand_pair:
     assert lines[-1]["state"] == "ok"
     now = discovered(pair)
     assert now["ids.mirror_chardev"] == "mir-out", "the old primary's names, remembered"
-    # the two local loops are symmetric; which one colo-compare reads is not pinned here (see the issue 13 note:
-    # on some port orders the loops swap roles after secondary-failover); the doctor below checks they are wired
-    assert {now["ports.compare_loop"], now["ports.compare_out"]} == {ports.compare_loop, ports.compare_out}
+    assert (now["ids.compare_loop_server"], now["ports.compare_loop"], now["ports.compare_out"]) == \
+        ("cmp-pri", ports.compare_loop, ports.compare_out), "its loops too, whatever the order of their ports"
     out = colotui("doctor", pair.current("secondary").qmp, survivor.qmp)  # either order
     assert out.returncode == 0, out.stdout
     assert "filter order" not in out.stdout

@@ -13,8 +13,8 @@ import ipaddress
 from dataclasses import dataclass
 
 from ..compat import broken
-from .derive import Discovered, discover, plays
-from .snapshot import Snapshot
+from .derive import Discovered, discover, swapped
+from .snapshot import BlockNodeInfo, Snapshot
 
 OK, WARNING, ERROR = "ok", "warning", "error"
 
@@ -228,7 +228,7 @@ class _Audit:
         elif threshold == "1":
             self.add(OK, "quorum", f"{drive}: vote-threshold=1, {listed}", role, f"drive/{drive}")
 
-    def _secondary_replication(self, vm: Snapshot, drive: str, replication: list) -> None:  # type: ignore[type-arg]
+    def _secondary_replication(self, vm: Snapshot, drive: str, replication: list[BlockNodeInfo]) -> None:
         if not replication:
             self.add(ERROR, "replication", f"the secondary's quorum {drive} has no replication child", "secondary",
                      f"drive/{drive}")
@@ -258,7 +258,8 @@ class _Audit:
                      f"{export}, but the secondary exports {', '.join(self.s.exports) or 'nothing'}", "secondary",
                      "block")
             return
-        writable = "" in self.s.nodes.get(node, _NO_NODE).writers
+        info = self.s.nodes.get(node)
+        writable = info is not None and "" in info.writers  # an unnamed block backend: the export's
         self.add(OK if writable else ERROR, "nbd export", f"{export} on node {node}: "
                  + ("writable" if writable else "not writable (the primary's writes would fail)"), "secondary",
                  f"export/{export}")
@@ -310,13 +311,6 @@ class _Audit:
         return self.findings
 
 
-class _NoNode:
-    writers: frozenset[str] = frozenset()
-
-
-_NO_NODE = _NoNode()
-
-
 def _same_port(a: str, b: str) -> bool:
     """``127.0.0.1:9003`` and ``localhost:9003``-like spellings of one listener: same port, and the client's
     host is the listener's or a name."""
@@ -331,9 +325,4 @@ def audit(primary: Snapshot | None, secondary: Snapshot | None) -> list[Finding]
 
 def roles_of(first: Snapshot | None, second: Snapshot | None) -> tuple[Snapshot | None, Snapshot | None]:
     """(primary, secondary) as the VMs play them."""
-    a = plays(first) if first else None
-    b = plays(second) if second else None
-    if a == "secondary" or b == "primary":
-        return second, first
-    return first, second
-
+    return (second, first) if swapped(first, second) else (first, second)

@@ -42,10 +42,6 @@ class Plan:
     settled: Settled
     notes: tuple[str, ...]
 
-    @property
-    def swapped(self) -> bool:
-        return self.roles["primary"] != "primary"
-
 
 def _used(scenario: Scenario) -> set[str]:
     names: set[str] = set()
@@ -59,7 +55,7 @@ def _used(scenario: Scenario) -> set[str]:
     return names
 
 
-def _known(pair: Pair, roles: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+def known_values(pair: Pair, roles: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     """What is known beforehand, by the role each VM plays now: a lab's own record first, then what the
     pair's VMs showed in earlier runs, then each VM's address."""
     known: dict[str, tuple[Any, str]] = seen_values(pair)
@@ -99,10 +95,13 @@ async def make_plan(scenario: Scenario, sessions: Mapping[str, Session], pair: P
     flip = swapped(taken["primary"], taken["secondary"])
     roles = {"primary": "secondary", "secondary": "primary"} if flip else {r: r for r in ROLES}
     found = discover(taken[roles["primary"]], taken[roles["secondary"]])
-    settled = settle(found, given=pair.given, given_from=pair.given_from or "given", known=_known(pair, roles))
+    settled = settle(found, given=pair.given, given_from=pair.given_from or "given", known=known_values(pair, roles))
     if settled.conflicts:
         raise PlanRefused("; ".join(settled.conflicts) + " — nothing was sent (correct or drop the given value)")
-    see(pair, {k: f.value for k, f in found.items() if not f.guess})
+    # remembered: what is sure now, found on the VMs or known from before; not what was told apart by port
+    values = flatten(settled.topology)
+    see(pair, {name: values[name] for name, source in settled.sources.items()
+               if source.kind == "known" or (source.kind == "discovered" and not found[name].guess)})
     used = {n for n in _used(scenario) if not n.startswith("live.")}
     notes = []
     if flip:

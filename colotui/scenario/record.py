@@ -44,16 +44,15 @@ def _path() -> Path:
     return state_dir() / "runs.json"
 
 
-def _read() -> dict[str, dict[str, object]]:
+def _read(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(_path().read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _write(data: dict[str, dict[str, object]]) -> None:
-    path = _path()
+def _write(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -61,24 +60,24 @@ def _write(data: dict[str, dict[str, object]]) -> None:
 
 
 def last_stop(scenario: str, pair: Pair) -> Stopped | None:
-    entry = _read().get(_key(scenario, pair))
+    entry = _read(_path()).get(_key(scenario, pair))
     if not entry:
         return None
     try:
-        return Stopped(str(entry["scenario"]), str(entry["step"]), int(entry["number"]),  # type: ignore[call-overload]
-                       tuple(entry["done"]), float(entry["at"]), str(entry["reason"]))  # type: ignore[arg-type]
+        return Stopped(str(entry["scenario"]), str(entry["step"]), int(entry["number"]),
+                       tuple(entry["done"]), float(entry["at"]), str(entry["reason"]))
     except (KeyError, TypeError, ValueError):
         return None
 
 
 def remember(pair: Pair, stopped: Stopped | None, scenario: str) -> None:
     """Record where ``scenario`` stopped on ``pair``; None (it passed) forgets it."""
-    data = _read()
+    data = _read(_path())
     if stopped is None:
         data.pop(_key(scenario, pair), None)
     else:
         data[_key(scenario, pair)] = asdict(stopped)
-    _write(data)
+    _write(_path(), data)
 
 
 def stopped_at(scenario: Scenario, result: RunResult) -> Stopped | None:
@@ -97,13 +96,10 @@ def _seen_path() -> Path:
 def seen_values(pair: Pair) -> dict[str, tuple[Any, str]]:
     """Ids and ports discovered on this pair's VMs before (by QMP address): what a dead peer can no longer
     show, e.g. the old primary's chardev names and loop ports for a secondary failover."""
-    try:
-        data = json.loads(_seen_path().read_text())
-    except (OSError, ValueError):
-        return {}
+    data = _read(_seen_path())
     values: dict[str, tuple[Any, str]] = {}
     for endpoint in pair.by_role().values():
-        entry = data.get(str(endpoint.qmp)) if isinstance(data, dict) else None
+        entry = data.get(str(endpoint.qmp))
         if isinstance(entry, dict) and isinstance(entry.get("values"), dict):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(entry.get("at", 0))))
             for name, value in entry["values"].items():
@@ -117,16 +113,9 @@ def see(pair: Pair, discovered: Mapping[str, Any]) -> None:
     values = {k: v for k, v in discovered.items() if k.startswith(("ids.", "ports."))}
     if not values:
         return
-    try:
-        data = json.loads(_seen_path().read_text())
-    except (OSError, ValueError):
-        data = {}
+    data = _read(_seen_path())
     for endpoint in pair.by_role().values():
-        old = data.get(str(endpoint.qmp), {}).get("values", {}) if isinstance(data.get(str(endpoint.qmp)), dict) \
-            else {}
+        entry = data.get(str(endpoint.qmp))
+        old = entry.get("values", {}) if isinstance(entry, dict) else {}
         data[str(endpoint.qmp)] = {"at": time.time(), "values": {**old, **values}}
-    path = _seen_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    _write(_seen_path(), data)

@@ -15,6 +15,7 @@ from typing import Any
 from textual.message import Message
 
 from ..config import Config
+from ..discovery import swapped
 from ..discovery.doctor import Finding, audit, roles_of
 from ..model import VMView
 from ..pair import ROLES, Pair
@@ -218,10 +219,9 @@ class ConsoleController:
         if self.sessions is None:
             return []
         taken = await snapshot_pair({r: self.sessions[r] for r in ROLES}, connect_timeout=2.0)
-        primary, secondary = roles_of(taken["primary"], taken["secondary"])
-        swapped = (primary, secondary) != (taken["primary"], taken["secondary"])
-        pane = {"primary": "secondary", "secondary": "primary"} if swapped else {r: r for r in ROLES}
-        return [(pane.get(f.role, ""), f) for f in audit(primary, secondary)]
+        flip = swapped(taken["primary"], taken["secondary"])
+        pane = {"primary": "secondary", "secondary": "primary"} if flip else {r: r for r in ROLES}
+        return [(pane.get(f.role, ""), f) for f in audit(*roles_of(taken["primary"], taken["secondary"]))]
 
     def _step_changed(self, update: StepUpdate) -> None:
         self._post(StepChanged(update))
