@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--memory-mb", type=int, default=128, help="guest RAM in MiB (default 128)")
     up.add_argument("--qemu-root", metavar="ROOT",
                     help="run QEMU and qemu-img from another Debian root (chroot ROOT), e.g. the one "
-                         "scripts/prepare-qemu10 makes; --dir must then be inside ROOT")
+                         "scripts/prepare-qemu SUITE makes; --dir must then be inside ROOT")
     status = lab_sub.add_parser("status", help="show the lab's QEMUs and whether they run")
     add_dir(status)
     status.add_argument("--json", action="store_true", help="print lab.json, refreshed")

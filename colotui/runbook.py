@@ -49,7 +49,8 @@ def _result(msg: dict[str, Any]) -> str:
         return f"**error** {error.get('class', '?')}: {error.get('desc', '')}"
     value = msg.get("return")
     if isinstance(value, str):
-        return f"**error** (HMP) {value.strip()}" if value.strip() else "ok"
+        # HMP answers errors and warnings alike in text; a procedure notes which it judged it (a note row)
+        return f"HMP said: {value.strip()}" if value.strip() else "ok"
     return "ok" if value in ({}, None) else f"ok: {json.dumps(value)[:120]}"
 
 
@@ -67,6 +68,8 @@ def runbook(entries: list[dict[str, Any]], *, everything: bool = False, source: 
         vm, msg, at = e.get("vm", "?"), e.get("msg"), float(e.get("t", 0))
         if e.get("dir") == "link":
             rows.append(_Row(at, vm, f"link {msg}", ""))
+        elif e.get("dir") == "note":
+            rows.append(_Row(at, vm, f"colotui: {_cell(str(msg))}", ""))
         elif e.get("dir") == "send" and isinstance(msg, dict):
             name = msg.get("execute") or msg.get("exec-oob", "")
             if name == "qmp_capabilities" or (not everything and is_read_only(name, msg.get("arguments"))):

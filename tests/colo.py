@@ -60,8 +60,9 @@ async def query(session: Session, command: str, arguments: dict | None = None) -
 
 
 async def count_checkpoints(primary: Session, seconds: float) -> int:
-    """MIGRATION_PASS events from the primary in ``seconds``: the only checkpoint counter in COLO."""
-    sub = primary.subscribe(events={"MIGRATION_PASS"})
+    """RESUME events from the primary in ``seconds``: in COLO each one ends a checkpoint (QEMU 11.1 sends no
+    MIGRATION_PASS in COLO any more; STOP/RESUME pairs are the checkpoint on every version)."""
+    sub = primary.subscribe(events={"RESUME"})
     await asyncio.sleep(seconds)
     passes = [n for n in sub.drain() if isinstance(n, Event)]
     sub.close()

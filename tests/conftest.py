@@ -32,8 +32,8 @@ def _user_dir(variable: str, fallback: str) -> Path:
     return Path(value) if value.startswith("/") else Path.home() / fallback
 
 
-#: The user's own cache, read before the tests get their own XDG directories: the prepared QEMU 10
-#: root lives there (it costs 25 s and 320 MB to make), and pip's cache (for the wheel install test).
+#: The user's own cache, read before the tests get their own XDG directories: the prepared QEMU
+#: roots live there (it costs 25 s and 320 MB to make), and pip's cache (for the wheel install test).
 USER_CACHE = _user_dir("XDG_CACHE_HOME", ".cache")
 _XDG_BASE = Path(tempfile.mkdtemp(prefix="colotui-xdg-"))
 
@@ -68,28 +68,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def trixie_root() -> Path:
-    """Where scripts/prepare-qemu10 keeps (or makes) the Debian 13 root with QEMU 10.0."""
-    if os.environ.get("COLOTUI_QEMU10_ROOT"):
-        return Path(os.environ["COLOTUI_QEMU10_ROOT"])
-    return USER_CACHE / "colotui" / "trixie"
+#: The Debian suites whose QEMU the tests run beside the system's (Debian 12: 7.2), and the ids they go by.
+SUITES = {"trixie": "qemu10", "sid": "qemu11"}
 
 
-def _prepare_trixie() -> QemuInstall:
-    script = Path(__file__).resolve().parents[1] / "scripts" / "prepare-qemu10"
-    out = subprocess.run([str(script), str(trixie_root())], capture_output=True, text=True, timeout=900)
+def suite_root(suite: str) -> Path:
+    """Where ``scripts/prepare-qemu SUITE`` keeps (or makes) the Debian root with that suite's QEMU
+    (``$COLOTUI_QEMU_ROOT_<SUITE>`` overrides it)."""
+    override = os.environ.get(f"COLOTUI_QEMU_ROOT_{suite.upper()}")
+    return Path(override) if override else USER_CACHE / "colotui" / suite
+
+
+def _prepare(suite: str) -> QemuInstall:
+    script = Path(__file__).resolve().parents[1] / "scripts" / "prepare-qemu"
+    out = subprocess.run([str(script), suite, str(suite_root(suite))], capture_output=True, text=True, timeout=900)
     if out.returncode != 0:
         tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
-        pytest.fail(f"could not prepare QEMU 10 (scripts/prepare-qemu10): {' / '.join(tail)}", pytrace=False)
+        pytest.fail(f"could not prepare the QEMU of Debian {suite} (scripts/prepare-qemu {suite}): "
+                    f"{' / '.join(tail)}", pytrace=False)
     root = Path(out.stdout.strip().splitlines()[-1])
     return QemuInstall(prefix=("chroot", str(root)), root=root)
 
 
 @pytest.fixture(scope="session")
 def qemu(request: pytest.FixtureRequest) -> QemuInstall:
-    """The system QEMU (Debian 12: 7.2), or with ``indirect`` param "trixie" the QEMU 10.0 of a Debian 13 root."""
+    """The system QEMU (Debian 12: 7.2), or with ``indirect`` param a Debian suite (trixie: 10.0, sid: the
+    newest Debian ships) the QEMU of that suite's root."""
     which = getattr(request, "param", "system")
-    install = _prepare_trixie() if which == "trixie" else QemuInstall()
+    install = QemuInstall() if which == "system" else _prepare(which)
     try:
         install.check()
         version = str(install.version)
@@ -104,8 +110,10 @@ def qemu(request: pytest.FixtureRequest) -> QemuInstall:
     return install
 
 
-#: Both QEMUs, for tests that must pass on each: ``@BOTH_QEMUS`` on a test using the ``qemu`` fixture.
-BOTH_QEMUS = pytest.mark.parametrize("qemu", ["system", "trixie"], indirect=True, ids=["qemu7", "qemu10"])
+#: Every QEMU, for tests that must pass on each: ``@ALL_QEMUS`` on a test using the ``qemu`` fixture.
+ALL_QEMUS = pytest.mark.parametrize("qemu", ["system", *SUITES], indirect=True, ids=["qemu7", *SUITES.values()])
+#: One QEMU from a Debian root, for tests about a version other than the system's.
+QEMU10 = pytest.mark.parametrize("qemu", ["trixie"], indirect=True, ids=["qemu10"])
 
 _TEMP_ROOTS: list[tuple[Path, str]] = []  # (host path, the same path as QEMU sees it)
 

@@ -21,7 +21,7 @@ from colotui.ui.vm_tree import VMTree
 
 from .apps import confirm_every_step, console_app
 from .colo import counter_advances, hung, start_colo, until
-from .conftest import BOTH_QEMUS, LabFactory
+from .conftest import ALL_QEMUS, LabFactory
 
 
 def tree_text(app: ColotuiApp, role: str) -> str:
@@ -113,7 +113,7 @@ async def test_console_shows_colo_alerts_and_runs_primary_failover(labs: LabFact
 
 
 @pytest.mark.kvm
-@BOTH_QEMUS
+@ALL_QEMUS
 async def test_a_hung_secondary_raises_the_alert_and_f_fails_over(labs: LabFactory) -> None:
     """A secondary that stops answering without dying: its link stays up, so only the stalled checkpoints and a
     probe (no reply in band nor out of band) tell; the alert offers the failover, which cuts it off first."""

@@ -9,10 +9,10 @@ import pytest
 
 from colotui.qmp import Ok, Session, parse_address
 
-from .conftest import BOTH_QEMUS
+from .conftest import ALL_QEMUS
 from .handmade import HandPair, hand_pair  # noqa: F401
 
-pytestmark = [pytest.mark.kvm, BOTH_QEMUS]
+pytestmark = [pytest.mark.kvm, ALL_QEMUS]
 
 
 async def _value(session: Session, command: str, arguments: dict | None = None) -> object:

@@ -22,10 +22,10 @@ from colotui.ui.vm_tree import VMTree
 
 from .apps import console_app
 from .colo import until
-from .conftest import BOTH_QEMUS
+from .conftest import ALL_QEMUS
 from .handmade import HandPair, hand_pair  # noqa: F401
 
-pytestmark = [pytest.mark.kvm, BOTH_QEMUS]
+pytestmark = [pytest.mark.kvm, ALL_QEMUS]
 
 
 def colotui(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -29,9 +29,9 @@ from .colo import (
     serial_size,
     start_colo,
 )
-from .conftest import BOTH_QEMUS, LabFactory
+from .conftest import ALL_QEMUS, LabFactory
 
-pytestmark = [pytest.mark.kvm, BOTH_QEMUS]
+pytestmark = [pytest.mark.kvm, ALL_QEMUS]
 
 
 async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:

@@ -6,18 +6,16 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
-
 from colotui.compat import pair_warnings, refusal
 from colotui.lab.cmdline import Machine
 from colotui.qmp import QemuVersion
 from colotui.qmp.probe import VMFacts, probe
 
 from .colo import observe
-from .conftest import ACCEL, BOTH_QEMUS, LabFactory
+from .conftest import ACCEL, ALL_QEMUS, QEMU10, LabFactory
 
 
-@BOTH_QEMUS
+@ALL_QEMUS
 async def test_probe_reads_version_and_schema(labs: LabFactory) -> None:
     lab = await asyncio.to_thread(labs.up, guest=False)
     state = lab.state()
@@ -36,7 +34,7 @@ async def test_probe_reads_version_and_schema(labs: LabFactory) -> None:
     assert "romfile=" in argv and "-incoming defer" in argv
 
 
-@pytest.mark.parametrize("qemu", ["trixie"], indirect=True, ids=["qemu10"])
+@QEMU10
 async def test_a_pair_of_different_versions_is_warned_about(labs: LabFactory, qemu) -> None:
     lab10 = await asyncio.to_thread(labs.up, "ten", guest=False)
     async with observe(lab10.state().current("primary")) as session:

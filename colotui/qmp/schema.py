@@ -72,6 +72,10 @@ class Schema:
         entry = self.commands.get(command)
         return self.members(entry["arg-type"], value) if entry else {}
 
+    def enums(self) -> list[dict[str, Any]]:
+        """Every enum type's entry (with ``members`` and their ``features`` where this QEMU lists them)."""
+        return [e for e in self._by_name.values() if e.get("meta-type") == "enum"]
+
     def enum_values(self, type_name: str) -> list[str]:
         info = self.type_info(type_name)
         if "members" in info and info.get("meta-type") == "enum":

@@ -127,6 +127,12 @@ class Session:
         # LinkChanged(CONNECTED), so subscribers never see an event before the link that carried it.
         self._held: list[Event] | None = None
 
+    def note(self, text: str) -> None:
+        """Put colotui's own remark about this VM into the transcript (``dir: note``), where the runbook
+        shows it beside the messages it is about."""
+        if self.transcript is not None:
+            self.transcript.write(self.name, "note", text)
+
     # -- lifecycle -------------------------------------------------------
 
     def start(self) -> None:

@@ -22,8 +22,9 @@ class Transcript:
     """Appends one JSON object per line: ``{"t", "vm", "dir", "msg"}``.
 
     ``dir`` is ``send``, ``recv`` (replies, events, greetings), ``garbage``
-    (bytes that were not JSON, as text) or ``link`` (connection changes, with
-    ``msg`` a short text).
+    (bytes that were not JSON, as text), ``link`` (connection changes, with
+    ``msg`` a short text) or ``note`` (colotui's own remark, e.g. how it judged an
+    HMP answer).
     """
 
     def __init__(self, path: Path) -> None:
