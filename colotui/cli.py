@@ -19,6 +19,7 @@ from .errors import UserError
 from .pair import Pair
 from .qmp import Transcript
 from .qmp.transcript import new_transcript
+from .topology import VARIANTS
 
 if TYPE_CHECKING:  # the console and the lab load only for the commands that use them
     from .lab import LabState
@@ -93,14 +94,15 @@ def _pair(args: argparse.Namespace, config: Config) -> Pair:
 
     return resolve_pair(config, lab=args.lab, profile=args.profile, addresses=(args.primary, args.secondary),
                         topology=getattr(args, "topology", None), yank=(args.primary_yank, args.secondary_yank),
-                        settings=_settings(getattr(args, "set", None) or []))
+                        settings=_settings(getattr(args, "set", None) or [], getattr(args, "variant", None)))
 
 
-def _settings(items: Sequence[str]) -> dict[str, object]:
-    """``--set NAME=VALUE`` values (``ids.compare=cmp0``, ``ports.nbd=9999``, ``addr.secondary=10.0.0.2``)."""
+def _settings(items: Sequence[str], variant: str | None = None) -> dict[str, object]:
+    """``--set NAME=VALUE`` values (``ids.compare=cmp0``, ``ports.nbd=9999``, ``addr.secondary=10.0.0.2``), and
+    ``--variant`` (the same as ``--set variant=…``)."""
     from .discovery.settle import NAMES
 
-    settings: dict[str, object] = {}
+    settings: dict[str, object] = {"variant": variant} if variant else {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or name not in NAMES:
@@ -109,6 +111,8 @@ def _settings(items: Sequence[str]) -> dict[str, object]:
             if not value.isdigit() or (name.startswith("ports.") and not 0 < int(value) < 65536):
                 raise UserError(f"--set {item!r}: {name} takes a number" + (" (a TCP port)" if "ports" in name else ""))
             settings[name] = int(value)
+        elif name == "variant" and value not in VARIANTS:
+            raise UserError(f"--set {item!r}: variant is one of {', '.join(VARIANTS)}")
         else:
             settings[name] = value
     return settings
@@ -191,16 +195,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.show:
         _show_scenario(scenario)
         return 0
-    start = 0
     if args.start is not None:
         try:
-            start = scenario.index_of(args.start)
+            scenario.index_of(args.start)
         except ValueError as exc:
             raise UserError(str(exc)) from None
     config = _config(args)
     pair = _pair(args, config)
     deadline = args.deadline or config.deadline
-    options = Options(yes=args.yes, dry_run=args.dry_run, start=start, resume=args.resume, json_lines=args.json,
+    options = Options(yes=args.yes, dry_run=args.dry_run, start=args.start, resume=args.resume, json_lines=args.json,
                       deadline=deadline)
     transcript = None if args.dry_run else _transcript(args)
     result = asyncio.run(run_scenario(scenario, pair, options, transcript=transcript))
@@ -272,7 +275,8 @@ def _show_scenario(scenario: Scenario) -> None:
             arguments = {"arguments": step.command.arguments} if step.command.arguments else {}
             command = (step.command.hmp and f"HMP {step.command.hmp}") or json.dumps(
                 {"execute": step.command.qmp, **arguments})
-        print(f"{step.number:>2}. {step.id} → {step.target}{'' if step.confirm else '  (no confirmation)'}")
+        variant = f"  (variant {step.variant} only)" if step.variant else ""
+        print(f"{step.number:>2}. {step.id} → {step.target}{variant}{'' if step.confirm else '  (no confirmation)'}")
         print(f"    {step.why}\n    sends: {command}")
         for check in step.require:
             print(f"    requires: {check.describe()}")
@@ -308,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "prints the discovered one)")
         p.add_argument("--set", action="append", metavar="NAME=VALUE",
                        help="one such value, e.g. addr.secondary=10.0.0.2 or ports.nbd=9999 (repeatable)")
+        p.add_argument("--variant", choices=list(VARIANTS),
+                       help="how procedures attach the secondary's disk: doc (HMP drive_add of a replication "
+                            "node, as QEMU's COLO-FT document) or upstream (blockdev-add of an nbd node); "
+                            "default: what the pair shows, else the topology's, else doc")
 
     def add_session_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--transcript", metavar="FILE",

@@ -14,11 +14,12 @@ from typing import Any
 
 from .paths import config_dir
 from .tomlfile import Locator, load_toml
+from .topology import VARIANTS
 
 _TOP = {"keymap": str, "theme": str, "refresh_interval": (int, float), "deadline": (int, float)}
 _CONFIRM = {"procedure_steps": bool, "repl_in_colo": bool}
 _PROFILE = {"lab": str, "primary": str, "secondary": str, "topology": str, "primary_yank": str,
-            "secondary_yank": str}
+            "secondary_yank": str, "variant": str}
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Profile:
     topology: Path | None = None
     primary_yank: str | None = None  # second QMP addresses, for out-of-band commands
     secondary_yank: str | None = None
+    variant: str | None = None  # the procedures' variant for this pair (topology.VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -101,12 +103,15 @@ def load_config(path: Path | None = None) -> Config:
         _check(where, table, _PROFILE, section, label=f"profiles.{name}.")
         if "lab" in table and ("primary" in table or "secondary" in table):
             raise where.error(f"profile {name!r}: give lab, or primary and secondary, not both", line)
+        if "variant" in table and table["variant"] not in VARIANTS:
+            raise where.error(f"profile {name!r}: variant is one of {', '.join(VARIANTS)}",
+                              where.key("variant", section) or line)
         if "lab" not in table and not ("primary" in table and "secondary" in table):
             raise where.error(f"profile {name!r} needs lab = DIR, or primary = and secondary = addresses", line)
         profiles[name] = Profile(name, Path(table["lab"]).expanduser() if "lab" in table else None,
                                  table.get("primary"), table.get("secondary"),
                                  Path(table["topology"]).expanduser() if "topology" in table else None,
-                                 table.get("primary_yank"), table.get("secondary_yank"))
+                                 table.get("primary_yank"), table.get("secondary_yank"), table.get("variant"))
     confirm = data.get("confirm", {})
     return Config(path=target, keymap=data.get("keymap", "default"), theme=data.get("theme"),
                   refresh_interval=float(data.get("refresh_interval", 5.0)), deadline=float(data.get("deadline", 10.0)),

@@ -23,11 +23,16 @@ from .qmp import AddressError, parse_address
 
 def _pair_from_profile(profile: Profile) -> Pair:
     if profile.lab is not None:
-        return pair_from_lab(profile.lab)
-    if profile.primary is None or profile.secondary is None:
+        pair = pair_from_lab(profile.lab)
+    elif profile.primary is None or profile.secondary is None:
         raise UserError(f"profile {profile.name!r} needs a lab, or a primary and a secondary address")
-    return pair_from_addresses(profile.primary, profile.secondary, profile.topology,
-                               primary_yank=profile.primary_yank, secondary_yank=profile.secondary_yank)
+    else:
+        pair = pair_from_addresses(profile.primary, profile.secondary, profile.topology,
+                                   primary_yank=profile.primary_yank, secondary_yank=profile.secondary_yank)
+    if profile.variant is None:
+        return pair
+    return replace(pair, given={**pair.given, "variant": profile.variant},
+                   given_from=" and ".join(filter(None, (pair.given_from, f"profile {profile.name}"))))
 
 
 def _with(pair: Pair, settings: Mapping[str, Any] | None) -> Pair:

@@ -64,15 +64,25 @@ class Ids:
     resync_job: str = "resync"
 
 
+#: How the procedures attach, and detach, the primary's link to the secondary's disk: each step of a
+#: scenario is in both variants unless it names one (``variant = "upstream"``).
+VARIANTS = {
+    "doc": "QEMU's COLO-FT document: HMP drive_add of a replication node over NBD, HMP drive_del on failover",
+    "upstream": "as QEMU's maintainers run it now: blockdev-add of an nbd node (detect-zeroes on), blockdev-del "
+                "on failover; no HMP",
+}
+
+
 @dataclass(frozen=True)
 class Topology:
-    """A COLO pair: the data-plane address of each side, its ports and its ids."""
+    """A COLO pair: the data-plane address of each side, its ports, its ids, and the procedures' variant."""
 
     primary: str = "127.0.0.1"
     secondary: str = "127.0.0.2"
     ports: Ports = field(default_factory=Ports)
     ids: Ids = field(default_factory=Ids)
     checkpoint_delay_ms: int = 1000
+    variant: str = "doc"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,7 +91,7 @@ class Topology:
     def from_dict(cls, data: dict[str, Any]) -> Topology:
         return cls(primary=data["primary"], secondary=data["secondary"],
                    ports=Ports(**data.get("ports", {})), ids=Ids(**data.get("ids", {})),
-                   checkpoint_delay_ms=data.get("checkpoint_delay_ms", 1000))
+                   checkpoint_delay_ms=data.get("checkpoint_delay_ms", 1000), variant=data.get("variant", "doc"))
 
 
 def topology_values(path: Path) -> dict[str, Any]:
@@ -90,8 +100,9 @@ def topology_values(path: Path) -> dict[str, Any]:
     data = _checked(path)
     values: dict[str, Any] = {f"addr.{k}": data[k] for k in ("primary", "secondary") if k in data}
     values |= {f"{section}.{k}": v for section in ("ports", "ids") for k, v in data.get(section, {}).items()}
-    if "checkpoint_delay_ms" in data:
-        values["checkpoint_delay_ms"] = int(data["checkpoint_delay_ms"])
+    for key in ("checkpoint_delay_ms", "variant"):
+        if key in data:
+            values[key] = data[key]
     return values
 
 
@@ -118,6 +129,11 @@ def _checked(path: Path) -> dict[str, Any]:
     for key in ("primary", "secondary"):
         if key in data and not isinstance(data[key], str):
             raise where.error(f"{key} must be an address (a string)", where.key(key))
+    if "variant" in data and data["variant"] not in VARIANTS:
+        raise where.error(f"variant = {data['variant']!r}: give one of {', '.join(VARIANTS)}", where.key("variant"))
+    if "checkpoint_delay_ms" in data and (not isinstance(data["checkpoint_delay_ms"], int)
+                                          or isinstance(data["checkpoint_delay_ms"], bool)):
+        raise where.error("checkpoint_delay_ms must be a number of milliseconds", where.key("checkpoint_delay_ms"))
     return data
 
 

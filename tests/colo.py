@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -23,13 +24,18 @@ from colotui.scenario.runner import Options, run_scenario
 from .conftest import LabFactory
 
 
-async def run(lab: Lab, name: str, *, expect: str = "passed") -> tuple[RunResult, list[dict], Path]:
-    """Run a procedure as `colotui run NAME --lab DIR --yes --json` does; returns result, events, transcript."""
+async def run(lab: Lab, name: str, *, expect: str = "passed",
+              variant: str | None = None) -> tuple[RunResult, list[dict], Path]:
+    """Run a procedure as `colotui run NAME --lab DIR --yes --json [--variant V]` does; returns result, events,
+    transcript."""
     out = io.StringIO()
     transcript_path = lab.dir / f"transcript-{name}-{time.monotonic_ns()}.jsonl"
     transcript = Transcript(transcript_path)
+    pair = pair_from_lab(lab.dir)
+    if variant is not None:
+        pair = replace(pair, given={**pair.given, "variant": variant}, given_from="--variant")
     try:
-        result = await run_scenario(find_scenario(name), pair_from_lab(lab.dir), Options(yes=True, json_lines=True),
+        result = await run_scenario(find_scenario(name), pair, Options(yes=True, json_lines=True),
                                     transcript=transcript, out=out)
     finally:
         transcript.close()
@@ -155,10 +161,11 @@ async def _next_event(sub: Subscription) -> Event:
             return notice
 
 
-async def start_colo(labs: LabFactory) -> Lab:
-    """A fresh lab brought into COLO by the startup procedure, checkpointing, its guest counting."""
+async def start_colo(labs: LabFactory, variant: str | None = None) -> Lab:
+    """A fresh lab brought into COLO by the startup procedure (in ``variant``), checkpointing, its guest
+    counting."""
     lab = await asyncio.to_thread(labs.up)
-    await run(lab, "startup")
+    await run(lab, "startup", variant=variant)
     state = lab.state()
     primary, secondary = state.current("primary"), state.current("secondary")
     async with observe(primary) as p, observe(secondary) as s:

@@ -1,9 +1,10 @@
 """The five COLO procedures end to end on a real lab with the counter guest (needs KVM).
 
-Run on QEMU 7.2 (the system's) and on QEMU 10.0 (a Debian 13 root). Two chains, each on its
-own lab: startup → kill the secondary → primary-failover → respawn → primary-resume → the new
-secondary hangs (SIGSTOP) → primary-failover; and startup → kill the primary → secondary-failover
-→ respawn → secondary-resume → the primary hangs → secondary-failover. Each phase is checked
+Run on QEMU 7.2 (the system's), 10.0 (a Debian 13 root) and the newest Debian ships (sid: 11.1).
+Two chains, each on its own lab. The first, in both variants (the document's and upstream's):
+startup → kill the secondary → primary-failover → respawn → primary-resume → the new secondary
+hangs (SIGSTOP) → primary-failover. The second: startup → kill the primary → secondary-failover →
+respawn → secondary-resume → the primary hangs → secondary-failover. Each phase is checked
 against what QEMU and the guest report, not against what colotui says.
 """
 
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
-from colotui.qmp import Event
+from colotui.qmp import Event, QemuVersion, Session
+from colotui.qmp.transcript import read_transcript
+from colotui.runbook import runbook
 
 from .colo import (
     count_checkpoints,
@@ -34,9 +38,33 @@ from .conftest import ALL_QEMUS, LabFactory
 pytestmark = [pytest.mark.kvm, ALL_QEMUS]
 
 
-async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:
-    lab = await start_colo(labs)
+def quorum_children(graph: dict) -> list[str]:
+    """The node names of colo-disk0's quorum children."""
+    names = {n["id"]: n["name"] for n in graph["nodes"]}
+    quorum = next(e["child"] for e in graph["edges"] if names[e["parent"]] == "colo-disk0")
+    return [names[e["child"]] for e in graph["edges"] if e["parent"] == quorum]
+
+
+def changes_by_hmp(transcript: Path) -> list[str]:
+    """The HMP command lines sent that change something (not ``info …``, which discovery reads)."""
+    lines = [m["arguments"]["command-line"] for m in sent(transcript, "human-monitor-command")]
+    return [line for line in lines if not line.startswith("info ")]
+
+
+async def node_driver(session: Session, node: str) -> str | None:
+    nodes = await query(session, "query-named-block-nodes", {"flat": True})
+    return next((n["drv"] for n in nodes if n["node-name"] == node), None)
+
+
+@pytest.mark.parametrize("variant", ["doc", "upstream"])
+async def test_primary_failover_then_primary_resume(labs: LabFactory, variant: str) -> None:
+    """In the document's variant (HMP drive_add/drive_del of a replication node) and upstream's (blockdev-add
+    and blockdev-del of an nbd node): the variant is chosen at startup only, and found again on the pair."""
+    lab = await start_colo(labs, variant=None if variant == "doc" else variant)
     primary = lab.state().current("primary")
+    hmp = {"doc": True, "upstream": False}[variant]
+    async with observe(primary) as p:
+        assert await node_driver(p, "replication0") == {"doc": "replication", "upstream": "nbd"}[variant]
 
     # a precondition stops the run before anything is sent: the secondary is still alive
     _result, events, transcript = await run(lab, "primary-failover", expect="failed")
@@ -45,7 +73,16 @@ async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:
     assert sent(transcript, "yank", oob=True) == [] and sent(transcript, "x-blockdev-change") == []
 
     await asyncio.to_thread(lab.kill, "secondary")
-    await run(lab, "primary-failover")
+    _, events, transcript = await run(lab, "primary-failover")
+    assert bool(changes_by_hmp(transcript)) == hmp
+    assert bool(sent(transcript, "blockdev-del")) == (not hmp)
+    # an HMP answer in text with its effect there is a warning, and said so (QEMU 11.1's drive_del of a node
+    # whose NBD peer is dead says "Failed flush"); the runbook keeps it as a note
+    warned = [e for e in events if e["state"] == "ok" and e["message"].startswith("warning: HMP said")]
+    assert all(e["step"] == "delete-replication" and "replication0 is absent" in e["message"] for e in warned)
+    if hmp and QemuVersion.search(lab.state().qemu["version"]) >= (11, 1, 0):
+        assert warned and "Failed flush" in warned[0]["message"], "11.1 warns in text and deletes the node"
+        assert "colotui: HMP drive_del replication0 said" in runbook(read_transcript(transcript))
     async with observe(primary) as p:
         status = await query(p, "query-status")
         assert status["status"] == "running"
@@ -63,7 +100,9 @@ async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:
     assert sent(transcript, "yank", oob=True) == []
 
     fresh = await asyncio.to_thread(lab.respawn)
-    _, events, _ = await run(lab, "primary-resume")
+    _, events, transcript = await run(lab, "primary-resume")
+    assert bool(changes_by_hmp(transcript)) == hmp, "the variant is remembered for the pair"
+    assert bool(sent(transcript, "blockdev-add")) == (not hmp)
     waiting = [e["message"] for e in events if e["state"] == "waiting"]
     assert "waiting for BLOCK_JOB_READY (device=resync) from primary (up to 600 s)" in waiting
     assert not any("{" in message for message in waiting), "waits are shown with their values filled in"
@@ -84,12 +123,11 @@ async def test_primary_failover_then_primary_resume(labs: LabFactory) -> None:
         cut = {i.get("id") or i.get("node-name") or i["type"] for i in yank["arguments"]["instances"]}
         assert {"mirror0", "compare1", "migration"} <= cut and not cut & {"compare0", "compare0-0"}
         assert any(i["type"] == "block-node" for i in yank["arguments"]["instances"]), "the NBD client is cut"
+        assert bool(sent(transcript, "blockdev-del")) == (not hmp)
         async with observe(primary) as p:
             graph = await query(p, "x-debug-query-block-graph")
-            names = {n["id"]: n["name"] for n in graph["nodes"]}
-            quorum = next(e["child"] for e in graph["edges"] if names[e["parent"]] == "colo-disk0")
-            children = [names[e["child"]] for e in graph["edges"] if e["parent"] == quorum]
-            assert len(children) == 1 and "replication0" not in names.values(), children
+            children = quorum_children(graph)
+            assert len(children) == 1 and "replication0" not in {n["name"] for n in graph["nodes"]}, children
         await counter_advances(primary)
     # resumed, the old secondary finds nothing to rejoin: the primary goes on alone
     await asyncio.sleep(1.0)

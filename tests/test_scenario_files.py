@@ -36,7 +36,7 @@ def test_the_five_procedures_are_built_in_and_load() -> None:
 
 
 def test_procedures_follow_the_document() -> None:
-    failover = find_scenario("primary-failover")
+    failover = find_scenario("primary-failover").for_variant("doc")
     sent = [s.command.hmp.split()[0] if s.command.hmp else s.command.name for s in failover.steps]
     assert sent == ["yank", "x-blockdev-change", "drive_del", "object-del", "object-del", "object-del",
                     "object-del", "object-del", "x-colo-lost-heartbeat"], "the document's steps, after a yank"

@@ -96,18 +96,24 @@ def _primary(vm: Snapshot, found: Discovered) -> None:
     for drive in vm.quorums[:1]:
         _add(found, "ids.disk", drive, f"{me}: the guest's quorum drive")
         for edge, node in vm.quorum_children(drive).items():
-            # a primary that was a secondary still has its own (secondary-mode) replication child
-            if node.driver != "replication" or not _writes_over_nbd(vm, node.name):
+            # the document's replication node over NBD, or (upstream's way) an nbd node itself; a primary
+            # that was a secondary still has its own (secondary-mode) replication child
+            if node.driver == "nbd":
+                spec = node.options
+                _add(found, "variant", "upstream", f"{me}: quorum {drive}'s {edge} is an nbd node")
+            elif node.driver == "replication" and _writes_over_nbd(vm, node.name):
+                nbd = vm.nodes.get(node.children.get("file", ""))
+                spec = node.options.get("file", {}) if isinstance(node.options.get("file"), dict) else {}
+                if nbd is not None and nbd.driver == "nbd" and not spec:
+                    spec = nbd.options
+                _add(found, "variant", "doc", f"{me}: quorum {drive}'s {edge} is a replication node")
+            else:
                 continue
-            _add(found, "ids.replication_node", node.name, f"{me}: quorum {drive}'s {edge} (replication)")
-            nbd = vm.nodes.get(node.children.get("file", ""))
-            spec = node.options.get("file", {}) if isinstance(node.options.get("file"), dict) else {}
-            if nbd is not None and nbd.driver == "nbd" and not spec:
-                spec = nbd.options
+            _add(found, "ids.replication_node", node.name, f"{me}: quorum {drive}'s {edge} ({node.driver})")
             host, port, export = spec.get("host"), spec.get("port"), spec.get("export")
             if isinstance(spec.get("server"), dict):
                 host, port = spec["server"].get("host"), spec["server"].get("port")
-            where = f"{me}: replication {node.name} writes to nbd://{host}:{port}/{export}"
+            where = f"{me}: {node.driver} {node.name} writes to nbd://{host}:{port}/{export}"
             _add(found, "addr.secondary", host, where)
             _add(found, "ports.nbd", int(port) if port is not None else None, where)
             _add(found, "ids.parent", export, where)

@@ -220,11 +220,12 @@ class _Audit:
         if threshold != "1":
             self.add(ERROR, "quorum", f"{drive} has vote-threshold={threshold}: COLO needs 1", role, f"drive/{drive}")
         replication = [n for n in children.values() if n.driver == "replication"]
+        to_secondary = [n for n in children.values() if n.driver == "nbd"] + replication  # upstream's, the doc's
         if role == "secondary" and (vm.colo_mode != "none" or vm.runstate == "inmigrate"):
             self._secondary_replication(vm, drive, replication)
-        elif role == "primary" and vm.colo_mode == "primary" and not replication:
-            self.add(ERROR, "quorum", f"{drive} in COLO with no replication child ({listed})", role,
-                     f"drive/{drive}")
+        elif role == "primary" and vm.colo_mode == "primary" and not to_secondary:
+            self.add(ERROR, "quorum", f"{drive} in COLO with no child writing to the secondary (a replication or "
+                     f"nbd node; {listed})", role, f"drive/{drive}")
         elif threshold == "1":
             self.add(OK, "quorum", f"{drive}: vote-threshold=1, {listed}", role, f"drive/{drive}")
 

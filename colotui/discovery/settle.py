@@ -21,7 +21,7 @@ from .derive import Discovered
 def flatten(topology: Topology) -> dict[str, Any]:
     """``{"addr.primary": …, "ports.nbd": 9999, "ids.disk": …, "checkpoint_delay_ms": …}``."""
     values: dict[str, Any] = {"addr.primary": topology.primary, "addr.secondary": topology.secondary,
-                              "checkpoint_delay_ms": topology.checkpoint_delay_ms}
+                              "checkpoint_delay_ms": topology.checkpoint_delay_ms, "variant": topology.variant}
     values |= {f"ports.{k}": v for k, v in asdict(topology.ports).items()}
     values |= {f"ids.{k}": v for k, v in asdict(topology.ids).items()}
     return values
@@ -34,11 +34,17 @@ def unflatten(values: Mapping[str, Any]) -> Topology:
     return Topology(primary=str(values.get("addr.primary", base.primary)),
                     secondary=str(values.get("addr.secondary", base.secondary)),
                     ports=Ports(**ports), ids=Ids(**ids),
-                    checkpoint_delay_ms=int(values.get("checkpoint_delay_ms", base.checkpoint_delay_ms)))
+                    checkpoint_delay_ms=int(values.get("checkpoint_delay_ms", base.checkpoint_delay_ms)),
+                    variant=str(values.get("variant", base.variant)))
 
 
 #: Every name a topology has, in the order `colotui topology` prints them.
 NAMES = tuple(flatten(Topology()))
+
+
+#: Names that are the operator's choice, not a fact of the VMs: what is given wins over what is found without
+#: a conflict (a pair started the document's way may fail over the upstream way).
+CHOICES = frozenset({"variant"})
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ def settle(discovered: Discovered, *, given: Mapping[str, Any] = {}, given_from:
         found = discovered.get(name)
         if name in given:
             values[name], sources[name] = given[name], Source("given", given_from)
-            if found is not None and str(found.value) != str(given[name]):
+            if found is not None and str(found.value) != str(given[name]) and name not in CHOICES:
                 conflicts.append(f"{name} = {given[name]} ({given_from}), but {found.where.split(':', 1)[0]} has "
                                  f"{found.value} ({found.where.split(': ', 1)[-1]})")
         elif found is not None and not (found.guess and name in known):

@@ -76,7 +76,7 @@ class StepUpdate:
     def to_json(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario, "step": self.step.id, "number": self.step.number, "total": self.total,
-            "state": self.state.value, "target": self.step.target, "vm": self.vm,
+            "state": self.state.value, "target": self.step.target, "vm": self.vm, "variant": self.step.variant,
             "request": self.request.message() if self.request else None,
             "checks": [{"check": c.check.describe(), "ok": c.ok, "found": c.found} for c in self.checks],
             "reply": self.reply, "message": self.message, "elapsed": round(self.elapsed, 4),
@@ -134,8 +134,9 @@ class Engine:
                  decide: Decide, on_update: Callable[[StepUpdate], None] = lambda u: None,
                  facts: FactsCache | None = None, poll_interval: float = 0.2,
                  oob: Callable[[str], Session | None] = lambda role: None) -> None:
-        """``oob``: each role's out-of-band session, if it has one (yank steps go through it)."""
-        self.scenario = scenario
+        """``oob``: each role's out-of-band session, if it has one (yank steps go through it). A scenario whose
+        variant is not chosen yet runs in the topology's."""
+        self.scenario = scenario if scenario.variant is not None else scenario.for_variant(topology.variant)
         self.sessions = sessions
         self.oob = oob
         self.topology = topology
@@ -143,7 +144,7 @@ class Engine:
         self.on_update = on_update
         self.facts = facts or FactsCache()
         self.poll_interval = poll_interval
-        self.states: dict[str, StepState] = {s.id: StepState.PENDING for s in scenario.steps}
+        self.states: dict[str, StepState] = {s.id: StepState.PENDING for s in self.scenario.steps}
         self.variables = topology_variables(topology)
 
     # -- helpers -----------------------------------------------------------------------------------

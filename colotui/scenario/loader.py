@@ -16,13 +16,13 @@ from typing import Any
 
 from ..paths import builtin_dir, config_dir
 from ..tomlfile import FileError, Locator, load_toml
-from ..topology import Topology
+from ..topology import VARIANTS, Topology
 from .live import LIVE
 from .model import CHECK_KINDS, ROLE_ALIASES, ROLES, YANK_KINDS, Check, Command, Scenario, Step, Wait
 from .template import placeholders, topology_variables
 
 _STEP_KEYS = {"id", "title", "target", "why", "qmp", "hmp", "yank", "arguments", "otherwise", "confirm", "require",
-              "wait", "done"}
+              "wait", "done", "variant"}
 _WAIT_KEYS = {"event", "data", "timeout", "target"}
 _CHECK_MODIFIERS = {"target", "present", "status", "state"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -186,11 +186,15 @@ class _StepReader:
         title = raw.get("title", "")
         if not isinstance(title, str):
             raise self.fail("title must be a string", "title")
+        variant = raw.get("variant")
+        if variant is not None and variant not in VARIANTS:
+            raise self.fail(f"variant = {variant!r}: give one of {', '.join(VARIANTS)} (or none: every variant)",
+                            "variant")
         return Step(id=step_id, number=self.index + 1, target=target, why=" ".join(why.split()), command=command,
                     otherwise=otherwise, title=title, confirm=raw.get("confirm", True),
                     require=tuple(self.check(c, "require", target) for c in require),
                     done=tuple(self.check(c, "done", target) for c in done),
-                    waits=tuple(self.wait(w) for w in waits), line=self.line)
+                    waits=tuple(self.wait(w) for w in waits), variant=variant, line=self.line)
 
 
 def load_scenario(path: Path) -> Scenario:

@@ -7,7 +7,7 @@ the topology and from what the VMs report then.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,7 @@ class Step:
     require: tuple[Check, ...] = ()
     done: tuple[Check, ...] = ()  # all true before the step: its effect is there already, it is not sent again
     waits: tuple[Wait, ...] = ()
+    variant: str | None = None  # only in this variant of the procedure (topology.VARIANTS); None: in every one
     line: int | None = None
 
     @property
@@ -144,6 +145,17 @@ class Scenario:
     description: str
     path: Path
     steps: tuple[Step, ...]
+    variant: str | None = None  # chosen with `for_variant`: the steps of the other variants are gone
+
+    @property
+    def variants(self) -> set[str]:
+        """The variants some of its steps belong to (empty: every step is in every variant)."""
+        return {s.variant for s in self.steps if s.variant is not None}
+
+    def for_variant(self, variant: str) -> Scenario:
+        """The procedure as it runs in ``variant``: its steps and the common ones, numbered again."""
+        steps = [s for s in self.steps if s.variant in (None, variant)]
+        return replace(self, steps=tuple(replace(s, number=i + 1) for i, s in enumerate(steps)), variant=variant)
 
     @property
     def targets(self) -> set[str]:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..discovery import Snapshot, discover, plays, swapped
-from ..discovery.settle import Settled, flatten, settle
+from ..discovery.settle import CHOICES, Settled, flatten, settle
 from ..pair import ROLES, Pair
 from ..qmp import Session, TcpAddress
 from ..service.snapshots import take_snapshot
+from ..topology import VARIANTS
 from .model import Scenario
 from .record import see, seen_values
 from .template import placeholders
@@ -41,6 +42,7 @@ class Plan:
     roles: dict[str, str]  # the role a procedure addresses → the key of the session that plays it
     settled: Settled
     notes: tuple[str, ...]
+    scenario: Scenario  # the procedure as it runs here: the steps of the pair's variant
 
 
 def _used(scenario: Scenario) -> set[str]:
@@ -59,9 +61,9 @@ def known_values(pair: Pair, roles: Mapping[str, str]) -> dict[str, tuple[Any, s
     """What is known beforehand, by the role each VM plays now: a lab's own record first, then what the
     pair's VMs showed in earlier runs, then each VM's address."""
     known: dict[str, tuple[Any, str]] = seen_values(pair)
-    if pair.known is not None:
+    if pair.known is not None:  # how the lab was built; not how its procedures are run (the variant)
         source = f"the lab's lab.json ({pair.lab})" if pair.lab else "the pair's topology"
-        known |= {k: (v, source) for k, v in flatten(pair.known).items()}
+        known |= {k: (v, source) for k, v in flatten(pair.known).items() if k not in CHOICES}
     by_key = pair.by_role()
     for role in ROLES:
         endpoint = by_key[roles[role]]
@@ -101,9 +103,16 @@ async def make_plan(scenario: Scenario, sessions: Mapping[str, Session], pair: P
     # remembered: what is sure now, found on the VMs or known from before; not what was told apart by port
     values = flatten(settled.topology)
     see(pair, {name: values[name] for name, source in settled.sources.items()
-               if source.kind == "known" or (source.kind == "discovered" and not found[name].guess)})
-    used = {n for n in _used(scenario) if not n.startswith("live.")}
+               if source.kind == "known" or (source.kind == "discovered" and not found[name].guess)
+               or (source.kind == "given" and name in CHOICES)})
+    variant = settled.topology.variant
+    chosen = scenario.for_variant(variant)
+    used = {n for n in _used(chosen) if not n.startswith("live.")}
     notes = []
+    if scenario.variants:
+        source = settled.source("variant")
+        why = "the default; --variant upstream for the other" if source.kind == "default" else source.describe()
+        notes.append(f"variant {variant} ({why}): {VARIANTS[variant]}")
     if flip:
         notes.append(f"{pair.by_role()['secondary'].name} plays the primary and {pair.by_role()['primary'].name} "
                      "the secondary (as the VMs report)")
@@ -117,7 +126,7 @@ async def make_plan(scenario: Scenario, sessions: Mapping[str, Session], pair: P
         if name.startswith("ports."):
             notes.append(f"{name} = {flatten(settled.topology)[name]}: the document's default (no VM shows it); "
                          f"--set {name}=N to choose another")
-    return Plan(roles, settled, tuple(notes))
+    return Plan(roles, settled, tuple(notes), chosen)
 
 
 def by_role(plan: Plan, sessions: Mapping[str, Session]) -> dict[str, Session]:

@@ -108,9 +108,9 @@ def seen_values(pair: Pair) -> dict[str, tuple[Any, str]]:
 
 
 def see(pair: Pair, discovered: Mapping[str, Any]) -> None:
-    """Keep the ids and ports discovered now, under each VM's QMP address (addresses depend on roles, which
-    change at a failover: they are not kept)."""
-    values = {k: v for k, v in discovered.items() if k.startswith(("ids.", "ports."))}
+    """Keep the ids and ports discovered now, and the procedures' variant, under each VM's QMP address
+    (addresses depend on roles, which change at a failover: they are not kept)."""
+    values = {k: v for k, v in discovered.items() if k.startswith(("ids.", "ports.")) or k == "variant"}
     if not values:
         return
     data = _read(_seen_path())

@@ -32,7 +32,7 @@ _MARK = {StepState.OK: "ok", StepState.FAILED: "FAILED", StepState.SKIPPED: "ski
 class Options:
     yes: bool = False
     dry_run: bool = False
-    start: int = 0
+    start: str | None = None  # --from: a step's id or number (in the pair's variant)
     resume: bool = False
     json_lines: bool = False
     connect_timeout: float = 5.0
@@ -53,7 +53,7 @@ class Printer:
         if self.json_lines:
             print(json.dumps(u.to_json(), default=str), file=self.out, flush=True)
             return
-        head = f"[{u.step.number}/{u.total}] {u.step.id} → {u.vm}"
+        head = f"[{u.step.number}/{u.total}] {u.step.id} → {u.vm}" + (f"  ({u.step.variant})" if u.step.variant else "")
         if u.state in (StepState.PENDING, StepState.CONFIRM):  # pending: a dry run
             self.say(f"{head}\n      {u.message if u.state is StepState.PENDING else u.step.why}\n"
                      f"      sends: {u.request.text() if u.request else '?'}")
@@ -117,6 +117,7 @@ async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, tran
             plan = await make_plan(scenario, sessions, pair)
         except PlanRefused as exc:
             return refuse(str(exc))
+        scenario = plan.scenario
         facts = FactsCache()
         engine = Engine(scenario, by_role(plan, sessions), plan.settled.topology,
                         decide=TerminalDecider(options.yes, read), on_update=printer.update, facts=facts,
@@ -135,7 +136,10 @@ async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, tran
                 printer.say(f"warning: {warning}")
         except PreflightError as exc:
             return refuse(str(exc))
-        start = await _start(scenario, pair, options, printer, read)
+        try:
+            start = await _start(scenario, pair, options, printer, read)
+        except PlanRefused as exc:
+            return refuse(str(exc))
         result = await engine.run(start)
         printer.say(f"{scenario.name}: {result.status}")
         remember(pair, stopped_at(scenario, result), scenario.name)
@@ -146,8 +150,11 @@ async def _start(scenario: Scenario, pair: Pair, options: Options, printer: Prin
                  read: Callable[[str], str | None]) -> int:
     """Where to start: ``--from``; with ``--resume``, the step the last run stopped at; otherwise the first
     step, after saying (and, when asking is allowed, offering) where the last run stopped."""
-    if options.start:
-        return options.start
+    if options.start is not None:
+        try:
+            return scenario.index_of(options.start)
+        except ValueError as exc:
+            raise PlanRefused(f"{exc} — nothing was sent") from None
     stopped = last_stop(scenario.name, pair)
     if stopped is None or not any(s.id == stopped.step for s in scenario.steps):
         if options.resume:

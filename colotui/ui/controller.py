@@ -187,8 +187,10 @@ class ConsoleController:
         return Repl(self.sessions, policy=policy, history=self.history, facts=self.facts, in_colo=in_colo)
 
     async def run_procedure(self, scenario: Scenario, decide: Callable[[StepUpdate], Awaitable[Decision]],
-                            warn: Callable[[str], None]) -> str:
+                            warn: Callable[[str], None],
+                            planned: Callable[[Scenario], None] = lambda scenario: None) -> str:
         """Run ``scenario`` on the pair, each step shown as it moves (`StepChanged`); its final status.
+        ``planned`` gets the procedure as it will run (the steps of the pair's variant) before its first step.
         Raises `PreflightError` when the pair's QEMUs cannot run it."""
         if self.sessions is None:
             raise PreflightError("this console is not connected to any VM")
@@ -197,6 +199,8 @@ class ConsoleController:
             plan = await make_plan(scenario, sessions, self.pair)
         except PlanRefused as exc:
             raise PreflightError(str(exc)) from None
+        scenario = plan.scenario
+        planned(scenario)
         engine = Engine(scenario, by_role(plan, sessions), plan.settled.topology, decide=decide,
                         oob=lambda role: sessions.oob(plan.roles[role]), on_update=self._step_changed,
                         facts=self.facts)

@@ -185,7 +185,8 @@ class MainScreen(Screen[None]):
         decide = panel.decide if self.controller.config.confirm_procedure_steps else panel.decide_failures_only
         try:
             status = await self.controller.run_procedure(
-                scenario, decide, lambda warning: self.notify(warning, severity="warning", timeout=10))
+                scenario, decide, lambda warning: self.notify(warning, severity="warning", timeout=10),
+                planned=panel.start)
         except PreflightError as exc:
             self.notify(f"refused: {exc}", severity="error", timeout=15)
             status = "refused"

@@ -71,7 +71,7 @@ def step_line(update: StepUpdate | None, scenario: Scenario, index: int) -> Text
     icon, style = _ICON[state]
     vm = update.vm if update else step.target
     return Text.assemble((f"{icon} ", style), f"{step.number:>2}. ", (step.id, "bold" if update else ""),
-                         (f" → {vm}", "dim"))
+                         (f" → {vm}", "dim"), (f" ({step.variant})" if step.variant else "", "italic dim"))
 
 
 def step_detail(update: StepUpdate, key: Callable[[str], str]) -> Group:
@@ -124,7 +124,8 @@ class ProcedurePanel(Horizontal):
 
     def start(self, scenario: Scenario) -> None:
         self.scenario, self.updates, self.current = scenario, {}, None
-        self.border_title = f"{scenario.name}: {scenario.title}"
+        variant = f" ({scenario.variant} variant)" if scenario.variant and scenario.variants else ""
+        self.border_title = f"{scenario.name}: {scenario.title}{variant}"
         self.border_subtitle = "checking…"
         self.add_class("shown")
         self._render_steps()

@@ -1,0 +1,111 @@
+"""The procedures' two variants, and what QEMU's version and schema change in them: return-path with
+x-colo, deprecation warnings. Plain Python (the end-to-end runs are in test_procedures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from colotui.cli import _settings
+from colotui.compat import deprecated_colo, deprecation_lines, needs_return_path, pair_warnings
+from colotui.errors import UserError
+from colotui.qmp import QemuVersion
+from colotui.qmp.probe import VMFacts
+from colotui.qmp.schema import Schema
+from colotui.scenario import find_scenario, load_scenario
+from colotui.scenario.render import adapt_for
+from colotui.tomlfile import FileError
+from colotui.topology import topology_values
+
+GOOD = '''
+[[step]]
+id = "one"
+target = "primary"
+why = "because"
+qmp = "query-status"
+variant = "{variant}"
+'''
+
+
+def sends(scenario_name: str, variant: str) -> list[str]:
+    scenario = find_scenario(scenario_name).for_variant(variant)
+    assert [s.number for s in scenario.steps] == list(range(1, len(scenario.steps) + 1)), "numbered again"
+    return [s.command.hmp.split()[0] if s.command.hmp else s.command.name for s in scenario.steps]
+
+
+def test_each_variant_attaches_and_detaches_the_secondary_its_own_way() -> None:
+    for name in ("startup", "primary-resume", "secondary-resume"):
+        doc, upstream = sends(name, "doc"), sends(name, "upstream")
+        assert "drive_add" in doc and "blockdev-add" not in doc
+        assert "blockdev-add" in upstream and "drive_add" not in upstream
+        assert len(doc) == len(upstream), "one step stands for the other"
+    assert sends("primary-failover", "doc")[2] == "drive_del"
+    assert sends("primary-failover", "upstream")[2] == "blockdev-del"
+    assert "human-monitor-command" not in sends("primary-failover", "upstream")
+    assert sends("secondary-failover", "doc") == sends("secondary-failover", "upstream"), "nothing to choose there"
+    nbd = next(s for s in find_scenario("startup").steps if s.id == "primary-nbd-node")
+    assert nbd.variant == "upstream" and nbd.command.arguments is not None
+    assert nbd.command.arguments["driver"] == "nbd" and nbd.command.arguments["detect-zeroes"] == "on"
+
+
+def test_a_variant_is_checked_where_it_is_written(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD.format(variant="upstream"))
+    assert load_scenario(good).steps[0].variant == "upstream"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GOOD.format(variant="newest"))
+    with pytest.raises(FileError) as error:
+        load_scenario(bad)
+    assert "bad.toml:7" in str(error.value) and "doc, upstream" in str(error.value)
+    topology = tmp_path / "pair.toml"
+    topology.write_text('variant = "upstream"\n')
+    assert topology_values(topology) == {"variant": "upstream"}
+    topology.write_text('primary = "10.0.0.1"\nvariant = "fast"\n')
+    with pytest.raises(FileError, match=r"pair.toml:2.*doc, upstream"):
+        topology_values(topology)
+    assert _settings(["variant=upstream"]) == {"variant": "upstream"} == _settings([], "upstream")
+    with pytest.raises(UserError, match="variant is one of doc, upstream"):
+        _settings(["variant=fast"])
+
+
+def test_x_colo_takes_return_path_only_where_qemu_wants_it() -> None:
+    caps = {"capabilities": [{"capability": "x-colo", "state": True}, {"capability": "events", "state": True}]}
+    newest = adapt_for("migrate-set-capabilities", caps, None, QemuVersion(11, 1, 3))
+    assert newest == {"capabilities": [{"capability": "x-colo", "state": True},
+                                       {"capability": "return-path", "state": True},
+                                       {"capability": "events", "state": True}]}
+    for older in (QemuVersion(7, 2, 22), QemuVersion(10, 0, 13)):
+        assert adapt_for("migrate-set-capabilities", caps, None, older) == caps
+    off = {"capabilities": [{"capability": "x-colo", "state": False}]}
+    assert adapt_for("migrate-set-capabilities", off, None, QemuVersion(11, 1, 3)) == off
+    assert needs_return_path(QemuVersion(11, 0, 0)) and not needs_return_path(QemuVersion(10, 2, 9))
+
+
+def schema_marking(deprecated: str | None) -> Schema:
+    """A schema shaped like QEMU's (enum members with features), with one COLO member marked deprecated."""
+    members = [{"name": n, **({"features": ["deprecated"]} if n == deprecated else
+                              {"features": ["unstable"]} if n == "x-colo" else {})}
+               for n in ("xbzrle", "x-colo", "events")]
+    return Schema([
+        {"name": "MigrationCapability", "meta-type": "enum", "values": [m["name"] for m in members],
+         "members": members},
+        {"name": "x-colo-lost-heartbeat", "meta-type": "command", "arg-type": "0", "ret-type": "0",
+         "features": ["unstable", "deprecated"] if deprecated == "command" else ["unstable"]},
+    ])
+
+
+def test_a_deprecated_colo_is_warned_about() -> None:
+    assert deprecated_colo(schema_marking(None)) == []
+    assert deprecated_colo(schema_marking("xbzrle")) == [], "only COLO's parts count"
+    assert deprecated_colo(schema_marking("x-colo")) == ["x-colo"]
+    assert deprecated_colo(schema_marking("command")) == ["the command x-colo-lost-heartbeat"]
+    facts = VMFacts(QemuVersion(12, 0, 0), "", schema_marking("x-colo"))
+    [warning] = pair_warnings({"primary": facts})
+    assert warning.startswith("primary: QEMU 12.0.0 marks COLO deprecated in its schema (x-colo)")
+    output = ("qemu-system-x86_64: warning: short-form boolean option 'server' deprecated\n"
+              "qemu-system-x86_64: warning: COLO migration framework is deprecated\n"
+              "qemu-system-x86_64: warning: COLO migration framework is deprecated\nguest says hello\n")
+    assert deprecation_lines(output) == [
+        "qemu-system-x86_64: warning: COLO migration framework is deprecated",
+        "qemu-system-x86_64: warning: short-form boolean option 'server' deprecated"]
