@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .compat import deprecation_lines
 from .config import Config, load_config
 from .errors import UserError
 from .pair import Pair
@@ -56,6 +57,19 @@ def _print_lab(state: LabState) -> None:
     print(f"{'name':<12}{'role':<11}{'state':<9}{'address':<11}{'pid':>8}  qmp")
     for vm in state.vms:
         print(f"{vm.name:<12}{vm.role:<11}{vm.state:<9}{vm.address:<11}{vm.pid:>8}  {vm.qmp}")
+    for vm in state.vms:  # QEMU's own word that something it was given will go (COLO's first)
+        for line in deprecation_lines(_tail(Path(vm.log))):
+            print(f"warning: {vm.name} (QEMU): {line}")
+
+
+def _tail(path: Path, limit: int = 1 << 20) -> str:
+    """The last ``limit`` bytes of a log, as text; nothing if it cannot be read."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - limit))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def cmd_lab(args: argparse.Namespace) -> int:

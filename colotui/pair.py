@@ -63,7 +63,7 @@ def pair_from_addresses(primary: str, secondary: str, topology: Path | None = No
     given = dict(topology_values(topology)) if topology is not None else {}
     given |= settings or {}
     sources = [str(topology)] if topology is not None else []
-    sources += ["--set"] if settings else []
+    sources += (["--variant"] if set(settings) == {"variant"} else ["--set"]) if settings else []
     return Pair(Endpoint("primary", p, str(given.get("addr.primary", "")), p_yank),
                 Endpoint("secondary", s, str(given.get("addr.secondary", "")), s_yank),
                 given=given, given_from=" and ".join(sources))

@@ -39,8 +39,9 @@ def _with(pair: Pair, settings: Mapping[str, Any] | None) -> Pair:
     """``--set`` values on a lab's or a profile's pair."""
     if not settings:
         return pair
+    flag = "--variant" if set(settings) == {"variant"} else "--set"
     return replace(pair, given={**pair.given, **settings},
-                   given_from=" and ".join(filter(None, (pair.given_from, "--set"))))
+                   given_from=" and ".join(filter(None, (pair.given_from, flag))))
 
 
 def resolve_pair(config: Config, *, lab: str | Path | None = None, profile: str | None = None,

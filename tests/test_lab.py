@@ -165,6 +165,13 @@ def test_cli_lab_cycle(short_tmp: Path) -> None:
         assert "primary" in up.stdout and "colotui connect --lab" in up.stdout
         status = run_cli("lab", "status", "--dir", str(directory), "--json")
         assert [vm["state"] for vm in json.loads(status.stdout)["vms"]] == ["running", "running"]
+        assert "warning:" not in up.stdout, "the lab's QEMU says nothing of its options is deprecated"
+        # QEMU's own deprecation warnings, in a VM's log, are passed on (COLO's would come from migrate-set-…)
+        with open(directory / "secondary" / "qemu.log", "a") as log:
+            log.write("qemu-system-x86_64: warning: COLO migration framework is deprecated\n")
+        status = run_cli("lab", "status", "--dir", str(directory))
+        assert "warning: secondary (QEMU): qemu-system-x86_64: warning: COLO migration framework is deprecated" \
+            in status.stdout.splitlines()
         kill = run_cli("lab", "kill", "primary", "--dir", str(directory))
         assert kill.returncode == 0 and "SIGKILL" in kill.stdout
     finally:

@@ -3,12 +3,15 @@ x-colo, deprecation warnings. Plain Python (the end-to-end runs are in test_proc
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from colotui.cli import _settings
 from colotui.compat import deprecated_colo, deprecation_lines, needs_return_path, pair_warnings
+from colotui.discovery import Snapshot
+from colotui.discovery.doctor import audit
 from colotui.errors import UserError
 from colotui.qmp import QemuVersion
 from colotui.qmp.probe import VMFacts
@@ -109,3 +112,29 @@ def test_a_deprecated_colo_is_warned_about() -> None:
     assert deprecation_lines(output) == [
         "qemu-system-x86_64: warning: COLO migration framework is deprecated",
         "qemu-system-x86_64: warning: short-form boolean option 'server' deprecated"]
+
+
+def waiting_secondary(version: tuple[int, int, int], caps: dict[str, bool]) -> Snapshot:
+    """The recorded 7.2 secondary, as it was before its migration: waiting, with ``caps`` set."""
+    replies = json.loads((Path(__file__).parent / "data" / "introspect-secondary-colo.json").read_text())
+    replies["query-version"]["qemu"] = dict(zip(("major", "minor", "micro"), version, strict=True))
+    replies["query-colo-status"] = {"mode": "none", "last-mode": "none", "reason": "none"}
+    replies["query-status"] = {"status": "inmigrate", "running": False}
+    replies["query-migrate-capabilities"] = [
+        {"capability": c["capability"], "state": caps.get(c["capability"], False)}
+        for c in replies["query-migrate-capabilities"]]
+    return Snapshot("secondary", replies)
+
+
+def test_the_doctor_knows_which_qemu_wants_return_path() -> None:
+    both = {"x-colo": True, "return-path": True, "events": True}
+
+    def return_path_errors(version: tuple[int, int, int], caps: dict[str, bool]) -> list[str]:
+        return [f.text for f in audit(None, waiting_secondary(version, caps))
+                if f.check == "return-path" and f.level == "error"]
+
+    [error] = return_path_errors((7, 2, 22), both)
+    assert "QEMU 7.2.22 never enters COLO with return-path" in error
+    assert return_path_errors((10, 0, 13), both)
+    assert return_path_errors((11, 1, 3), both) == []
+    assert return_path_errors((7, 2, 22), {"x-colo": True}) == []

@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from colotui.compat import pair_warnings, refusal
+from colotui.compat import deprecated_colo, pair_warnings, refusal
 from colotui.lab.cmdline import Machine
 from colotui.qmp import QemuVersion
 from colotui.qmp.probe import VMFacts, probe
@@ -26,6 +26,7 @@ async def test_probe_reads_version_and_schema(labs: LabFactory) -> None:
     assert refusal(facts) is None, "both QEMUs under test can do COLO"
     assert facts.schema.has_command("block-export-add") and facts.schema.has_command("x-colo-lost-heartbeat")
     assert "unstable" in facts.schema.features("x-colo-lost-heartbeat")
+    assert deprecated_colo(facts.schema) == [], "no QEMU under test marks COLO deprecated (yet)"
     argv = " ".join(state.current("secondary").argv)
     if facts.version >= (9, 2, 0):
         assert "reconnect-ms=1000" in argv and "reconnect=1" not in argv

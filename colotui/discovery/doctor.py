@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..compat import broken
+from ..compat import broken, needs_return_path
 from .derive import Discovered, discover, swapped
 from .snapshot import BlockNodeInfo, Snapshot
 
@@ -73,6 +73,10 @@ class _Audit:
         if "x-colo" not in caps:
             self.add(ERROR, "x-colo", "this QEMU has no x-colo capability (built without replication)", role)
             return
+        if vm.version is not None and caps.get("x-colo") and caps.get("return-path") \
+                and not needs_return_path(vm.version) and vm.colo_mode == "none":
+            self.add(ERROR, "return-path", f"x-colo and return-path are both on: QEMU {vm.version} never enters "
+                     "COLO with return-path (only 11.0 and later want it); turn return-path off", role, "colo/caps")
         if vm.colo_mode == "secondary":
             return  # x-colo matters on a secondary before the migration only
         if vm.colo_mode == "primary":
