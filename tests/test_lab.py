@@ -7,13 +7,15 @@ import json
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from colotui.errors import UserError
-from colotui.lab import Lab, QemuInstall
+from colotui.lab import Lab, QemuInstall, follow, pair_from_lab
 from colotui.lab import lab as lab_module
+from colotui.pair import Pair
 from colotui.qmp import Ok, Session, UnixAddress
 
 from .conftest import ACCEL, LabFactory, live_qemus_under
@@ -178,3 +180,28 @@ def test_cli_lab_cycle(short_tmp: Path) -> None:
         down = run_cli("lab", "down", "--dir", str(directory))
     assert down.returncode == 0 and "secondary" in down.stdout
     assert live_qemus_under(directory) == []
+
+
+async def test_following_a_lab_keeps_what_the_operator_gave(lab: Lab) -> None:
+    """The console follows a lab's respawns; the values given for the pair (--variant, --set) stay."""
+    in_use = replace(pair_from_lab(lab.dir), given={"variant": "upstream"}, given_from="--variant")
+    seen: list[Pair] = []
+
+    async def consume() -> None:
+        async for pair in follow(lambda: in_use, interval=0.05):
+            seen.append(pair)
+
+    task = asyncio.create_task(consume())
+    try:
+        await asyncio.sleep(0.5)
+        assert seen == [], "nothing changed: nothing to follow (the given values are not a change)"
+        await asyncio.to_thread(lab.kill, "secondary")
+        fresh = await asyncio.to_thread(lab.respawn)
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.05)
+        assert seen and seen[0].secondary.name == fresh.name
+        assert seen[0].given == {"variant": "upstream"} and seen[0].given_from == "--variant"
+    finally:
+        task.cancel()

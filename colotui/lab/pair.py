@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UserError
@@ -36,8 +37,8 @@ def pair_from_lab(directory: Path) -> Pair:
 
 
 async def follow(in_use: Callable[[], Pair], interval: float = INTERVAL) -> AsyncIterator[Pair]:
-    """The lab's pair whenever other VMs play its roles than in the pair ``in_use()``; nothing for a pair
-    that came from no lab."""
+    """The lab's pair whenever other VMs play its roles than in the pair ``in_use()``, with what the operator
+    gave for it (``--set``, ``--variant``); nothing for a pair that came from no lab."""
     lab = in_use().lab
     if lab is None:
         return
@@ -47,5 +48,7 @@ async def follow(in_use: Callable[[], Pair], interval: float = INTERVAL) -> Asyn
             now = await asyncio.to_thread(pair_from_lab, lab)
         except UserError:  # lab.json half-written, or the lab torn down: look again later
             continue
-        if now != in_use():
+        current = in_use()
+        now = replace(now, given=current.given, given_from=current.given_from)
+        if now != current:
             yield now
