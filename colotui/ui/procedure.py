@@ -70,14 +70,15 @@ def step_line(update: StepUpdate | None, scenario: Scenario, index: int) -> Text
     state = update.state if update else StepState.PENDING
     icon, style = _ICON[state]
     vm = update.vm if update else step.target
-    return Text.assemble((f"{icon} ", style), f"{step.number:>2}. ", (step.id, "bold" if update else ""),
-                         (f" → {vm}", "dim"), (f" ({step.variant})" if step.variant else "", "italic dim"))
+    return Text.assemble((f"{icon} ", style), f"{step.number:>2}. ", ("◆" if step.variant else "", "italic"),
+                         (step.id, "bold" if update else ""), (f" → {vm}", "dim"))
 
 
 def step_detail(update: StepUpdate, key: Callable[[str], str]) -> Group:
     """The current step in full: why, where, the exact message, the checks, the outcome."""
+    variant = f"  ◆ {update.step.variant} variant only" if update.step.variant else ""
     parts: list[object] = [Text.assemble((f"{update.step.label}", "bold"), f"  on {update.vm}  ",
-                                         (update.state.value, _ICON[update.state][1]))]
+                                         (update.state.value, _ICON[update.state][1]), (variant, "italic"))]
     parts.append(Text(update.step.why, style="italic"))
     if update.request is not None:
         parts.append(Syntax(json.dumps(update.request.message(), indent=2), "json", theme="ansi_dark",
