@@ -1,7 +1,9 @@
 """Which QEMUs COLO works on, and what to tell the operator when it does not.
 
 From colo-notes §3: COLO's precopy→COLO transition is broken in QEMU
-10.0.0–10.0.6 and in 10.1.x; a QEMU built without replication has no
+10.0.0–10.0.6 and 10.1.0–10.1.2 (the fix, "migration: Fix transition to COLO
+state from precopy", went into master before 10.2.0 and into the stable
+round-ups of 10.0.7 and 10.1.3); a QEMU built without replication has no
 ``x-colo-lost-heartbeat``; both sides should run the same version. Newer QEMUs
 refuse x-colo without the return-path capability, which older ones cannot enter
 COLO with; a QEMU may mark COLO's interfaces deprecated in its schema.
@@ -19,8 +21,8 @@ from .qmp.version import QemuVersion
 BROKEN: tuple[tuple[tuple[int, int, int], tuple[int, int, int], str], ...] = (
     ((10, 0, 0), (10, 0, 6), "COLO's precopy→COLO transition is broken in QEMU 10.0.0–10.0.6 "
                              "(the primary's migration completes instead of entering COLO); use 10.0.7 or later"),
-    ((10, 1, 0), (10, 1, 999), "COLO's precopy→COLO transition is broken in QEMU 10.1.x "
-                               "(the primary's migration completes instead of entering COLO)"),
+    ((10, 1, 0), (10, 1, 2), "COLO's precopy→COLO transition is broken in QEMU 10.1.0–10.1.2 "
+                             "(the primary's migration completes instead of entering COLO); use 10.1.3 or later"),
 )
 
 

@@ -1,7 +1,7 @@
 """The five COLO procedures end to end on a real lab with the counter guest (needs KVM).
 
 Run on QEMU 7.2 (the system's), 10.0 (a Debian 13 root) and the newest Debian ships (sid: 11.1).
-Two chains, each on its own lab. The first, in both variants (the document's and upstream's):
+Two chains, each on its own lab and in both variants (the document's and upstream's). The first:
 startup → kill the secondary → primary-failover → respawn → primary-resume → the new secondary
 hangs (SIGSTOP) → primary-failover. The second: startup → kill the primary → secondary-failover →
 respawn → secondary-resume → the primary hangs → secondary-failover. Each phase is checked
@@ -137,8 +137,9 @@ async def test_primary_failover_then_primary_resume(labs: LabFactory, variant: s
     await counter_advances(primary)
 
 
-async def test_secondary_failover_then_secondary_resume(labs: LabFactory) -> None:
-    lab = await start_colo(labs)
+@pytest.mark.parametrize("variant", ["doc", "upstream"])
+async def test_secondary_failover_then_secondary_resume(labs: LabFactory, variant: str) -> None:
+    lab = await start_colo(labs, variant=None if variant == "doc" else variant)
     state = lab.state()
     primary, secondary = state.current("primary"), state.current("secondary")
 
@@ -170,7 +171,10 @@ async def test_secondary_failover_then_secondary_resume(labs: LabFactory) -> Non
 
     fresh = await asyncio.to_thread(lab.respawn)
     assert fresh.address == primary.address
-    _, events, _ = await run(lab, "secondary-resume")
+    _, events, transcript = await run(lab, "secondary-resume")
+    assert bool(changes_by_hmp(transcript)) == (variant == "doc"), "the variant is remembered for the pair"
+    async with observe(secondary) as p:
+        assert await node_driver(p, "replication0") == {"doc": "replication", "upstream": "nbd"}[variant]
     mirror = next(e for e in events if e["step"] == "add-mirror" and e["state"] == "ok")
     assert mirror["request"]["arguments"]["insert"] == "before"
     async with observe(secondary) as p, observe(fresh) as s:

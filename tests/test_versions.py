@@ -47,4 +47,7 @@ async def test_a_pair_of_different_versions_is_warned_about(labs: LabFactory, qe
     assert warnings and "7.2.22" in warnings[0] and str(ten.version) in warnings[0]
     assert "10.0.0–10.0.6" in refusal(VMFacts(QemuVersion(10, 0, 6), "", ten.schema))
     assert refusal(VMFacts(QemuVersion(10, 0, 7), "", ten.schema)) is None
+    assert "10.1.0–10.1.2" in refusal(VMFacts(QemuVersion(10, 1, 2), "", ten.schema))
+    assert refusal(VMFacts(QemuVersion(10, 1, 3), "", ten.schema)) is None, "10.1.3 has the fix"
+    assert refusal(VMFacts(QemuVersion(10, 2, 0), "", ten.schema)) is None
     assert Machine(qemu, ACCEL).reconnect_option() == "reconnect-ms=1000"
