@@ -40,6 +40,7 @@ def chardev(view_chardevs: tuple[Chardev, ...], label: str) -> Chardev:
 
 
 @pytest.mark.kvm
+@ALL_QEMUS
 async def test_console_shows_colo_alerts_and_runs_primary_failover(labs: LabFactory) -> None:
     lab = await start_colo(labs)
     finished: dict[int, str] = {}  # by message: the hook sees a message to a screen more than once
