@@ -10,12 +10,14 @@ import pytest
 
 from colotui.cli import _settings
 from colotui.compat import deprecated_colo, deprecation_lines, needs_return_path, pair_warnings
+from colotui.config import load_config
 from colotui.discovery import Snapshot
 from colotui.discovery.doctor import audit
 from colotui.errors import UserError
 from colotui.qmp import QemuVersion
 from colotui.qmp.probe import VMFacts
 from colotui.qmp.schema import Schema
+from colotui.resolve import resolve_pair
 from colotui.scenario import find_scenario, load_scenario
 from colotui.scenario.render import adapt_for
 from colotui.tomlfile import FileError
@@ -138,3 +140,13 @@ def test_the_doctor_knows_which_qemu_wants_return_path() -> None:
     assert return_path_errors((10, 0, 13), both)
     assert return_path_errors((11, 1, 3), both) == []
     assert return_path_errors((7, 2, 22), {"x-colo": True}) == []
+
+
+def test_a_profile_chooses_the_variant_of_its_pair(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[profiles.prod]\nprimary = "10.0.0.1:4444"\nsecondary = "10.0.0.2:4444"\nvariant = "upstream"\n')
+    pair = resolve_pair(load_config(config), profile="prod")
+    assert pair.given == {"variant": "upstream"} and pair.given_from == "profile prod"
+    config.write_text('[profiles.prod]\nprimary = "10.0.0.1:4444"\nsecondary = "10.0.0.2:4444"\nvariant = "new"\n')
+    with pytest.raises(FileError, match=r"config.toml:4: profile 'prod': variant is one of doc, upstream"):
+        load_config(config)
