@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 
 from .discovery import Snapshot, discover, swapped
-from .discovery.doctor import ERROR, Finding, audit, roles_of
+from .discovery.doctor import ERROR, Finding, audit, deprecations, roles_of
 from .discovery.settle import NAMES, Settled, flatten, settle
 from .pair import ROLES, Pair
+from .qmp.probe import VMFacts, probe
 from .scenario.plan import known_values
 from .service.sessions import open_sessions
 from .service.snapshots import snapshot_pair
@@ -63,8 +64,15 @@ def topology_toml(settled: Settled) -> str:
 
 
 async def doctor(pair: Pair) -> list[Finding]:
-    taken = await _read(pair)
-    return audit(*roles_of(taken["primary"], taken["secondary"]))
+    async with open_sessions(pair, transcript=None) as sessions:
+        taken = await snapshot_pair({r: sessions[r] for r in ROLES}, CONNECT_TIMEOUT)
+        flip = swapped(taken["primary"], taken["secondary"])
+        schemas = {}
+        for role in ROLES:  # by the role each VM plays
+            facts = await probe(sessions[role], CONNECT_TIMEOUT) if taken[role] is not None else None
+            if isinstance(facts, VMFacts):
+                schemas[{"primary": "secondary", "secondary": "primary"}[role] if flip else role] = facts.schema
+    return audit(*roles_of(taken["primary"], taken["secondary"])) + deprecations(schemas)
 
 
 def doctor_report(findings: list[Finding]) -> tuple[str, int]:

@@ -12,7 +12,7 @@ from colotui.cli import _settings
 from colotui.compat import deprecated_colo, deprecation_lines, needs_return_path, pair_warnings
 from colotui.config import load_config
 from colotui.discovery import Snapshot
-from colotui.discovery.doctor import audit
+from colotui.discovery.doctor import audit, deprecations
 from colotui.errors import UserError
 from colotui.qmp import QemuVersion
 from colotui.qmp.probe import VMFacts
@@ -150,3 +150,9 @@ def test_a_profile_chooses_the_variant_of_its_pair(tmp_path: Path) -> None:
     config.write_text('[profiles.prod]\nprimary = "10.0.0.1:4444"\nsecondary = "10.0.0.2:4444"\nvariant = "new"\n')
     with pytest.raises(FileError, match=r"config.toml:4: profile 'prod': variant is one of doc, upstream"):
         load_config(config)
+
+
+def test_the_doctor_warns_of_a_deprecated_colo_on_the_vm_it_is_about() -> None:
+    [finding] = deprecations({"primary": schema_marking(None), "secondary": schema_marking("x-colo")})
+    assert (finding.level, finding.check, finding.role) == ("warning", "deprecated", "secondary")
+    assert "marks COLO deprecated (x-colo)" in finding.text

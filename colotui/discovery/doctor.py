@@ -12,7 +12,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..compat import broken, needs_return_path
+from ..compat import broken, deprecated_colo, needs_return_path
+from ..qmp.schema import Schema
 from .derive import Discovered, discover, swapped
 from .snapshot import BlockNodeInfo, Snapshot
 
@@ -331,3 +332,11 @@ def audit(primary: Snapshot | None, secondary: Snapshot | None) -> list[Finding]
 def roles_of(first: Snapshot | None, second: Snapshot | None) -> tuple[Snapshot | None, Snapshot | None]:
     """(primary, secondary) as the VMs play them."""
     return (second, first) if swapped(first, second) else (first, second)
+
+
+def deprecations(schemas: dict[str, Schema]) -> list[Finding]:
+    """A warning for each VM (by the role it plays) whose schema marks COLO's parts deprecated: the snapshot
+    does not hold the schema, so the caller probes it."""
+    return [Finding(WARNING, "deprecated", f"this QEMU marks COLO deprecated ({', '.join(found)}): it may be "
+                    "removed in a later version", role)
+            for role, schema in schemas.items() if (found := deprecated_colo(schema))]

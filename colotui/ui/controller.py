@@ -16,11 +16,11 @@ from textual.message import Message
 
 from ..config import Config
 from ..discovery import swapped
-from ..discovery.doctor import Finding, audit, roles_of
+from ..discovery.doctor import Finding, audit, deprecations, roles_of
 from ..model import VMView
 from ..pair import ROLES, Pair
 from ..qmp import Transcript
-from ..qmp.probe import FactsCache
+from ..qmp.probe import FactsCache, VMFacts
 from ..repl.history import History
 from ..repl.runner import Repl
 from ..repl.safety import Confirm, Policy
@@ -225,7 +225,13 @@ class ConsoleController:
         taken = await snapshot_pair({r: self.sessions[r] for r in ROLES}, connect_timeout=2.0)
         flip = swapped(taken["primary"], taken["secondary"])
         pane = {"primary": "secondary", "secondary": "primary"} if flip else {r: r for r in ROLES}
-        return [(pane.get(f.role, ""), f) for f in audit(*roles_of(taken["primary"], taken["secondary"]))]
+        schemas = {}
+        for role in ROLES:
+            facts = await self.facts.get(self.sessions[role], deadline=2.0) if taken[role] is not None else None
+            if isinstance(facts, VMFacts):
+                schemas[pane[role]] = facts.schema  # by the role it plays
+        findings = audit(*roles_of(taken["primary"], taken["secondary"])) + deprecations(schemas)
+        return [(pane.get(f.role, ""), f) for f in findings]
 
     def _step_changed(self, update: StepUpdate) -> None:
         self._post(StepChanged(update))
