@@ -38,3 +38,14 @@ async def confirm_every_step(pilot: Pilot[None], app: ColotuiApp, finished: dict
             await pilot.press("y")
         await pilot.pause(0.1)
     return steps
+
+
+async def pick_procedure(pilot: Pilot[None], app: ColotuiApp, name: str) -> None:
+    """Open the procedure picker (its key) and choose ``name`` in it with the arrow keys and enter."""
+    from textual.widgets import OptionList
+
+    await pilot.press(app.main.keymap.key_for("app.procedures"))
+    await pilot.pause(0.2)
+    picker = app.screen.query_one(OptionList)
+    wanted = next(i for i in range(picker.option_count) if picker.get_option_at_index(i).id == name)
+    await pilot.press("home", *["down"] * wanted, "enter")

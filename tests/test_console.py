@@ -10,6 +10,7 @@ import pytest
 
 from colotui.config import Config
 from colotui.lab import follow, pair_from_lab
+from colotui.model.alerts import assess
 from colotui.model.network import Chardev
 from colotui.qmp import LinkState
 from colotui.qmp.health import Health
@@ -19,7 +20,7 @@ from colotui.ui.procedure import ProcedurePanel
 from colotui.ui.vm_pane import VMPane
 from colotui.ui.vm_tree import VMTree
 
-from .apps import confirm_every_step, console_app
+from .apps import confirm_every_step, console_app, pick_procedure
 from .colo import counter_advances, hung, start_colo, until
 from .conftest import ALL_QEMUS, LabFactory
 
@@ -112,6 +113,26 @@ async def test_console_shows_colo_alerts_and_runs_primary_failover(labs: LabFact
         assert p().status == "running" and p().role.startswith("running alone (was primary")
         assert "no filters" in tree_text(app, "primary")
 
+        # a new secondary, and the resume: once COLO runs on both and checkpoints flow, no alert is left
+        fresh = await asyncio.to_thread(lab.respawn)
+        await until(pilot, lambda: s().name == fresh.name and s().connected and s().structure_known,
+                    "the console follows the lab to the new secondary")
+        finished.clear()
+        await pick_procedure(pilot, app, "primary-resume")
+        await confirm_every_step(pilot, app, finished)
+        assert list(finished.values()) == ["passed"]
+        await until(pilot, lambda: p().in_colo and s().in_colo and s().checkpoints.count >= 2,
+                    "COLO runs on both sides again", timeout=30)
+        secondary_pane = app.query_one("#pane-secondary", VMPane)
+        await until(pilot, lambda: primary_pane.current_alert is None and secondary_pane.current_alert is None,
+                    "the old alerts are gone", timeout=10)
+        assert assess(p(), s()) == {}
+        assert p().colo_exit is None and "COLO_EXIT" not in tree_text(app, "primary"), "the old exit is over"
+        await pilot.pause(2.0)  # and they stay gone (a refresh re-judges the state, not the old COLO_EXIT)
+        await pilot.press("ctrl+r")
+        await pilot.pause(1.0)
+        assert primary_pane.current_alert is None and secondary_pane.current_alert is None
+
 
 @pytest.mark.kvm
 @ALL_QEMUS
@@ -152,3 +173,47 @@ async def test_a_hung_secondary_raises_the_alert_and_f_fails_over(labs: LabFacto
         assert app.is_running and secondary.is_alive()
         assert p().colo is not None and p().colo.mode == "none"
     await counter_advances(primary)
+
+
+@pytest.mark.kvm
+@ALL_QEMUS
+async def test_the_secondary_side_story_leaves_no_alert(labs: LabFactory) -> None:
+    """Kill the primary → f on the secondary → respawn → secondary-resume, all in the console: once COLO
+    runs again on both sides, neither pane raises an alert, and none comes back on a refresh."""
+    lab = await start_colo(labs)
+    finished: dict[int, str] = {}
+
+    def hook(message: object) -> None:
+        if isinstance(message, ProcedureFinished):
+            finished[id(message)] = message.status
+
+    app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0), follow=follow)
+    async with app.run_test(size=(160, 70), message_hook=hook) as pilot:
+        views = app.main.views
+        panes = {role: app.query_one(f"#pane-{role}", VMPane) for role in ("primary", "secondary")}
+        await until(pilot, lambda: views["secondary"].in_colo and views["primary"].checkpoints.count >= 1,
+                    "COLO runs")
+        await asyncio.to_thread(lab.kill, "primary")
+        await until(pilot, lambda: panes["secondary"].current_alert is not None
+                    and panes["secondary"].current_alert.offer == "secondary-failover", "the failover is offered")
+        await pilot.press("f")
+        await confirm_every_step(pilot, app, finished)
+        assert list(finished.values()) == ["passed"]
+
+        fresh = await asyncio.to_thread(lab.respawn)  # the survivor plays the primary now
+        await until(pilot, lambda: views["primary"].name == "secondary" and views["secondary"].name == fresh.name
+                    and views["secondary"].structure_known, "the console follows the lab to the new pair",
+                    timeout=30)
+        finished.clear()
+        await pick_procedure(pilot, app, "secondary-resume")
+        await confirm_every_step(pilot, app, finished)
+        assert list(finished.values()) == ["passed"]
+        await until(pilot, lambda: views["primary"].in_colo and views["secondary"].in_colo
+                    and views["secondary"].checkpoints.count >= 2, "COLO runs on both sides again", timeout=30)
+        await until(pilot, lambda: all(pane.current_alert is None for pane in panes.values()),
+                    "the old alerts are gone", timeout=10)
+        await pilot.press("ctrl+r")
+        await pilot.pause(2.0)
+        assert all(pane.current_alert is None for pane in panes.values())
+        assert assess(views["primary"], views["secondary"]) == {}
+        await counter_advances(fresh)

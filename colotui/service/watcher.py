@@ -213,9 +213,10 @@ class VMWatcher:
             status = str(event.data.get("status", ""))
             if status != "colo":
                 self._counter.reset_pending()
-            else:
-                self._expect_checkpoint()  # COLO begins: the first checkpoint is due from now
-            self._publish(migration=status, checkpoints_stalled=False)
+                self._publish(migration=status, checkpoints_stalled=False)
+            else:  # COLO begins (again): the first checkpoint is due from now, and an earlier COLO_EXIT is over
+                self._expect_checkpoint()
+                self._publish(migration=status, checkpoints_stalled=False, colo_exit=None)
         severity = "info"
         if event.name == "COLO_EXIT":
             severity = "critical" if event.data.get("reason") == "error" else "warning"
