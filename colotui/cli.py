@@ -199,9 +199,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     extra = [Path(d) for d in args.scenarios]
     if args.list:
-        for entry in catalogue(extra).values():
+        entries = catalogue(extra).values()
+        width = max((len(e.name) for e in entries), default=0) + 2
+        for entry in entries:
             status = f"ERROR {entry.error}" if entry.error else entry.title
-            print(f"{entry.name:<22}{entry.origin:<10}{status}")
+            print(f"{entry.name:<{width}}{entry.origin:<10}{status}")
         return 0
     if args.name is None:
         raise UserError("name a scenario (colotui run --list shows them)")

@@ -24,7 +24,8 @@ from .conftest import USER_CACHE, temp_root
 from .terminal import Terminal
 
 REPO = Path(__file__).resolve().parents[1]
-PROCEDURES = {"startup", "primary-failover", "secondary-failover", "primary-resume", "secondary-resume"}
+PROCEDURES = {"startup", "primary-failover", "secondary-failover", "primary-resume", "secondary-resume",
+              "primary-resume-abort", "secondary-resume-abort"}
 
 
 def _env() -> dict[str, str]:

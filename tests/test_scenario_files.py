@@ -15,7 +15,8 @@ from colotui.scenario.template import MissingVariable, render, topology_variable
 from colotui.tomlfile import FileError
 from colotui.topology import Ports, Topology
 
-PROCEDURES = ["primary-failover", "primary-resume", "secondary-failover", "secondary-resume", "startup"]
+PROCEDURES = ["primary-failover", "primary-resume", "primary-resume-abort", "secondary-failover", "secondary-resume",
+              "secondary-resume-abort", "startup"]
 
 GOOD_STEP = '''
 [[step]]

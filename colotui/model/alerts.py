@@ -53,6 +53,20 @@ TWO_PRIMARIES = ("TWO PRIMARIES — both VMs run the guest on their own: their d
                  "a fresh secondary against the one you keep, and run primary-resume there.")
 
 
+def _resume_leftovers(view: VMView) -> list[str]:
+    """What a resume that did not finish left on a VM running alone: what primary-resume-abort undoes."""
+    if view.colo is None or view.colo.mode != "none" or view.colo.last_mode == "none":
+        return []
+    found = [f"disk copy {j.id} ({j.status})" for j in view.jobs if not j.internal]
+    found += [f"colo-compare {c.id}" for c in view.compares]
+    found += [f"filter {f.id}" for n in view.netdevs for f in n.filters if f.type == "filter-mirror"]
+    found += [f"quorum child {c.name} ({c.driver})" for d in view.drives if d.root.driver == "quorum"
+              for c in d.root.children if c.driver == "nbd" or (c.driver == "replication" and "primary" in c.detail)]
+    if view.running is False and view.status in ("paused", "postmigrate", "finish-migrate"):
+        found.append(f"the guest is {view.status}")
+    return found
+
+
 def _why(view: VMView) -> str:
     if view.health is Health.NOT_ANSWERING:
         return f"not answering (hung, or cut off): {view.health_detail}"
@@ -69,6 +83,10 @@ def assess(primary: VMView, secondary: VMView) -> dict[str, Alert]:
     views = {"primary": primary, "secondary": secondary}
     if _alone(primary) and _alone(secondary):
         return {role: Alert(TWO_PRIMARIES) for role in views}
+    if all(v.health is not None and v.health.lost for v in views.values()):  # even one never seen
+        return {role: Alert(f"BOTH VMs LOST — {view.name}: {_why(view)}. Nothing is left to fail over to: "
+                            "bring the VM that held the guest last back from its disk (the primary's, or the "
+                            "secondary's after a failover).") for role, view in views.items()}
     if primary.in_colo or secondary.in_colo:
         for lost, survivor, offer, advice in _FAILOVERS:
             dead, alive = views[lost], views[survivor]
@@ -80,6 +98,17 @@ def assess(primary: VMView, secondary: VMView) -> dict[str, Alert]:
             if _colo_error(alive) and not dead.answers:
                 return {lost: Alert(f"{lost.upper()} LOST — the {survivor} reported COLO_EXIT (error)"),
                         survivor: Alert(advice, "critical", offer, survivor)}
+    kept, fresh = views["primary"], views["secondary"]
+    if kept.lost and fresh.answers and fresh.status == "inmigrate":
+        text = (f"PRIMARY LOST before COLO ran — {_why(kept)}. The secondary {fresh.name} never held the guest "
+                "(it still waits for its migration): nothing to fail over to. Bring the primary back from its disk.")
+        return {"primary": Alert(text), "secondary": Alert(text)}
+    if fresh.lost and (leftovers := _resume_leftovers(kept)):
+        abort = f"{kept.colo.last_mode}-resume-abort" if kept.colo else "primary-resume-abort"
+        return {"secondary": Alert(f"NEW SECONDARY LOST during a resume — {_why(fresh)}"),
+                "primary": Alert(f"The new secondary is gone before COLO ran again: this VM is not protected, and "
+                                 f"the resume left {', '.join(leftovers)}. Run {abort} here to undo it and run "
+                                 "alone.", "critical", abort, "primary")}
     alerts = {}
     for role, view in views.items():
         if view.structure_known and view.health is not None and view.health is not Health.ANSWERS:

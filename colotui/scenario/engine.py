@@ -14,7 +14,7 @@ import asyncio
 import enum
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,6 +31,7 @@ from ..qmp import (
     Session,
     Subscription,
 )
+from ..qmp.health import Verdict, probe
 from ..qmp.probe import FactsCache, VMFacts
 from ..topology import Topology
 from .checks import CheckResult, evaluate
@@ -100,6 +101,8 @@ Decide = Callable[[StepUpdate], Awaitable[Decision]]
 
 #: How long the version and schema of a VM may take to come: a live QEMU sends them in milliseconds.
 FACTS_DEADLINE = 2.0
+#: While a step waits, how often the VMs it talks to are asked whether they still answer (seconds).
+WATCH_EVERY = 1.0
 
 
 class PreflightError(Exception):
@@ -112,14 +115,15 @@ class _StepFailed(Exception):
         self.reply = reply
 
 
-def _describe_failure(reply: Reply) -> str:
+def _describe_failure(reply: Reply, vm: str) -> str:
+    """One line that names the VM: what went wrong with the command sent to it."""
     if isinstance(reply, CommandError):
-        return f"QEMU refused it: {reply.error_class}: {reply.desc}"
+        return f"{vm}'s QEMU refused it: {reply.error_class}: {reply.desc}"
     if isinstance(reply, DeadlineExceeded):
-        return f"{reply.message}; the VM may be hung or dead"
+        return f"{vm}: {reply.message}; it may be hung or dead"
     if isinstance(reply, Disconnected):
-        return f"connection lost ({reply.reason}); the VM may have died"
-    return reply.message
+        return f"{vm}: connection lost ({reply.reason}); it may have died"
+    return f"{vm}: {reply.message}"
 
 
 def _matches(data: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
@@ -287,7 +291,7 @@ class Engine:
                 session = oob
         reply = await session.execute(request.command, request.arguments, oob=request.oob and session.oob_capable)
         if not isinstance(reply, Ok):
-            raise _StepFailed(_describe_failure(reply))
+            raise _StepFailed(_describe_failure(reply, self.session(step.target).name))
         return reply.value
 
     async def _judge_hmp(self, step: Step, line: str, said: str) -> str:
@@ -322,6 +326,44 @@ class Engine:
                                   f"{notice.detail}")
             if isinstance(notice, Event) and notice.name == wait.event and _matches(notice.data, want):
                 return
+
+    async def _guarded(self, waiting: Coroutine[Any, Any, None], what: str) -> None:
+        """Wait, but fail as soon as a VM the procedure talks to stops answering (dies, or hangs: no reply in
+        band nor out of band): a disk copy to a dead secondary would otherwise wait out its 600 s."""
+        watched = [role for role in sorted(self.scenario.targets) if self.session(role).connected]
+        watch = asyncio.ensure_future(self._until_lost(watched))
+        wait = asyncio.ensure_future(waiting)
+        try:
+            await asyncio.wait({wait, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (wait, watch):
+                if not task.done():
+                    task.cancel()
+        if wait.done() and not wait.cancelled():
+            wait.result()  # its own failure, if any
+            return
+        name, verdict = watch.result()
+        raise _StepFailed(f"{name} is {verdict.health.value} ({verdict.detail}) while waiting for {what}")
+
+    async def _lost_besides(self, step: Step) -> str:
+        """After a failure, the other VM the procedure talks to if it is lost now: often the real cause (the
+        primary's drive_add fails because the new secondary just died)."""
+        target = ROLE_ALIASES.get(step.target, step.target)
+        for role in sorted(self.scenario.targets - {target}):
+            session = self.session(role)
+            verdict = await probe(session, self.oob(role))
+            if verdict.health.lost:
+                return f" — {session.name} is {verdict.health.value} ({verdict.detail})"
+        return ""
+
+    async def _until_lost(self, roles: list[str]) -> tuple[str, Verdict]:
+        """The first of ``roles``' VMs found lost, looked at every `WATCH_EVERY` seconds."""
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            for role in roles:
+                verdict = await probe(self.session(role), self.oob(role))
+                if verdict.health.lost:
+                    return self.session(role).name, verdict
 
     async def _wait_until(self, wait: Wait) -> None:
         assert wait.until is not None
@@ -376,13 +418,11 @@ class Engine:
                 self._emit(step, StepState.WAITING, request=request, checks=checks, reply=reply,
                            message=f"waiting for {self._described(wait)} (up to {wait.timeout:g} s)",
                            elapsed=time.monotonic() - started)
-                if wait.event:
-                    await self._wait_event(wait, subs[id(wait)])
-                else:
-                    await self._wait_until(wait)
+                waiting = self._wait_event(wait, subs[id(wait)]) if wait.event else self._wait_until(wait)
+                await self._guarded(waiting, self._described(wait))
         except _StepFailed as exc:
             return StepState.FAILED, self._emit(step, StepState.FAILED, request=request, checks=checks,
-                                                reply=exc.reply, message=str(exc),
+                                                reply=exc.reply, message=str(exc) + await self._lost_besides(step),
                                                 elapsed=time.monotonic() - started)
         finally:
             for sub in subs.values():

@@ -60,9 +60,9 @@ async def replication_child(ask: Asker) -> str:
 
 async def peer_connections(ask: Asker, role: str) -> list[dict[str, Any]]:
     """What ties this VM to the other side, as ``yank`` instances from ``query-yank``: the chardevs to the
-    peer (by the topology's ids for ``role``), the NBD client under the replication node (or the replication
-    node itself, where it is an nbd node), and the migration. Never a monitor, nor the local loops colo-compare
-    reads."""
+    peer (by the topology's ids for ``role``), the NBD clients under the replication node (or the replication
+    node itself, where it is an nbd node) and under a resume's disk copy, and the migration. Never a monitor,
+    nor the local loops colo-compare reads."""
     ids = ask.topology.ids
     chardevs = {"primary": {ids.mirror_chardev, ids.compare_chardev},
                 "secondary": {ids.secondary_in, ids.secondary_out}}[role]
@@ -70,7 +70,9 @@ async def peer_connections(ask: Asker, role: str) -> list[dict[str, Any]]:
     clients: set[str] = set()
     if any(i.get("type") == "block-node" for i in listed):
         graph = await ask.query("x-debug-query-block-graph")
-        below = [n["id"] for n in graph["nodes"] if n["name"] == ids.replication_node]
+        # under the replication node, and under a resume's disk copy (its target writes to the new secondary)
+        below = [n["id"] for n in graph["nodes"] if n["name"] == ids.replication_node
+                 or (n["name"] == ids.resync_job and n["type"] == "block-job")]
         clients.add(ids.replication_node)  # itself, when it is the NBD client (the upstream variant)
         while below:
             node = below.pop()

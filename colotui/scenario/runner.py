@@ -20,7 +20,7 @@ from ..pair import Pair
 from ..qmp import Transcript
 from ..qmp.probe import FactsCache, VMFacts
 from ..service.sessions import open_sessions
-from .engine import Decision, Engine, PreflightError, RunResult, StepState, StepUpdate
+from .engine import Decide, Decision, Engine, PreflightError, RunResult, StepState, StepUpdate
 from .model import ROLE_ALIASES, Scenario
 from .plan import PlanRefused, by_role, make_plan
 from .record import last_stop, remember, stopped_at
@@ -98,9 +98,11 @@ def read_line(prompt: str) -> str | None:
 
 
 async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, transcript: Transcript | None,
-                       out: TextIO = sys.stdout, read: Callable[[str], str | None] = read_line) -> RunResult | None:
+                       out: TextIO = sys.stdout, read: Callable[[str], str | None] = read_line,
+                       decide: Decide | None = None) -> RunResult | None:
     """Connect to both VMs, work out the plan (roles, topology, up-front checks), run (or dry-run)
-    ``scenario``, and report; None for a dry run."""
+    ``scenario``, and report; None for a dry run. ``decide`` answers the engine instead of the terminal
+    (automation: a supervisor, a test that injects a fault before a step)."""
     printer = Printer(out, options.json_lines)
 
     def refuse(reason: str) -> RunResult:
@@ -120,7 +122,7 @@ async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, tran
         scenario = plan.scenario
         facts = FactsCache()
         engine = Engine(scenario, by_role(plan, sessions), plan.settled.topology,
-                        decide=TerminalDecider(options.yes, read), on_update=printer.update, facts=facts,
+                        decide=decide or TerminalDecider(options.yes, read), on_update=printer.update, facts=facts,
                         oob=lambda role: sessions.oob(plan.roles[role]))
         await _introduce(printer, scenario, engine)
         for note in plan.notes:
