@@ -53,6 +53,7 @@ class CaseResult:
     victim_vm: str
     signal: str  # KILL or STOP
     fired_at: str = ""  # the step the fault came before (k, or the next one sent if k was done already)
+    qemu: str = ""
     status: str = ""  # how the run ended: passed, failed, aborted, refused
     seconds: float = 0.0
     said: str = ""  # the last failure's one line, or the refusal
@@ -108,7 +109,7 @@ def victim_of(lab: Lab, procedure: str, step_id: str, victim: str) -> tuple[str,
 async def faulted_run(lab: Lab, case: CaseResult) -> Path:
     """Run the case's procedure, signalling its victim just before its step is sent; fill in how it ended."""
     role, victim = victim_of(lab, case.procedure, case.step_id, case.victim)
-    case.victim_vm = victim.name
+    case.victim_vm, case.qemu = victim.name, str(lab.state().qemu["version"])
     fired = False
 
     async def decide(update: StepUpdate) -> Decision:
