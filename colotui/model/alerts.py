@@ -84,9 +84,10 @@ def assess(primary: VMView, secondary: VMView) -> dict[str, Alert]:
     if _alone(primary) and _alone(secondary):
         return {role: Alert(TWO_PRIMARIES) for role in views}
     if all(v.health is not None and v.health.lost for v in views.values()):  # even one never seen
-        return {role: Alert(f"BOTH VMs LOST — {view.name}: {_why(view)}. Nothing is left to fail over to: "
-                            "bring the VM that held the guest last back from its disk (the primary's, or the "
-                            "secondary's after a failover).") for role, view in views.items()}
+        return {role: Alert(f"BOTH VMs LOST — {view.name}: {_why(view)}. Nothing is left to fail over to. If "
+                            "one is only hung and answers again, colotui offers what fits then (a rerun skips "
+                            "the steps done); if both are dead, bring back the one that held the guest last from "
+                            "its disk.") for role, view in views.items()}
     if primary.in_colo or secondary.in_colo:
         for lost, survivor, offer, advice in _FAILOVERS:
             dead, alive = views[lost], views[survivor]

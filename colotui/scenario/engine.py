@@ -326,11 +326,15 @@ class Engine:
                                   f"{notice.detail}")
             if isinstance(notice, Event) and notice.name == wait.event and _matches(notice.data, want):
                 return
+            if isinstance(notice, Event) and notice.name == wait.event == "MIGRATION" \
+                    and notice.data.get("status") in ("failed", "cancelled"):  # it will not come now
+                raise _StepFailed(f"{session.name}'s migration {notice.data['status']} while waiting for "
+                                  f"{self._described(wait)}")
 
     async def _guarded(self, waiting: Coroutine[Any, Any, None], what: str) -> None:
         """Wait, but fail as soon as a VM the procedure talks to stops answering (dies, or hangs: no reply in
         band nor out of band): a disk copy to a dead secondary would otherwise wait out its 600 s."""
-        watched = [role for role in sorted(self.scenario.targets) if self.session(role).connected]
+        watched = [role for role in sorted(self.scenario.targets) if self.session(role).connects]  # ever reached
         watch = asyncio.ensure_future(self._until_lost(watched))
         wait = asyncio.ensure_future(waiting)
         try:
@@ -345,12 +349,14 @@ class Engine:
         name, verdict = watch.result()
         raise _StepFailed(f"{name} is {verdict.health.value} ({verdict.detail}) while waiting for {what}")
 
-    async def _lost_besides(self, step: Step) -> str:
-        """After a failure, the other VM the procedure talks to if it is lost now: often the real cause (the
-        primary's drive_add fails because the new secondary just died)."""
+    async def _lost_besides(self, step: Step, said: str) -> str:
+        """After a failure, the other VM the procedure talks to if it is lost now (and ``said`` does not name
+        it yet): often the real cause (the primary's drive_add fails because the new secondary just died)."""
         target = ROLE_ALIASES.get(step.target, step.target)
         for role in sorted(self.scenario.targets - {target}):
             session = self.session(role)
+            if session.name in said:
+                continue
             verdict = await probe(session, self.oob(role))
             if verdict.health.lost:
                 return f" — {session.name} is {verdict.health.value} ({verdict.detail})"
@@ -422,7 +428,8 @@ class Engine:
                 await self._guarded(waiting, self._described(wait))
         except _StepFailed as exc:
             return StepState.FAILED, self._emit(step, StepState.FAILED, request=request, checks=checks,
-                                                reply=exc.reply, message=str(exc) + await self._lost_besides(step),
+                                                reply=exc.reply, message=str(exc) + await self._lost_besides(
+                                                    step, str(exc)),
                                                 elapsed=time.monotonic() - started)
         finally:
             for sub in subs.values():
