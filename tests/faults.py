@@ -22,17 +22,16 @@ from pathlib import Path
 
 from colotui.lab import Lab, VMRecord, pair_from_lab
 from colotui.lab.guest import read_disk_counter
-from colotui.lab.state import LabState
 from colotui.model.alerts import Alert, assess
 from colotui.model.vm import VMView
-from colotui.pair import ROLES, Endpoint, Pair
-from colotui.qmp import Session, Transcript, UnixAddress
+from colotui.pair import ROLES
+from colotui.qmp import Transcript
 from colotui.scenario import find_scenario
 from colotui.scenario.engine import Decision, StepState, StepUpdate
 from colotui.scenario.model import ROLE_ALIASES
 from colotui.scenario.record import last_stop
 from colotui.scenario.runner import Options, run_scenario
-from colotui.service.sessions import open_sessions
+from colotui.service.sessions import PairSessions, open_sessions
 from colotui.service.watcher import VMWatcher
 
 from .colo import run, serial_counters, start_colo
@@ -106,8 +105,44 @@ def victim_of(lab: Lab, procedure: str, step_id: str, victim: str) -> tuple[str,
     return role, vm
 
 
-async def faulted_run(lab: Lab, case: CaseResult) -> Path:
-    """Run the case's procedure, signalling its victim just before its step is sent; fill in how it ended."""
+@dataclass
+class Watching:
+    views: dict[str, VMView]
+    sessions: PairSessions
+    transcript: Path
+
+
+@asynccontextmanager
+async def watching(lab: Lab) -> AsyncIterator[Watching]:
+    """The pair as the console holds it: one session per VM and an out-of-band one beside it, the console's
+    watchers keeping each view current from before the fault on; the faulted run goes through the same
+    sessions, as a procedure started in the console does."""
+    views: dict[str, VMView] = {}
+    path = lab.dir / f"transcript-fault-{time.monotonic_ns()}.jsonl"
+    transcript = Transcript(path)
+    try:
+        async with open_sessions(pair_from_lab(lab.dir), transcript=transcript, deadline=DEADLINE) as sessions:
+            watchers = [VMWatcher(sessions[role], "", lambda view, role=role: views.__setitem__(role, view),
+                                  oob=sessions.oob(role), refresh_interval=0.5) for role in ROLES]
+            tasks = [asyncio.create_task(w.run()) for w in watchers]
+            try:
+                deadline = time.monotonic() + 15
+                while not (len(views) == 2 and all(v.structure_known or (v.health is not None and v.health.lost)
+                                                   for v in views.values())):
+                    assert time.monotonic() < deadline, "the watchers read both VMs (or find one lost)"
+                    await asyncio.sleep(0.2)
+                yield Watching(views, sessions, path)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        transcript.close()
+
+
+async def faulted_run(lab: Lab, case: CaseResult, watch: Watching) -> None:
+    """Run the case's procedure on the watched sessions, signalling its victim just before its step is sent;
+    fill in how it ended."""
     role, victim = victim_of(lab, case.procedure, case.step_id, case.victim)
     case.victim_vm, case.qemu = victim.name, str(lab.state().qemu["version"])
     fired = False
@@ -127,16 +162,11 @@ async def faulted_run(lab: Lab, case: CaseResult) -> Path:
             return Decision.RUN
         return Decision.ABORT  # a failure stops the run, as --yes does
 
-    transcript_path = lab.dir / f"transcript-{case.procedure}-fault.jsonl"
-    transcript = Transcript(transcript_path)
     out = io.StringIO()
     started = time.monotonic()
-    try:
-        result = await run_scenario(find_scenario(case.procedure), pair_from_lab(lab.dir),
-                                    Options(yes=True, json_lines=True, deadline=DEADLINE),
-                                    transcript=transcript, out=out, decide=decide)
-    finally:
-        transcript.close()
+    result = await run_scenario(find_scenario(case.procedure), pair_from_lab(lab.dir),
+                                Options(yes=True, json_lines=True, deadline=DEADLINE),
+                                transcript=None, out=out, decide=decide, sessions=watch.sessions)
     case.seconds = round(time.monotonic() - started, 2)
     assert result is not None
     case.status = result.status
@@ -148,59 +178,8 @@ async def faulted_run(lab: Lab, case: CaseResult) -> Path:
     case.done = list(stopped.done) if stopped is not None else \
         [s.id for s in find_scenario(case.procedure).for_variant("doc").steps] if result.passed else []
     case.sent = [e["msg"].get("execute") or e["msg"].get("exec-oob") for e in map(json.loads,
-                 transcript_path.read_text().splitlines()) if e["dir"] == "send"]
+                 watch.transcript.read_text().splitlines()) if e["dir"] == "send"]
     assert fired or result.status != "passed", "the fault was injected"
-    return transcript_path
-
-
-@dataclass
-class Watching:
-    views: dict[str, VMView]
-    watchers: list[VMWatcher]
-    state: LabState
-
-    async def attach_oob(self) -> None:
-        """Out-of-band sessions for the watchers, once the run has let go of each VM's yank monitor: the
-        console holds one from the start, and tells a blocked main loop from a hung VM with it."""
-        for watcher in self.watchers:
-            vm = next(v for v in self.state.vms if v.name == watcher.session.name)
-            if vm.qmp_yank and vm.is_alive():
-                session = Session(f"{vm.name}/oob", UnixAddress(Path(vm.qmp_yank)), deadline=2.0)
-                session.start()
-                await session.wait_connected(2.0)
-                watcher.oob = session
-
-
-@asynccontextmanager
-async def watching(lab: Lab) -> AsyncIterator[Watching]:
-    """The console's view of the pair, kept current by its own watchers (on each VM's spare monitor: the
-    run holds the main one), from before the fault on, as an operator's console would have it."""
-    views: dict[str, VMView] = {}
-    state = lab.state()
-    endpoints = {}
-    for role in ROLES:
-        vm = state.current(role)
-        assert vm is not None
-        endpoints[role] = Endpoint(vm.name, UnixAddress(Path(vm.qmp_spare)), vm.address)
-    async with open_sessions(Pair(endpoints["primary"], endpoints["secondary"]), transcript=None,
-                             deadline=2.0) as sessions:
-        watchers = [VMWatcher(sessions[role], "", lambda view, role=role: views.__setitem__(role, view),
-                              refresh_interval=0.5) for role in ROLES]
-        tasks = [asyncio.create_task(w.run()) for w in watchers]
-        try:
-            deadline = time.monotonic() + 15
-            while not (len(views) == 2 and all(v.structure_known or (v.health is not None and v.health.lost)
-                                               for v in views.values())):
-                assert time.monotonic() < deadline, "the watchers read both VMs (or find one lost)"
-                await asyncio.sleep(0.2)
-            yield Watching(views, watchers, state)
-            for watcher in watchers:
-                if watcher.oob is not None:
-                    await watcher.oob.close()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def settled_alerts(views: dict[str, VMView], settle: float = 10.0) -> dict[str, Alert]:

@@ -70,8 +70,7 @@ async def check_case(labs: LabFactory, procedure: str, step: str, victim: str, s
 
 async def _check(lab: Lab, case: CaseResult) -> None:
     async with watching(lab) as watch:
-        await faulted_run(lab, case)
-        await watch.attach_oob()
+        await faulted_run(lab, case, watch)
         alerts = await settled_alerts(watch.views)
     steps = steps_of(case.procedure)
     # in time: a dead VM is down at once, a hung one after the command deadline (and the probes that follow)

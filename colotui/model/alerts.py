@@ -104,6 +104,11 @@ def assess(primary: VMView, secondary: VMView) -> dict[str, Alert]:
         text = (f"PRIMARY LOST before COLO ran — {_why(kept)}. The secondary {fresh.name} never held the guest "
                 "(it still waits for its migration): nothing to fail over to. Bring the primary back from its disk.")
         return {"primary": Alert(text), "secondary": Alert(text)}
+    if fresh.lost and kept.health is Health.MONITOR_BLOCKED and kept.colo is not None and kept.colo.mode == "none":
+        return {"secondary": Alert(f"NEW SECONDARY LOST — {_why(fresh)}"),
+                "primary": Alert(f"{kept.name}'s main loop is blocked, most likely on the lost {fresh.name} (a disk "
+                                 f"copy or NBD connection to it): kill {fresh.name}, which holds nothing of the "
+                                 "guest yet; then colotui offers what fits (an abort of the resume)")}
     if fresh.lost and (leftovers := _resume_leftovers(kept)):
         abort = f"{kept.colo.last_mode}-resume-abort" if kept.colo else "primary-resume-abort"
         return {"secondary": Alert(f"NEW SECONDARY LOST during a resume — {_why(fresh)}"),

@@ -13,13 +13,14 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TextIO
 
 from ..pair import Pair
 from ..qmp import Transcript
 from ..qmp.probe import FactsCache, VMFacts
-from ..service.sessions import open_sessions
+from ..service.sessions import PairSessions, open_sessions
 from .engine import Decide, Decision, Engine, PreflightError, RunResult, StepState, StepUpdate
 from .model import ROLE_ALIASES, Scenario
 from .plan import PlanRefused, by_role, make_plan
@@ -99,10 +100,11 @@ def read_line(prompt: str) -> str | None:
 
 async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, transcript: Transcript | None,
                        out: TextIO = sys.stdout, read: Callable[[str], str | None] = read_line,
-                       decide: Decide | None = None) -> RunResult | None:
+                       decide: Decide | None = None, sessions: PairSessions | None = None) -> RunResult | None:
     """Connect to both VMs, work out the plan (roles, topology, up-front checks), run (or dry-run)
-    ``scenario``, and report; None for a dry run. ``decide`` answers the engine instead of the terminal
-    (automation: a supervisor, a test that injects a fault before a step)."""
+    ``scenario``, and report; None for a dry run. ``decide`` answers the engine instead of the terminal,
+    and ``sessions`` are used instead of new ones, as the console does (automation: a supervisor that
+    watches the pair with them, a test that injects a fault before a step)."""
     printer = Printer(out, options.json_lines)
 
     def refuse(reason: str) -> RunResult:
@@ -111,7 +113,9 @@ async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, tran
             print(json.dumps({"scenario": scenario.name, "refused": reason}), file=out, flush=True)
         return RunResult(scenario.name, "refused")
 
-    async with open_sessions(pair, transcript=transcript, deadline=options.deadline) as sessions:
+    opened = nullcontext(sessions) if sessions is not None else \
+        open_sessions(pair, transcript=transcript, deadline=options.deadline)
+    async with opened as sessions:
         # wait for the VMs the steps talk to; a VM only checked (a failover's dead or hung peer) is
         # asked when its check comes, and one that refuses connections is down at once
         await sessions.wait_settled(scenario.targets, options.connect_timeout)
