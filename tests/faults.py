@@ -66,6 +66,8 @@ class CaseResult:
     disk_counter: int | None = None
     noted: dict[str, int] = field(default_factory=dict)  # each running guest's counter just before the fault
     noted_counter: int | None = None  # the survivor's, which its disk must not go below
+    fenced: str | None = None  # the VM killed first, as the alert asked
+    alerts_after_fence: dict[str, str] = field(default_factory=dict)
 
     def write(self) -> None:
         target = os.environ.get("COLOTUI_FAULT_RESULTS")
@@ -195,6 +197,22 @@ async def settled_alerts(views: dict[str, VMView], settle: float = 10.0) -> dict
         if steady >= 4:
             break
     return last or {}
+
+
+async def fence(lab: Lab, case: CaseResult, alerts: dict[str, Alert], watch: Watching) -> dict[str, Alert]:
+    """Do what an operator is told to do first, kill the VM that blocks the other (colotui cannot), and
+    return the alerts that follow."""
+    name = next((a.fence for a in alerts.values() if a.fence), None)
+    if name is None:
+        return alerts
+    case.fenced = name
+    vm = next(v for v in lab.state().vms if v.name == name)
+    role = next(r for r in ROLES if (current := lab.state().current(r)) is not None and current.name == name)
+    os.kill(vm.pid, signal.SIGCONT)  # so that SIGKILL's end is seen at once, like a killed host's
+    await asyncio.to_thread(lab.kill, role)
+    after = await settled_alerts(watch.views)
+    case.alerts_after_fence = {role: alert.text for role, alert in after.items()}
+    return after
 
 
 async def follow_offer(lab: Lab, case: CaseResult, alerts: dict[str, Alert]) -> None:

@@ -24,6 +24,7 @@ from .faults import (
     CaseResult,
     bring_to,
     faulted_run,
+    fence,
     follow_offer,
     settled_alerts,
     steps_of,
@@ -71,7 +72,7 @@ async def check_case(labs: LabFactory, procedure: str, step: str, victim: str, s
 async def _check(lab: Lab, case: CaseResult) -> None:
     async with watching(lab) as watch:
         await faulted_run(lab, case, watch)
-        alerts = await settled_alerts(watch.views)
+        alerts = await fence(lab, case, await settled_alerts(watch.views), watch)  # if it asks for it
     steps = steps_of(case.procedure)
     # in time: a dead VM is down at once, a hung one after the command deadline (and the probes that follow)
     assert case.seconds < 6 * DEADLINE + 10, f"{case.procedure} took {case.seconds} s after the fault"

@@ -20,6 +20,7 @@ class Alert:
     severity: str = "critical"
     offer: str | None = None  # a scenario to run …
     offer_on: str | None = None  # … on this side (role)
+    fence: str | None = None  # a VM (by name) the operator must kill first: colotui cannot, and it blocks the other
 
 
 def _colo_error(view: VMView) -> bool:
@@ -108,7 +109,8 @@ def assess(primary: VMView, secondary: VMView) -> dict[str, Alert]:
         return {"secondary": Alert(f"NEW SECONDARY LOST — {_why(fresh)}"),
                 "primary": Alert(f"{kept.name}'s main loop is blocked, most likely on the lost {fresh.name} (a disk "
                                  f"copy or NBD connection to it): kill {fresh.name}, which holds nothing of the "
-                                 "guest yet; then colotui offers what fits (an abort of the resume)")}
+                                 "guest yet; then colotui offers what fits (an abort of the resume)",
+                                 fence=fresh.name)}
     if fresh.lost and (leftovers := _resume_leftovers(kept)):
         abort = f"{kept.colo.last_mode}-resume-abort" if kept.colo else "primary-resume-abort"
         return {"secondary": Alert(f"NEW SECONDARY LOST during a resume — {_why(fresh)}"),

@@ -397,6 +397,7 @@ class Engine:
         unmet = [c for c in checks if not c.ok]
         if unmet:  # preconditions first: they say what is wrong better than a value that cannot be found
             message = "not sent: " + "; ".join(c.text for c in unmet)
+            message += await self._lost_besides(step, message)
             return StepState.FAILED, self._emit(step, StepState.FAILED, request=await self._request(step, strict=False),
                                                 checks=checks, message=message)
         try:
