@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 
 from .discovery import Snapshot, discover, swapped
-from .discovery.doctor import ERROR, Finding, audit, deprecations, roles_of
+from .discovery.doctor import ERROR, Finding
 from .discovery.settle import NAMES, Settled, flatten, settle
 from .pair import ROLES, Pair
-from .qmp.probe import VMFacts, probe
 from .scenario.plan import known_values
 from .service.sessions import open_sessions
-from .service.snapshots import snapshot_pair
+from .service.snapshots import examine_pair, snapshot_pair
 from .topology import Topology
 
 #: How long each VM may take to connect before it is reported as not answering (seconds).
@@ -65,14 +64,8 @@ def topology_toml(settled: Settled) -> str:
 
 async def doctor(pair: Pair) -> list[Finding]:
     async with open_sessions(pair, transcript=None) as sessions:
-        taken = await snapshot_pair({r: sessions[r] for r in ROLES}, CONNECT_TIMEOUT)
-        flip = swapped(taken["primary"], taken["secondary"])
-        schemas = {}
-        for role in ROLES:  # by the role each VM plays
-            facts = await probe(sessions[role], CONNECT_TIMEOUT) if taken[role] is not None else None
-            if isinstance(facts, VMFacts):
-                schemas[{"primary": "secondary", "secondary": "primary"}[role] if flip else role] = facts.schema
-    return audit(*roles_of(taken["primary"], taken["secondary"])) + deprecations(schemas)
+        findings, _ = await examine_pair({r: sessions[r] for r in ROLES}, CONNECT_TIMEOUT)
+    return findings
 
 
 def doctor_report(findings: list[Finding]) -> tuple[str, int]:

@@ -6,8 +6,12 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from ..discovery import swapped
+from ..discovery.doctor import Finding, audit, deprecations, roles_of
 from ..discovery.snapshot import COMPARE_LINKS, SNAPSHOT_QUERIES, Snapshot
+from ..pair import ROLES
 from ..qmp import Ok, Session
+from ..qmp.probe import FactsCache, VMFacts
 
 #: How long a snapshot may take: a live QEMU answers these in milliseconds; a hung one must not hold a run up.
 SNAPSHOT_DEADLINE = 2.0
@@ -39,3 +43,19 @@ async def snapshot_pair(sessions: Mapping[str, Session], connect_timeout: float)
     await asyncio.gather(*(sessions[r].wait_settled(connect_timeout) for r in roles))
     taken = await asyncio.gather(*(take_snapshot(sessions[r]) for r in roles))
     return dict(zip(roles, taken, strict=True))
+
+
+async def examine_pair(sessions: Mapping[str, Session], connect_timeout: float,
+                       facts: FactsCache | None = None) -> tuple[list[Finding], bool]:
+    """The doctor's findings on a pair (each about the role its VM plays), and whether the VMs play the other
+    way round from how they were given. Each answering VM's schema is read too (from ``facts`` if cached):
+    a QEMU may mark COLO deprecated there."""
+    taken = await snapshot_pair(sessions, connect_timeout)
+    flip = swapped(taken["primary"], taken["secondary"])
+    cache = facts or FactsCache()
+    schemas = {}
+    for role in ROLES:
+        known = await cache.get(sessions[role], deadline=connect_timeout) if taken[role] is not None else None
+        if isinstance(known, VMFacts):
+            schemas[{"primary": "secondary", "secondary": "primary"}[role] if flip else role] = known.schema
+    return audit(*roles_of(taken["primary"], taken["secondary"])) + deprecations(schemas), flip

@@ -15,12 +15,11 @@ from typing import Any
 from textual.message import Message
 
 from ..config import Config
-from ..discovery import swapped
-from ..discovery.doctor import Finding, audit, deprecations, roles_of
+from ..discovery.doctor import Finding
 from ..model import VMView
 from ..pair import ROLES, Pair
 from ..qmp import Transcript
-from ..qmp.probe import FactsCache, VMFacts
+from ..qmp.probe import FactsCache
 from ..repl.history import History
 from ..repl.runner import Repl
 from ..repl.safety import Confirm, Policy
@@ -28,7 +27,7 @@ from ..scenario import Decision, Engine, PreflightError, Scenario, StepUpdate
 from ..scenario.plan import PlanRefused, by_role, make_plan
 from ..scenario.record import last_stop, remember, stopped_at
 from ..service.sessions import PairSessions
-from ..service.snapshots import snapshot_pair
+from ..service.snapshots import examine_pair
 from ..service.watcher import VMWatcher
 from .messages import ControllerTrouble, PairChanged, StepChanged, VMChanged
 
@@ -222,15 +221,8 @@ class ConsoleController:
         """The doctor's findings on the pair, each with the pane (role as given) it is about ("" for both)."""
         if self.sessions is None:
             return []
-        taken = await snapshot_pair({r: self.sessions[r] for r in ROLES}, connect_timeout=2.0)
-        flip = swapped(taken["primary"], taken["secondary"])
+        findings, flip = await examine_pair({r: self.sessions[r] for r in ROLES}, 2.0, self.facts)
         pane = {"primary": "secondary", "secondary": "primary"} if flip else {r: r for r in ROLES}
-        schemas = {}
-        for role in ROLES:
-            facts = await self.facts.get(self.sessions[role], deadline=2.0) if taken[role] is not None else None
-            if isinstance(facts, VMFacts):
-                schemas[pane[role]] = facts.schema  # by the role it plays
-        findings = audit(*roles_of(taken["primary"], taken["secondary"])) + deprecations(schemas)
         return [(pane.get(f.role, ""), f) for f in findings]
 
     def _step_changed(self, update: StepUpdate) -> None:
