@@ -228,6 +228,9 @@ async def follow_offer(lab: Lab, case: CaseResult, alerts: dict[str, Alert]) -> 
     survivor = lab.state().current(case.offer_on)
     assert survivor is not None
     case.noted_counter = case.noted.get(survivor.name)
+    deadline = time.monotonic() + 10  # a guest that never ran (the fault came before the migration) boots now
+    while not serial_counters(survivor) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
     before = serial_counters(survivor)
     await asyncio.sleep(1.5)
     after = serial_counters(survivor)
