@@ -8,7 +8,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,11 +49,19 @@ def _lab_dir(args: argparse.Namespace) -> Path:
 
 
 def _print_lab(state: LabState) -> None:
-    print(f"lab {state.dir}  (QEMU {state.qemu['version']}, accel {state.accel}, "
-          f"guest {'counter' if state.guest else 'none'})")
+    from .lab.traffic import read_stats
+
+    guest = f"{state.guest}, traffic {state.traffic}" if state.traffic else state.guest
+    print(f"lab {state.dir}  (QEMU {state.qemu['version']}, accel {state.accel}, guest {guest})")
     p = state.ports
     print(f"ports: mirror {p.mirror}, compare {p.compare}, loops {p.compare_loop}/{p.compare_out}, "
           f"migration {p.migration}, nbd {p.nbd}")
+    if state.net is not None:
+        print(f"net: ticks to 127.0.0.1:{state.net.tick} (udp), service on each VM's address, udp port "
+              f"{state.net.service}")
+        stats = read_stats(Path(state.dir))
+        helper = "running" if state.helper is not None and state.helper.is_alive() else "not running"
+        print(f"traffic ({helper}): {stats.line() if stats else 'nothing seen yet'}")
     print(f"{'name':<12}{'role':<11}{'state':<9}{'address':<11}{'pid':>8}  qmp")
     for vm in state.vms:
         print(f"{vm.name:<12}{vm.role:<11}{vm.state:<9}{vm.address:<11}{vm.pid:>8}  {vm.qmp}")
@@ -81,7 +89,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
         root = Path(args.qemu_root).absolute() if args.qemu_root else None
         install = QemuInstall(prefix=("chroot", str(root)), root=root) if root else QemuInstall()
-        state = lab.up(install=install, accel=args.accel, guest=not args.no_guest, base_port=args.base_port,
+        state = lab.up(install=install, accel=args.accel, guest=args.guest, traffic=args.traffic,
+                       base_port=args.base_port,
                        disk_mb=args.disk_mb, memory_mb=args.memory_mb)
         _print_lab(state)
         print(f"\nnext: colotui connect --lab {lab.dir}")
@@ -139,17 +148,25 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _console(args: argparse.Namespace, config: Config, pair: Pair, transcript: Transcript | None) -> ColotuiApp:
     """The console on ``pair`` with the operator's config and keymap (a refused keymap: the default, and why)."""
+    from .model.traffic import TrafficStats
     from .ui.app import ColotuiApp
-    from .ui.controller import ConsoleController, Follower
+    from .ui.controller import ConsoleController, Follower, TrafficSource
     from .ui.keymap import keymap_or_default
 
     if getattr(args, "deadline", None):
         config = replace(config, deadline=args.deadline)
     follow: Follower | None = None
+    traffic: TrafficSource | None = None
     if pair.lab is not None:  # a lab's roles change at respawn: the console follows them
         from .lab import follow
+        from .lab.traffic import has_traffic, watch_stats
+
+        lab = pair.lab
+        if has_traffic(lab):  # the net guest: the console shows what its traffic helper sees
+            def traffic() -> AsyncIterator[TrafficStats]:
+                return watch_stats(lab)
     controller = ConsoleController(pair, config=config, transcript=transcript,
-                                   read_only=getattr(args, "read_only", False), follow=follow)
+                                   read_only=getattr(args, "read_only", False), follow=follow, traffic=traffic)
     return ColotuiApp(controller, keymap=keymap_or_default(args.keymap or config.keymap))
 
 
@@ -350,7 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_dir(up)
     up.add_argument("--accel", choices=("kvm", "tcg"),
                     help="default: kvm; without a working /dev/kvm, tcg must be asked for (no COLO checkpoints)")
-    up.add_argument("--no-guest", action="store_true", help="blank disks instead of the counter test guest")
+    up.add_argument("--guest", choices=("counter", "net", "none"), default="counter",
+                    help="counter (default): counts on disk and serial; net: also sends a UDP tick to the host "
+                         "every 100 ms and answers UDP requests, so colo-compare has packets; none: blank disks")
+    up.add_argument("--no-guest", dest="guest", action="store_const", const="none", help="the same as --guest none")
+    up.add_argument("--traffic", choices=("same", "differ"),
+                    help="the net guest's packets: same (default; the secondary's match the primary's) or differ "
+                         "(they carry the TSC: every one miscompares and forces a checkpoint)")
     up.add_argument("--base-port", type=int, help="use ports BASE+1..BASE+9 (default: free ones at random)")
     up.add_argument("--disk-mb", type=int, default=64, help="disk size in MiB (default 64)")
     up.add_argument("--memory-mb", type=int, default=128, help="guest RAM in MiB (default 128)")

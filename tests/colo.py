@@ -24,16 +24,18 @@ from colotui.scenario.runner import Options, run_scenario
 from .conftest import LabFactory
 
 
-async def run(lab: Lab, name: str, *, expect: str | None = "passed",
-              variant: str | None = None) -> tuple[RunResult, list[dict], Path]:
-    """Run a procedure as `colotui run NAME --lab DIR --yes --json [--variant V]` does; returns result, events,
-    transcript."""
+async def run(lab: Lab, name: str, *, expect: str | None = "passed", variant: str | None = None,
+              settings: dict[str, object] | None = None) -> tuple[RunResult, list[dict], Path]:
+    """Run a procedure as `colotui run NAME --lab DIR --yes --json [--variant V] [--set NAME=VALUE]...` does;
+    returns result, events, transcript."""
     out = io.StringIO()
     transcript_path = lab.dir / f"transcript-{name}-{time.monotonic_ns()}.jsonl"
     transcript = Transcript(transcript_path)
     pair = pair_from_lab(lab.dir)
     if variant is not None:
         pair = replace(pair, given={**pair.given, "variant": variant}, given_from="--variant")
+    if settings:
+        pair = replace(pair, given={**pair.given, **settings}, given_from="--set")
     try:
         result = await run_scenario(find_scenario(name), pair, Options(yes=True, json_lines=True),
                                     transcript=transcript, out=out)

@@ -106,8 +106,8 @@ def test_the_surviving_secondary_becomes_primary_at_respawn(lab: Lab) -> None:
 
 
 def test_two_labs_run_at_once_and_a_busy_dir_is_refused(labs: LabFactory) -> None:
-    a = labs.up("a", guest=False)
-    b = labs.up("b", guest=False)
+    a = labs.up("a", guest="none")
+    b = labs.up("b", guest="none")
     pa, pb = a.state().ports, b.state().ports
     assert not set(pa.all()) & set(pb.all())
     before = live_qemus_under(labs.root)
@@ -205,3 +205,41 @@ async def test_following_a_lab_keeps_what_the_operator_gave(lab: Lab) -> None:
         assert seen[0].given == {"variant": "upstream"} and seen[0].given_from == "--variant"
     finally:
         task.cancel()
+
+
+def test_cli_net_lab(short_tmp: Path) -> None:
+    """`lab up --guest net --traffic differ`: lab.json records both choices and the ports, each VM forwards the
+    service port on its own address, the traffic helper runs (by PID) and `lab down` stops it."""
+    directory = short_tmp / "net"
+    refused = run_cli("lab", "up", "--dir", str(directory), "--accel", ACCEL, "--traffic", "differ")
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+        "colotui: --traffic is for the net guest: add --guest net"]
+    up = run_cli("lab", "up", "--dir", str(directory), "--accel", ACCEL, "--guest", "net", "--traffic", "differ")
+    try:
+        assert up.returncode == 0, up.stderr
+        data = json.loads((directory / "lab.json").read_text())
+        assert (data["guest"], data["traffic"]) == ("net", "differ")
+        service = data["net"]["service"]
+        for vm in data["vms"]:
+            assert f"hostfwd=udp:{vm['address']}:{service}-:7" in " ".join(vm["argv"])
+        helper = data["helper"]
+        assert Path(f"/proc/{helper['pid']}").exists() and str(directory) in helper["argv"]
+        assert "guest net, traffic differ" in up.stdout and f"udp port {service}" in up.stdout
+        status = run_cli("lab", "status", "--dir", str(directory))
+        assert "traffic (running): " in status.stdout, status.stdout
+    finally:
+        down = run_cli("lab", "down", "--dir", str(directory))
+    assert down.returncode == 0
+    assert not Path(f"/proc/{helper['pid']}").exists() or \
+        str(directory) not in Path(f"/proc/{helper['pid']}/cmdline").read_text()
+    assert "traffic (not running)" in run_cli("lab", "status", "--dir", str(directory)).stdout
+
+
+def test_a_lab_json_from_before_the_net_guest_loads(lab: Lab) -> None:
+    data = json.loads((lab.dir / "lab.json").read_text())
+    for key in ("traffic", "net", "helper"):
+        del data[key]
+    data["guest"] = True
+    (lab.dir / "lab.json").write_text(json.dumps(data))
+    state = lab.state()
+    assert (state.guest, state.traffic, state.net) == ("counter", None, None)

@@ -17,7 +17,7 @@ from .conftest import ACCEL, ALL_QEMUS, QEMU10, LabFactory
 
 @ALL_QEMUS
 async def test_probe_reads_version_and_schema(labs: LabFactory) -> None:
-    lab = await asyncio.to_thread(labs.up, guest=False)
+    lab = await asyncio.to_thread(labs.up, guest="none")
     state = lab.state()
     async with observe(state.current("primary")) as session:
         facts = await probe(session)
@@ -37,7 +37,7 @@ async def test_probe_reads_version_and_schema(labs: LabFactory) -> None:
 
 @QEMU10
 async def test_a_pair_of_different_versions_is_warned_about(labs: LabFactory, qemu) -> None:
-    lab10 = await asyncio.to_thread(labs.up, "ten", guest=False)
+    lab10 = await asyncio.to_thread(labs.up, "ten", guest="none")
     async with observe(lab10.state().current("primary")) as session:
         ten = await probe(session)
     seven = json.loads((Path(__file__).parent / "data" / "introspect-primary-colo.json").read_text())["query-version"]

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..topology import Topology
+from .netguest import SERVICE_PORT
 from .qemu import QemuInstall
+from .state import NetPorts
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Machine:
     install: QemuInstall
     accel: str  # "kvm" or "tcg"
     memory_mb: int = 128
+    net: NetPorts | None = None  # the net guest's: each VM forwards its service port on its own address
 
     def reconnect_option(self) -> str:
         """``reconnect`` was deprecated in 9.2 (removed in 10.2); 7.2 rejects ``reconnect-ms``."""
@@ -80,16 +83,17 @@ class Machine:
             "-device", "piix3-usb-uhci", "-device", "usb-tablet",
         ]
 
-    def nic(self, topo: Topology) -> list[str]:
+    def nic(self, topo: Topology, address: str) -> list[str]:
         i = topo.ids
-        return ["-netdev", f"user,id={i.netdev}",
+        forward = f",hostfwd=udp:{address}:{self.net.service}-:{SERVICE_PORT}" if self.net else ""
+        return ["-netdev", f"user,id={i.netdev}{forward}",
                 "-device", f"rtl8139,id={i.nic},netdev={i.netdev},romfile="]
 
     def primary(self, name: str, files: VMFiles, topo: Topology, address: str) -> list[str]:
         """A primary on ``address``; it waits (``-S``) for the startup procedure."""
         i, p, q = topo.ids, topo.ports, self.install.qemu_path
         sock = f"socket,host={address}"
-        return self.install.argv(self.install.system, *self.common(name, files), *self.nic(topo),
+        return self.install.argv(self.install.system, *self.common(name, files), *self.nic(topo, address),
             "-chardev", f"{sock},id={i.mirror_chardev},port={p.mirror},server=on,wait=off",
             "-chardev", f"{sock},id={i.compare_chardev},port={p.compare},server=on,wait=on",
             "-chardev", f"{sock},id={i.compare_loop_server},port={p.compare_loop},server=on,wait=off",
@@ -109,11 +113,12 @@ class Machine:
             "-S",
         )
 
-    def secondary(self, name: str, files: VMFiles, topo: Topology, primary_address: str) -> list[str]:
-        """A secondary that follows the primary at ``primary_address``; it waits for ``migrate-incoming``."""
+    def secondary(self, name: str, files: VMFiles, topo: Topology, address: str, primary_address: str) -> list[str]:
+        """A secondary on ``address`` that follows the primary at ``primary_address``; it waits for
+        ``migrate-incoming``."""
         i, p, q = topo.ids, topo.ports, self.install.qemu_path
         sock = f"socket,host={primary_address}"
-        return self.install.argv(self.install.system, *self.common(name, files), *self.nic(topo),
+        return self.install.argv(self.install.system, *self.common(name, files), *self.nic(topo, address),
             "-chardev", f"{sock},id={i.secondary_in},port={p.mirror},{self.reconnect_option()}",
             "-chardev", f"{sock},id={i.secondary_out},port={p.compare},{self.reconnect_option()}",
             "-object", f"filter-redirector,id={i.secondary_filter_in},netdev={i.netdev},queue=tx,"

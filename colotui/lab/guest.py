@@ -123,10 +123,10 @@ def boot_sector() -> bytes:
     return code.ljust(510, b"\0") + b"\x55\xaa"
 
 
-def write_raw_disk(path: Path, size: int) -> None:
-    """A sparse raw disk image of ``size`` bytes that boots the guest."""
+def write_raw_disk(path: Path, size: int, code: bytes | None = None) -> None:
+    """A sparse raw disk image of ``size`` bytes that boots the guest (``code``, the counter guest by default)."""
     with Path(path).open("wb") as f:
-        f.write(boot_sector())
+        f.write(boot_sector() if code is None else code)
         f.truncate(size)
 
 

@@ -14,6 +14,7 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,9 +27,10 @@ from ..topology import Ports
 from . import process
 from .chroot import RootMounts
 from .cmdline import Machine, VMFiles
-from .guest import write_raw_disk
+from .guest import boot_sector, write_raw_disk
+from .netguest import TRAFFIC, image
 from .qemu import INSTALL_HINT, QemuInstall, kvm_problem
-from .state import LabState, VMRecord
+from .state import GUESTS, HelperRecord, LabState, NetPorts, VMRecord
 
 PRIMARY_ADDRESS = "127.0.0.1"
 SECONDARY_ADDRESS = "127.0.0.2"
@@ -65,6 +67,34 @@ def choose_ports(base: int | None = None) -> Ports:
     raise UserError("found no free ports for the lab on 127.0.0.1/127.0.0.2")
 
 
+def _udp_free(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_net_ports() -> NetPorts:
+    """The net guest's UDP ports: ticks on 127.0.0.1, the service on both lab addresses."""
+    for _ in range(_PORT_ATTEMPTS):
+        tick, service = random.sample(range(32000, 60000), 2)
+        if _udp_free(PRIMARY_ADDRESS, tick) and all(_udp_free(a, service)
+                                                     for a in (PRIMARY_ADDRESS, SECONDARY_ADDRESS)):
+            return NetPorts(tick=tick, service=service)
+    raise UserError("found no free UDP ports for the net guest on 127.0.0.1/127.0.0.2")
+
+
+def _guest_code(state: LabState) -> bytes | None:
+    if state.guest == "counter":
+        return boot_sector()
+    if state.guest == "net":
+        assert state.net is not None and state.traffic is not None
+        return image(state.traffic, state.net.tick)
+    return None
+
+
 def _log_tail(path: Path, lines: int = 1) -> str:
     try:
         text = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
@@ -94,12 +124,13 @@ class _Images:
         _run_tool(self.install, self.install.img, "create", "-q", "-f", "qcow2",
                   self.install.qemu_path(path), self.size, what=str(path))
 
-    def primary(self, files: VMFiles, guest: bool) -> None:
-        if not guest:
+    def primary(self, files: VMFiles, guest: bytes | None) -> None:
+        """The primary's disk: ``guest``'s first sectors, or blank."""
+        if guest is None:
             self.blank(files.disk)
             return
         raw = files.dir / "guest.raw"
-        write_raw_disk(raw, 512)
+        write_raw_disk(raw, len(guest), guest)
         disk = self.install.qemu_path(files.disk)
         try:
             _run_tool(self.install, self.install.img, "convert", "-q", "-f", "raw", "-O", "qcow2",
@@ -157,9 +188,15 @@ class Lab:
 
     # -- up ----------------------------------------------------------------
 
-    def up(self, *, install: QemuInstall | None = None, accel: str | None = None, guest: bool = True,
-           base_port: int | None = None, disk_mb: int = 64, memory_mb: int = 128,
+    def up(self, *, install: QemuInstall | None = None, accel: str | None = None, guest: str = "counter",
+           traffic: str | None = None, base_port: int | None = None, disk_mb: int = 64, memory_mb: int = 128,
            timeout: float = 30.0) -> LabState:
+        if guest not in GUESTS:
+            raise UserError(f"--guest is one of {', '.join(GUESTS)}, not {guest!r}")
+        if traffic is not None and guest != "net":
+            raise UserError("--traffic is for the net guest: add --guest net")
+        if traffic is not None and traffic not in TRAFFIC:
+            raise UserError(f"--traffic is one of {', '.join(TRAFFIC)}, not {traffic!r}")
         install = install or QemuInstall()
         self._check_free()
         install.check()
@@ -169,6 +206,8 @@ class Lab:
         for attempt in range(attempts):
             state = LabState(dir=str(self.dir), accel=accel, guest=guest, disk_mb=disk_mb, memory_mb=memory_mb,
                              ports=choose_ports(base_port),
+                             traffic=(traffic or "same") if guest == "net" else None,
+                             net=choose_net_ports() if guest == "net" else None,
                              qemu={"system": install.system, "prefix": list(install.prefix),
                                    "root": str(install.root) if install.root else None, "version": version})
             try:
@@ -219,7 +258,7 @@ class Lab:
         return "kvm"
 
     def _start_pair(self, state: LabState, install: QemuInstall, timeout: float) -> None:
-        machine = Machine(install, state.accel, state.memory_mb)
+        machine = Machine(install, state.accel, state.memory_mb, state.net)
         images = _Images(install, state.disk_mb)
         topo = state.topology()  # the command lines take its ports and ids; addresses are given apart
         pfiles, sfiles = VMFiles(self.dir / "primary"), VMFiles(self.dir / "secondary")
@@ -227,7 +266,7 @@ class Lab:
             shutil.rmtree(files.dir, ignore_errors=True)
             files.dir.mkdir(parents=True)
         try:
-            images.primary(pfiles, state.guest)
+            images.primary(pfiles, _guest_code(state))
             images.secondary(sfiles, base=pfiles.disk)
         except BaseException:  # leave the directory as reusable as we found it
             for files in (pfiles, sfiles):
@@ -237,9 +276,19 @@ class Lab:
         primary = self._spawn(state, "primary", "primary", PRIMARY_ADDRESS, pfiles,
                               machine.primary("primary", pfiles, topo, PRIMARY_ADDRESS))
         secondary = self._spawn(state, "secondary", "secondary", SECONDARY_ADDRESS, sfiles,
-                                machine.secondary("secondary", sfiles, topo, PRIMARY_ADDRESS))
+                                machine.secondary("secondary", sfiles, topo, SECONDARY_ADDRESS, PRIMARY_ADDRESS))
         state.save()
         self._await_ready(state, [primary, secondary], timeout)
+        if state.net is not None:
+            self._start_traffic(state)
+
+    def _start_traffic(self, state: LabState) -> None:
+        """The host side of the net guest's traffic (`traffic.py`), tracked by PID beside the QEMUs."""
+        assert state.net is not None
+        log = self.dir / "traffic.log"
+        argv = [sys.executable, "-m", "colotui.lab.traffic", str(self.dir), str(state.net.tick)]
+        state.helper = HelperRecord(pid=process.spawn(argv, log), argv=argv, log=str(log))
+        state.save()
 
     def _spawn(self, state: LabState, name: str, role: str, address: str, files: VMFiles,
                argv: list[str]) -> VMRecord:
@@ -282,6 +331,8 @@ class Lab:
             process.stop(vm.pid, vm.marker)
             vm.state = "stopped"
             stopped.append(vm)
+        if state.helper is not None:
+            process.stop(state.helper.pid, state.helper.marker)
         state.save()
         self._release(state.install())
         return stopped
@@ -313,7 +364,7 @@ class Lab:
         count = sum(1 for vm in state.vms if vm.started_as == "secondary")
         name = f"secondary{count + 1}"
         install = state.install()
-        machine = Machine(install, state.accel, state.memory_mb)
+        machine = Machine(install, state.accel, state.memory_mb, state.net)
         files = VMFiles(self.dir / name)
         shutil.rmtree(files.dir, ignore_errors=True)
         files.dir.mkdir(parents=True)
@@ -322,7 +373,7 @@ class Lab:
         self._acquire(install)
         topo = state.topology()
         vm = self._spawn(state, name, "secondary", dead_address, files,
-                         machine.secondary(name, files, topo, survivor.address))
+                         machine.secondary(name, files, topo, dead_address, survivor.address))
         state.save()
         self._await_ready(state, [vm], timeout)
         return vm

@@ -48,16 +48,46 @@ class VMRecord:
 
 
 @dataclass
+class NetPorts:
+    """The net guest's ports on the host."""
+
+    tick: int  # UDP on 127.0.0.1, where the guest's ticks to 10.0.2.2 arrive
+    service: int  # UDP on each VM's address, forwarded (hostfwd) to the guest's service port
+
+
+@dataclass
+class HelperRecord:
+    """A lab process that is not a QEMU (the traffic helper): stopped by PID like them."""
+
+    pid: int
+    argv: list[str]
+    log: str
+
+    @property
+    def marker(self) -> str:
+        return self.argv[-2]  # the lab's directory
+
+    def is_alive(self) -> bool:
+        return process.alive(self.pid, self.marker)
+
+
+GUESTS = ("counter", "net", "none")
+
+
+@dataclass
 class LabState:
     dir: str
     accel: str
-    guest: bool
+    guest: str  # one of GUESTS
     disk_mb: int
     memory_mb: int
     ports: Ports
     qemu: dict[str, Any]  # system, prefix, root, version (of the emulator binary)
     vms: list[VMRecord] = field(default_factory=list)
     ids: Ids = field(default_factory=Ids)
+    traffic: str | None = None  # the net guest's traffic mode (netguest.TRAFFIC)
+    net: NetPorts | None = None
+    helper: HelperRecord | None = None
     format: int = FORMAT
 
     @property
@@ -117,8 +147,13 @@ class LabState:
         if data.get("format") != FORMAT:
             raise UserError(f"{path} has format {data.get('format')!r}; this colotui reads format {FORMAT}")
         try:
-            return cls(dir=data["dir"], accel=data["accel"], guest=data["guest"], disk_mb=data["disk_mb"],
+            guest = data["guest"]
+            if isinstance(guest, bool):  # labs made before the net guest
+                guest = "counter" if guest else "none"
+            return cls(dir=data["dir"], accel=data["accel"], guest=guest, disk_mb=data["disk_mb"],
                        memory_mb=data["memory_mb"], ports=Ports(**data["ports"]), qemu=data["qemu"],
-                       vms=[VMRecord(**vm) for vm in data["vms"]], ids=Ids(**data.get("ids", {})))
+                       vms=[VMRecord(**vm) for vm in data["vms"]], ids=Ids(**data.get("ids", {})),
+                       traffic=data.get("traffic"), net=NetPorts(**data["net"]) if data.get("net") else None,
+                       helper=HelperRecord(**data["helper"]) if data.get("helper") else None)
         except (KeyError, TypeError) as exc:
             raise UserError(f"{path} is damaged: {exc}") from None

@@ -17,6 +17,7 @@ from textual.message import Message
 from ..config import Config
 from ..discovery.doctor import Finding
 from ..model import VMView
+from ..model.traffic import TrafficStats
 from ..pair import ROLES, Pair
 from ..qmp import Transcript
 from ..qmp.probe import FactsCache
@@ -29,7 +30,7 @@ from ..scenario.record import last_stop, remember, stopped_at
 from ..service.sessions import PairSessions
 from ..service.snapshots import examine_pair
 from ..service.watcher import VMWatcher
-from .messages import ControllerTrouble, PairChanged, StepChanged, VMChanged
+from .messages import ControllerTrouble, PairChanged, StepChanged, TrafficChanged, VMChanged
 
 #: VM changes within one frame reach the screen as one message per VM (at most one repaint per pane).
 FRAME = 1 / 60
@@ -40,6 +41,8 @@ CHECKPOINT_PAINT = 1.0
 
 #: Given the pair in use, yields the pair whenever other VMs play its roles (`colotui.lab.follow`).
 Follower = Callable[[Callable[[], Pair]], AsyncIterator[Pair]]
+#: A lab's traffic reports as they come (`colotui.lab.traffic.watch_stats`), for a lab with the net guest.
+TrafficSource = Callable[[], AsyncIterator[TrafficStats]]
 
 
 class ConsoleController:
@@ -49,9 +52,10 @@ class ConsoleController:
 
     def __init__(self, pair: Pair, *, config: Config | None = None, transcript: Transcript | None = None,
                  read_only: bool = False, history: History | None = None, follow: Follower | None = None,
-                 connect: bool = True) -> None:
+                 traffic: TrafficSource | None = None, connect: bool = True) -> None:
         self.pair = pair
         self.follow = follow
+        self.traffic = traffic
         self.config = config or Config()
         self.transcript = transcript
         self.read_only = read_only
@@ -82,6 +86,8 @@ class ConsoleController:
         self.repl = self._new_repl()
         if self.follow is not None:
             self._spawn("follow", self._follow(self.follow))
+        if self.traffic is not None:
+            self._spawn("traffic", self._traffic(self.traffic))
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
@@ -151,6 +157,10 @@ class ConsoleController:
     async def _follow(self, follow: Follower) -> None:
         async for pair in follow(lambda: self.pair):
             self._post(PairChanged(pair))
+
+    async def _traffic(self, source: TrafficSource) -> None:
+        async for stats in source():
+            self._post(TrafficChanged(stats))
 
     async def use(self, pair: Pair) -> list[str]:
         """Attach the VMs that play the roles now; returns the roles whose VM changed."""

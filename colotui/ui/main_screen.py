@@ -27,9 +27,10 @@ from .controller import ConsoleController
 from .doctor import DoctorScreen
 from .help import HelpScreen
 from .keymap import Keymap, bindings
-from .messages import ControllerTrouble, PairChanged, ProcedureFinished, StepChanged, VMChanged
+from .messages import ControllerTrouble, PairChanged, ProcedureFinished, StepChanged, TrafficChanged, VMChanged
 from .procedure import ProcedurePanel, ScenarioPicker
 from .repl_pane import ReplPane
+from .traffic_line import TrafficLine
 from .vm_pane import VMPane
 from .vm_tree import VMTree
 
@@ -56,6 +57,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="panes"):
             for role in ROLES:
                 yield VMPane(self.views[role], role, self.keymap.key_for)
+        yield TrafficLine()
         yield ProcedurePanel(self.keymap.key_for)
         yield ReplPane()
         yield Footer()
@@ -94,6 +96,9 @@ class MainScreen(Screen[None]):
             self.notify(f"the lab's {role} is now {self.views[role].name}")
         if self.controller.repl is not None:
             self.query_one(ReplPane).attach(self.controller.repl)
+
+    def on_traffic_changed(self, message: TrafficChanged) -> None:
+        self.query_one(TrafficLine).show(message.stats)
 
     def on_controller_trouble(self, message: ControllerTrouble) -> None:
         self.notify(message.text, severity="error", timeout=20)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from ..model import VMView
+from ..model.traffic import TrafficStats
 from ..pair import Pair
 from ..scenario import StepUpdate
 
@@ -49,6 +50,16 @@ class PairChanged(Message):
     def __init__(self, pair: Pair) -> None:
         super().__init__()
         self.pair = pair
+
+
+class TrafficChanged(Message):
+    """A new report of the lab's guest traffic (the net guest's ticks and the host client's requests)."""
+
+    bubble = False
+
+    def __init__(self, stats: TrafficStats) -> None:
+        super().__init__()
+        self.stats = stats
 
 
 class ControllerTrouble(Message):

@@ -1,0 +1,31 @@
+"""What the lab's traffic helper saw of the net guest's packets (`lab/traffic.py` writes it, the console and
+`lab status` show it): plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrafficStats:
+    """What `lab status` and the console show of the guest's traffic."""
+
+    ticks: int = 0
+    last_tick: int | None = None
+    tick_rate: float = 0.0  # per second, over the last few seconds
+    ticks_back: int = 0  # ticks whose counter was below one seen before: output COLO should never let out
+    requests: int = 0
+    replies: int = 0
+    lost: int = 0
+    rtt_ms: float | None = None  # the median of the last replies
+    longest_gap_ms: float = 0.0  # the longest time without a reply while requests went out
+    target: str = ""
+    updated: float = 0.0  # time.time() of this report
+
+    def line(self) -> str:
+        rate = f"{self.tick_rate:.1f}/s"
+        rtt = f"{self.rtt_ms:.1f} ms" if self.rtt_ms is not None else "—"
+        back = f", {self.ticks_back} out of order" if self.ticks_back else ""
+        return (f"ticks {self.ticks} ({rate}, last {self.last_tick if self.last_tick is not None else '—'}{back}); "
+                f"requests to {self.target or '—'}: {self.requests} sent, {self.replies} answered, {self.lost} lost, "
+                f"rtt {rtt}, longest gap {self.longest_gap_ms:.0f} ms")
