@@ -191,7 +191,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _config(args)
     lab = Lab(_lab_dir(args))
     print(f"starting a COLO lab in {lab.dir} …", flush=True)
-    lab.up(accel=args.accel)
+    lab.up(accel=args.accel, guest=args.guest, traffic=args.traffic)
     try:
         pair = pair_from_lab(lab.dir)
         transcript = _transcript(args)
@@ -358,6 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how long any QMP command may take before it is reported as late "
                             "(default: the config's, 10)")
 
+    def add_guest_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--guest", choices=("counter", "net", "none"), default="counter",
+                       help="counter (default): counts on disk and serial; net: also sends a UDP tick to the host "
+                            "every 100 ms and answers UDP requests, so colo-compare has packets; none: blank disks")
+        p.add_argument("--traffic", choices=("same", "differ"),
+                       help="the net guest's packets: same (default; the secondary's match the primary's) or "
+                            "differ (they carry the TSC: every one miscompares and forces a checkpoint)")
+
     lab = sub.add_parser("lab", help="start and break a real local COLO pair",
                          description="A real COLO pair of QEMUs on loopback: primary 127.0.0.1, secondary 127.0.0.2.")
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
@@ -367,13 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_dir(up)
     up.add_argument("--accel", choices=("kvm", "tcg"),
                     help="default: kvm; without a working /dev/kvm, tcg must be asked for (no COLO checkpoints)")
-    up.add_argument("--guest", choices=("counter", "net", "none"), default="counter",
-                    help="counter (default): counts on disk and serial; net: also sends a UDP tick to the host "
-                         "every 100 ms and answers UDP requests, so colo-compare has packets; none: blank disks")
+    add_guest_options(up)
     up.add_argument("--no-guest", dest="guest", action="store_const", const="none", help="the same as --guest none")
-    up.add_argument("--traffic", choices=("same", "differ"),
-                    help="the net guest's packets: same (default; the secondary's match the primary's) or differ "
-                         "(they carry the TSC: every one miscompares and forces a checkpoint)")
     up.add_argument("--base-port", type=int, help="use ports BASE+1..BASE+9 (default: free ones at random)")
     up.add_argument("--disk-mb", type=int, default=64, help="disk size in MiB (default 64)")
     up.add_argument("--memory-mb", type=int, default=128, help="guest RAM in MiB (default 128)")
@@ -472,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start a local COLO lab, open the console, stop the lab on exit")
     add_dir(demo)
     demo.add_argument("--accel", choices=("kvm", "tcg"))
+    add_guest_options(demo)
     add_session_options(demo)
     add_console_options(demo)
     demo.set_defaults(func=cmd_demo)

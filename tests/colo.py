@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -19,15 +19,17 @@ from colotui.lab import Lab, VMRecord, pair_from_lab
 from colotui.lab.guest import counters_in_serial, read_disk_counter
 from colotui.qmp import Event, Ok, Session, Subscription, Transcript, UnixAddress
 from colotui.scenario import RunResult, find_scenario
+from colotui.scenario.engine import Decision, StepState, StepUpdate
 from colotui.scenario.runner import Options, run_scenario
 
 from .conftest import LabFactory
 
 
 async def run(lab: Lab, name: str, *, expect: str | None = "passed", variant: str | None = None,
-              settings: dict[str, object] | None = None) -> tuple[RunResult, list[dict], Path]:
+              settings: dict[str, object] | None = None, pace: float = 0.0) -> tuple[RunResult, list[dict], Path]:
     """Run a procedure as `colotui run NAME --lab DIR --yes --json [--variant V] [--set NAME=VALUE]...` does;
-    returns result, events, transcript."""
+    returns result, events, transcript. ``pace``: seconds before each step is sent, as an operator confirming
+    each one takes."""
     out = io.StringIO()
     transcript_path = lab.dir / f"transcript-{name}-{time.monotonic_ns()}.jsonl"
     transcript = Transcript(transcript_path)
@@ -38,7 +40,7 @@ async def run(lab: Lab, name: str, *, expect: str | None = "passed", variant: st
         pair = replace(pair, given={**pair.given, **settings}, given_from="--set")
     try:
         result = await run_scenario(find_scenario(name), pair, Options(yes=True, json_lines=True),
-                                    transcript=transcript, out=out)
+                                    transcript=transcript, out=out, decide=_paced(pace) if pace else None)
     finally:
         transcript.close()
     events = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -47,6 +49,16 @@ async def run(lab: Lab, name: str, *, expect: str | None = "passed", variant: st
         f"{e.get('step')}: {e.get('state')} {e.get('message')}" for e in events if e.get("state") in
         ("failed", "ok", "skipped")) + "".join(f"\n{e['refused']}" for e in events if "refused" in e)
     return result, events, transcript_path
+
+
+def _paced(seconds: float) -> Callable[[StepUpdate], Awaitable[Decision]]:
+    async def decide(update: StepUpdate) -> Decision:
+        if update.state is StepState.CONFIRM:
+            await asyncio.sleep(seconds)
+            return Decision.RUN
+        return Decision.ABORT  # a failure stops the run, as --yes does
+
+    return decide
 
 
 @asynccontextmanager

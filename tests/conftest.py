@@ -186,8 +186,10 @@ class LabFactory:
             if not (lab.dir / "lab.json").exists():
                 continue
             lab.down()
-            for vm in lab.state().vms:
+            state = lab.state()
+            for vm in state.vms:
                 assert not vm.is_alive(), f"{vm.name} (pid {vm.pid}) survived lab down"
+            assert state.helper is None or not state.helper.is_alive(), "the traffic helper survived lab down"
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ after a peer dies (SIGKILL) or hangs (SIGSTOP)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 
@@ -21,7 +22,7 @@ from colotui.ui.vm_pane import VMPane
 from colotui.ui.vm_tree import VMTree
 
 from .apps import confirm_every_step, console_app, pick_procedure
-from .colo import counter_advances, hung, start_colo, until
+from .colo import counter_advances, hung, run, start_colo, until
 from .conftest import ALL_QEMUS, LabFactory
 
 
@@ -217,3 +218,28 @@ async def test_the_secondary_side_story_leaves_no_alert(labs: LabFactory) -> Non
         assert all(pane.current_alert is None for pane in panes.values())
         assert assess(views["primary"], views["secondary"]) == {}
         await counter_advances(fresh)
+
+
+@pytest.mark.kvm
+async def test_the_traffic_line_shows_miscompares_become_checkpoints(labs: LabFactory) -> None:
+    """A lab with the net guest whose packets differ, opened as `colotui connect --lab` opens it: the line
+    under the panes counts the ticks that got out and the helper's requests, whose round trip is now a
+    checkpoint's; the primary's pane counts the checkpoints they force."""
+    from colotui.cli import _console
+    from colotui.ui.traffic_line import TrafficLine
+
+    lab = await asyncio.to_thread(labs.up, guest="net", traffic="differ")
+    await run(lab, "startup")
+    args = argparse.Namespace(keymap=None, read_only=False, deadline=None)
+    app = _console(args, Config(refresh_interval=1.0), pair_from_lab(lab.dir), None)
+    async with app.run_test(size=(160, 48)) as pilot:
+        line = app.query_one(TrafficLine)
+        await until(pilot, lambda: line.stats is not None and line.stats.ticks > 0 and line.stats.replies > 5,
+                    "the traffic line shows ticks and answered requests")
+        first = app.main.views["primary"].checkpoints.count
+        await until(pilot, lambda: app.main.views["primary"].checkpoints.count >= first + 10,
+                    "packets that differ force checkpoints, many a second", timeout=10)
+        assert line.stats is not None and line.stats.rtt_ms is not None and line.stats.rtt_ms > 20, \
+            "each reply waits for a checkpoint"
+        text = line.render().plain
+        assert text.startswith("net ticks ") and "to primary " in text and "answered" in text, text

@@ -31,6 +31,7 @@ from .state import LabState
 STATS_FILE = "traffic.json"
 REQUEST_EVERY = 0.1  # seconds
 LOST_AFTER = 1.0  # a request unanswered this long is lost
+SEEN = 100_000  # tick counters remembered (about three hours of ticks)
 Route = Callable[[], "tuple[str, str, int] | None"]  # → (VM name, address, port), or None: nowhere to send
 
 
@@ -53,6 +54,8 @@ class Traffic:
     stats: TrafficStats = field(default_factory=TrafficStats)
     exchanges: deque[Exchange] = field(default_factory=lambda: deque(maxlen=5000))
     _tick_times: deque[float] = field(default_factory=lambda: deque(maxlen=64))
+    _seen: set[int] = field(default_factory=set)  # the last SEEN counters, to tell a repeat
+    _seen_order: deque[int] = field(default_factory=deque)
     _last_reply: float | None = None
     _seq: int = 0
 
@@ -89,10 +92,15 @@ class Traffic:
         counter = tick_counter(data)
         if counter is None:
             return
-        if self.stats.last_tick is not None and counter < self.stats.last_tick:
-            self.stats.ticks_back += 1
-            print(f"{time.strftime('%H:%M:%S')} tick {counter} after {self.stats.last_tick}, from {sender}",
-                  file=sys.stderr, flush=True)  # into the helper's log: which VM's output got out of order
+        kind = "repeated" if counter in self._seen else "late" if counter < (self.stats.last_tick or 0) else ""
+        if kind:
+            setattr(self.stats, f"ticks_{kind}", getattr(self.stats, f"ticks_{kind}") + 1)
+            print(f"{time.strftime('%H:%M:%S')} tick {counter} {kind} (after {self.stats.last_tick}), from {sender}",
+                  file=sys.stderr, flush=True)  # into the helper's log: whose output, and when
+        self._seen.add(counter)
+        self._seen_order.append(counter)
+        if len(self._seen_order) > SEEN:
+            self._seen.discard(self._seen_order.popleft())
         self.stats.ticks += 1
         self.stats.last_tick = max(counter, self.stats.last_tick or 0)
         self._tick_times.append(time.monotonic())

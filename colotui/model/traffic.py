@@ -13,7 +13,8 @@ class TrafficStats:
     ticks: int = 0
     last_tick: int | None = None
     tick_rate: float = 0.0  # per second, over the last few seconds
-    ticks_back: int = 0  # ticks whose counter was below one seen before: output COLO should never let out
+    ticks_repeated: int = 0  # counters that came out twice: a rollback COLO's output commit forbids
+    ticks_late: int = 0  # ticks that came after a later one: output held (in colo-compare) and let out late
     requests: int = 0
     replies: int = 0
     lost: int = 0
@@ -25,7 +26,8 @@ class TrafficStats:
     def line(self) -> str:
         rate = f"{self.tick_rate:.1f}/s"
         rtt = f"{self.rtt_ms:.1f} ms" if self.rtt_ms is not None else "—"
-        back = f", {self.ticks_back} out of order" if self.ticks_back else ""
+        back = (f", {self.ticks_repeated} repeated" if self.ticks_repeated else "") + \
+            (f", {self.ticks_late} late" if self.ticks_late else "")
         return (f"ticks {self.ticks} ({rate}, last {self.last_tick if self.last_tick is not None else '—'}{back}); "
                 f"requests to {self.target or '—'}: {self.requests} sent, {self.replies} answered, {self.lost} lost, "
                 f"rtt {rtt}, longest gap {self.longest_gap_ms:.0f} ms")

@@ -44,8 +44,10 @@ class TrafficLine(Widget):
         if stats is None:
             return Text()
         text = Text.assemble(("net ", "bold"), "ticks ", (str(stats.ticks), "bold"), f" · {stats.tick_rate:.1f}/s")
-        if stats.ticks_back:
-            text.append(f" · {stats.ticks_back} out of order", "bold red")
+        if stats.ticks_repeated:
+            text.append(f" · {stats.ticks_repeated} repeated", "bold red")
+        if stats.ticks_late:
+            text.append(f" · {stats.ticks_late} late", "yellow")
         text.append(f" │ to {stats.target or '—'} {stats.replies}/{stats.requests} answered")
         if stats.lost:
             text.append(f" · {stats.lost} lost", "yellow")
