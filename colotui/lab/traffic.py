@@ -78,6 +78,8 @@ class Traffic:
             client.close()
 
     def _request(self, client: asyncio.DatagramTransport) -> None:
+        if self.tick_port is not None and self.stats.ticks == 0:
+            return  # the guest has not run yet (the primary waits for startup): asking now would only "lose"
         where = self.route()
         if where is None:
             return
