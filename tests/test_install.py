@@ -82,7 +82,7 @@ def test_the_installed_colotui_brings_a_lab_into_colo_shows_it_and_fails_over(
     colotui = installed / "colotui"
     lab_dir = temp_root() / "lab"
     try:
-        up = _run([colotui, "lab", "up", "--dir", lab_dir], cwd=tmp_path)
+        up = _run([colotui, "lab", "up", "--dir", lab_dir, "--guest", "net"], cwd=tmp_path)  # a helper process too
         assert up.returncode == 0, up.stderr
         startup = _run([colotui, "run", "startup", "--lab", lab_dir, "--yes"], cwd=tmp_path)
         assert startup.returncode == 0, startup.stdout + startup.stderr
@@ -97,10 +97,12 @@ def test_the_installed_colotui_brings_a_lab_into_colo_shows_it_and_fails_over(
 
         assert asyncio.run(colo_modes()) == ["primary", "secondary"]
 
-        # the console, in a real terminal, with the default keymap (a refused one would say so)
+        # the console, in a real terminal, with the default keymap (a refused one would say so), and the
+        # traffic line: the installed traffic helper counts the guest's ticks and gets answers
         console = Terminal([str(colotui), "connect", "--lab", str(lab_dir)], cwd=tmp_path, env=_env())
         shown = console.wait_for(lambda text: all(part in text for part in (
-            "role: primary", "role: secondary", "run state: running (COLO)", "q Quit", "f Failover")), 30)
+            "role: primary", "role: secondary", "run state: running (COLO)", "q Quit", "f Failover",
+            "net ticks", "answered")), 30)
         console.press("q")
         assert console.wait_exit(10) == 0, console.text[-2000:]
         assert shown, console.text[-2000:]
