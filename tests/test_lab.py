@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from colotui.errors import UserError
-from colotui.lab import Lab, QemuInstall, follow, pair_from_lab
+from colotui.lab import Lab, QemuInstall, follow, pair_from_lab, process
 from colotui.lab import lab as lab_module
 from colotui.pair import Pair
 from colotui.qmp import Ok, Session, UnixAddress
@@ -223,15 +223,22 @@ def test_cli_net_lab(short_tmp: Path) -> None:
         for vm in data["vms"]:
             assert f"hostfwd=udp:{vm['address']}:{service}-:7" in " ".join(vm["argv"])
         helper = data["helper"]
-        assert Path(f"/proc/{helper['pid']}").exists() and str(directory) in helper["argv"]
+        assert str(directory) in helper["argv"] and process.alive(helper["pid"], str(directory))
         assert "guest net, traffic differ" in up.stdout and f"udp port {service}" in up.stdout
         status = run_cli("lab", "status", "--dir", str(directory))
         assert "traffic (running): " in status.stdout, status.stdout
+        # both VMs gone, the directory used again: the old helper goes with the old lab
+        for role in ("primary", "secondary"):
+            assert run_cli("lab", "kill", role, "--dir", str(directory)).returncode == 0
+        old = helper
+        again = run_cli("lab", "up", "--dir", str(directory), "--accel", ACCEL, "--guest", "net")
+        assert again.returncode == 0, again.stderr
+        helper = json.loads((directory / "lab.json").read_text())["helper"]
+        assert helper["pid"] != old["pid"] and not process.alive(old["pid"], str(directory))
     finally:
         down = run_cli("lab", "down", "--dir", str(directory))
     assert down.returncode == 0
-    assert not Path(f"/proc/{helper['pid']}").exists() or \
-        str(directory) not in Path(f"/proc/{helper['pid']}/cmdline").read_text()
+    assert not process.alive(helper["pid"], str(directory))
     assert "traffic (not running)" in run_cli("lab", "status", "--dir", str(directory)).stdout
 
 

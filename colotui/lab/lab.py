@@ -238,6 +238,8 @@ class Lab:
                 pids = ", ".join(f"{vm.name} pid {vm.pid}" for vm in old.alive())
                 raise UserError(f"{self.dir} is in use by a running lab ({pids}); "
                                 f"run `colotui lab down --dir {self.dir}` first")
+            if old.helper is not None:  # its QEMUs are gone: so is the point of its traffic helper
+                process.stop(old.helper.pid, old.helper.marker)
             for vm in old.vms:
                 shutil.rmtree(self.dir / vm.name, ignore_errors=True)
         elif self.dir.exists() and any(self.dir.iterdir()):
