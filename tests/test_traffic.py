@@ -23,10 +23,13 @@ from colotui.lab.traffic import Traffic, lab_route, read_stats
 from colotui.qmp import Event, Session
 
 from .colo import count_checkpoints, observe, run
-from .conftest import LabFactory
+from .conftest import ALL_QEMUS, LabFactory
 
 pytestmark = [pytest.mark.kvm]
 OLDEST_AND_TEN = pytest.mark.parametrize("qemu", ["system", "trixie"], indirect=True, ids=["qemu7", "qemu10"])
+#: How far behind a tick may come out: a checkpoint lets out the packets colo-compare holds newest first, a
+#: few at most when the secondary keeps up (identical traffic); stranded output comes seconds behind.
+LATE_BY = 5
 #: Checkpoints only when packets differ: the periodic one is 20 s away.
 SLOW_CHECKPOINTS = {"checkpoint_delay_ms": 20000}
 
@@ -90,7 +93,9 @@ async def test_miscompares_force_checkpoints(labs: LabFactory, traffic: str) -> 
         assert checkpoints >= 5, f"packets that differ forced only {checkpoints} checkpoints in 10 s"
     # what the lab's traffic helper saw: the ticks COLO let out, in order, and answers to its requests
     assert stats is not None and stats.ticks > 0 and stats.replies > 0, stats
-    assert stats.ticks_repeated == 0 and stats.ticks_late == 0, helper_said(lab)
+    assert stats.ticks_repeated == 0, helper_said(lab)  # no rollback: nothing came out twice
+    if traffic == "same":  # (differ: every checkpoint lets out what it held, newest first)
+        assert stats.late_by <= LATE_BY, helper_said(lab)
 
 
 @dataclass
@@ -160,7 +165,7 @@ async def resume_and_check(lab: Lab, client: Traffic) -> dict[str, int]:
     return {"quiet_checkpoints": quiet, "burst_checkpoints": checkpoints, "burst_replies": replies}
 
 
-@OLDEST_AND_TEN
+@ALL_QEMUS
 async def test_a_client_through_both_failovers(labs: LabFactory) -> None:
     """The lab's network routes to the survivor; the client keeps its socket through both failovers, loses
     only requests inside the window, and never sees a tick go back (COLO let out nothing it then lost)."""
@@ -185,7 +190,7 @@ async def test_a_client_through_both_failovers(labs: LabFactory) -> None:
             resumed = await resume_and_check(lab, client)
             record(test="resume", qemu=qemu, after=procedure, **resumed)
         stats = read_stats(lab.dir)
-        assert stats is not None and stats.ticks_repeated == 0 and stats.ticks_late == 0, helper_said(lab)
+        assert stats is not None and stats.ticks_repeated == 0 and stats.late_by <= LATE_BY, helper_said(lab)
         assert stats.ticks > 100, stats.line()
     finally:
         task.cancel()
@@ -207,4 +212,4 @@ async def test_a_failover_at_an_operators_pace_strands_no_output(labs: LabFactor
     await asyncio.sleep(3.0)  # past the resume's first checkpoint
     stats = read_stats(lab.dir)
     assert stats is not None and stats.ticks > 50, stats
-    assert stats.ticks_repeated == 0 and stats.ticks_late == 0, helper_said(lab)
+    assert stats.ticks_repeated == 0 and stats.late_by <= LATE_BY, helper_said(lab)

@@ -97,6 +97,8 @@ class Traffic:
         kind = "repeated" if counter in self._seen else "late" if counter < (self.stats.last_tick or 0) else ""
         if kind:
             setattr(self.stats, f"ticks_{kind}", getattr(self.stats, f"ticks_{kind}") + 1)
+            if kind == "late":
+                self.stats.late_by = max(self.stats.late_by, (self.stats.last_tick or 0) - counter)
             print(f"{time.strftime('%H:%M:%S')} tick {counter} {kind} (after {self.stats.last_tick}), from {sender}",
                   file=sys.stderr, flush=True)  # into the helper's log: whose output, and when
         self._seen.add(counter)

@@ -15,6 +15,8 @@ class TrafficStats:
     tick_rate: float = 0.0  # per second, over the last few seconds
     ticks_repeated: int = 0  # counters that came out twice: a rollback COLO's output commit forbids
     ticks_late: int = 0  # ticks that came after a later one: output held (in colo-compare) and let out late
+    late_by: int = 0  # the most ticks a late one came behind: a checkpoint's flush reorders a few (newest
+    #                   first); output stranded for seconds and let out later shows as many
     requests: int = 0
     replies: int = 0
     lost: int = 0
@@ -27,7 +29,7 @@ class TrafficStats:
         rate = f"{self.tick_rate:.1f}/s"
         rtt = f"{self.rtt_ms:.1f} ms" if self.rtt_ms is not None else "—"
         back = (f", {self.ticks_repeated} repeated" if self.ticks_repeated else "") + \
-            (f", {self.ticks_late} late" if self.ticks_late else "")
+            (f", {self.ticks_late} late (by up to {self.late_by})" if self.ticks_late else "")
         return (f"ticks {self.ticks} ({rate}, last {self.last_tick if self.last_tick is not None else '—'}{back}); "
                 f"requests to {self.target or '—'}: {self.requests} sent, {self.replies} answered, {self.lost} lost, "
                 f"rtt {rtt}, longest gap {self.longest_gap_ms:.0f} ms")

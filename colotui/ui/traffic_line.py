@@ -47,7 +47,7 @@ class TrafficLine(Widget):
         if stats.ticks_repeated:
             text.append(f" · {stats.ticks_repeated} repeated", "bold red")
         if stats.ticks_late:
-            text.append(f" · {stats.ticks_late} late", "yellow")
+            text.append(f" · {stats.ticks_late} late (by ≤{stats.late_by})", "yellow")
         text.append(f" │ to {stats.target or '—'} {stats.replies}/{stats.requests} answered")
         if stats.lost:
             text.append(f" · {stats.lost} lost", "yellow")
