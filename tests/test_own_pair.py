@@ -147,7 +147,7 @@ def test_a_stopped_failover_is_picked_up_where_it_stopped(hand_pair: HandPair) -
     # a rerun from the start: says where the last one stopped, recognises what is done, finishes
     out = colotui("run", "primary-failover", *addresses(pair), "--yes")
     assert out.returncode == 0, out.stdout
-    assert "stopped at step 4 delete-compare" in out.stdout
+    assert "stopped at step 4 delete-redirect-out" in out.stdout
     assert "detach-replication → primary  ok: already done" in out.stdout
     assert "delete-replication → primary  (doc)  ok: already done" in out.stdout
     assert os.environ.get("XDG_STATE_HOME"), "the record lives in the tests' own state directory"
