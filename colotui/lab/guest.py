@@ -110,9 +110,14 @@ LISTING: tuple[tuple[str, str], ...] = (
 )
 
 
+def listing_source(listing: tuple[tuple[str, str], ...]) -> str:
+    """A listing's assembly column as nasm source."""
+    return "\n".join(asm for _, asm in listing) + "\n"
+
+
 def asm_source() -> str:
     """The guest as nasm source."""
-    return "\n".join(asm for _, asm in LISTING) + "\n"
+    return listing_source(LISTING)
 
 
 def boot_sector() -> bytes:

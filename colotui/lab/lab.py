@@ -38,15 +38,17 @@ _UNIX_PATH_MAX = 107
 _PORT_ATTEMPTS = 40
 
 
-def _addresses_free(addresses: Iterable[str], ports: Iterable[int]) -> bool:
-    for address in addresses:
-        for port in ports:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind((address, port))
-                except OSError:
-                    return False
+def _free(address: str, port: int, kind: socket.SocketKind = socket.SOCK_STREAM) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
     return True
+
+
+def _addresses_free(addresses: Iterable[str], ports: Iterable[int]) -> bool:
+    return all(_free(address, port) for address in addresses for port in ports)
 
 
 def choose_ports(base: int | None = None) -> Ports:
@@ -67,21 +69,12 @@ def choose_ports(base: int | None = None) -> Ports:
     raise UserError("found no free ports for the lab on 127.0.0.1/127.0.0.2")
 
 
-def _udp_free(address: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind((address, port))
-        except OSError:
-            return False
-    return True
-
-
 def choose_net_ports() -> NetPorts:
     """The net guest's UDP ports: ticks on 127.0.0.1, the service on both lab addresses."""
     for _ in range(_PORT_ATTEMPTS):
         tick, service = random.sample(range(32000, 60000), 2)
-        if _udp_free(PRIMARY_ADDRESS, tick) and all(_udp_free(a, service)
-                                                     for a in (PRIMARY_ADDRESS, SECONDARY_ADDRESS)):
+        if _free(PRIMARY_ADDRESS, tick, socket.SOCK_DGRAM) and \
+                all(_free(a, service, socket.SOCK_DGRAM) for a in (PRIMARY_ADDRESS, SECONDARY_ADDRESS)):
             return NetPorts(tick=tick, service=service)
     raise UserError("found no free UDP ports for the net guest on 127.0.0.1/127.0.0.2")
 

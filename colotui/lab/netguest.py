@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 import struct
 
+from .guest import listing_source
+
 TRAFFIC = ("same", "differ")
 SERVICE_PORT = 7  # the guest's UDP service
 CONFIG_OFFSET = 1024  # the config block at the start of LBA 2: 'CLTN', mode, pad, tick port, service port
@@ -458,7 +460,7 @@ LISTING: tuple[tuple[str, str], ...] = (
 
 def asm_source() -> str:
     """The guest as nasm source."""
-    return "\n".join(asm for _, asm in LISTING) + "\n"
+    return listing_source(LISTING)
 
 
 def _code() -> bytes:
