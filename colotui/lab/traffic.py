@@ -3,7 +3,7 @@
 `colotui lab up --guest net` starts one per lab (``python -m colotui.lab.traffic DIR``, tracked by PID in
 lab.json like the QEMUs). It counts the ticks the guest sends to 10.0.2.2 (whichever VM's output COLO lets
 out), sends a request every 100 ms to the service port of the VM the network routes to, and writes what it
-saw to ``DIR/traffic.json`` twice a second, for `lab status` and the console's lab pane.
+saw to ``DIR/traffic.json`` twice a second, for `lab status` and the console's traffic line.
 
 The lab has no shared network to move an address on, so "the network" routes here: to the current primary
 while its QEMU runs, else to the VM that runs (after a failover, the survivor). A hung primary keeps the
@@ -37,12 +37,14 @@ Route = Callable[[], "tuple[str, str, int] | None"]  # → (VM name, address, po
 
 @dataclass
 class Exchange:
-    """One request and its reply (``replied`` is None while none came)."""
+    """One request and its reply (``replied`` is None while none came; after LOST_AFTER it is ``lost``, and a
+    reply later than that is not counted)."""
 
     seq: int
     target: str
     sent: float  # time.monotonic()
     replied: float | None = None
+    lost: bool = False
 
 
 @dataclass
@@ -120,7 +122,7 @@ class Traffic:
         now = time.monotonic()
         for exchange in reversed(self.exchanges):
             if exchange.seq == seq:
-                if exchange.replied is None:
+                if exchange.replied is None and not exchange.lost:
                     exchange.replied = now
                     self.stats.replies += 1
                     if self._last_reply is not None:
@@ -130,7 +132,12 @@ class Traffic:
 
     def _account(self) -> None:
         now = time.monotonic()
-        self.stats.lost = sum(1 for e in self.exchanges if e.replied is None and now - e.sent > LOST_AFTER)
+        for exchange in reversed(self.exchanges):  # the newest first; older ones were judged already
+            if now - exchange.sent > LOST_AFTER + 5.0:
+                break
+            if exchange.replied is None and not exchange.lost and now - exchange.sent > LOST_AFTER:
+                exchange.lost = True
+                self.stats.lost += 1
         answered = [e.replied - e.sent for e in list(self.exchanges)[-50:] if e.replied is not None]
         self.stats.rtt_ms = sorted(answered)[len(answered) // 2] * 1000 if answered else None
         recent = [t for t in self._tick_times if now - t < 5.0]
