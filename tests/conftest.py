@@ -209,6 +209,16 @@ def lab(labs: LabFactory) -> Lab:
     return labs.up()
 
 
+def nasm(source: str, directory: Path) -> bytes:
+    """What ``nasm -f bin`` makes of ``source`` (the guests' listings are checked against it)."""
+    binary = shutil.which("nasm")
+    if binary is None:
+        pytest.fail("nasm is needed to check the guests' listings (apt-get install -y nasm)", pytrace=False)
+    (directory / "guest.asm").write_text(source)
+    subprocess.run([binary, "-f", "bin", "-o", str(directory / "guest.bin"), str(directory / "guest.asm")], check=True)
+    return (directory / "guest.bin").read_bytes()
+
+
 @dataclass
 class PlainVM:
     """A single QEMU (no COLO) with a QMP socket, for the session service's tests."""

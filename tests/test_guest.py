@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import time
 from pathlib import Path
-
-import pytest
 
 from colotui.lab.guest import asm_source, boot_sector, counter_from_sector, counters_in_serial, read_disk_counter
 from colotui.qmp import Ok, Session, UnixAddress
 
-from .conftest import PlainVM
+from .conftest import PlainVM, nasm
 
 
 def test_bytes_are_what_nasm_makes_of_the_listing(tmp_path: Path) -> None:
-    nasm = shutil.which("nasm")
-    if nasm is None:
-        pytest.fail("nasm is needed to check the guest's listing (apt-get install -y nasm)", pytrace=False)
-    (tmp_path / "guest.asm").write_text(asm_source())
-    subprocess.run([nasm, "-f", "bin", "-o", str(tmp_path / "guest.bin"), str(tmp_path / "guest.asm")], check=True)
-    assert (tmp_path / "guest.bin").read_bytes() == boot_sector()
+    assert nasm(asm_source(), tmp_path) == boot_sector()
 
 
 def test_sector_and_serial_parsing() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -14,16 +13,11 @@ from colotui.lab import QemuInstall, process
 from colotui.lab.guest import counters_in_serial, write_raw_disk
 from colotui.lab.netguest import asm_source, image, reply_to, tick_counter
 
-from .conftest import ACCEL, temp_root
+from .conftest import ACCEL, nasm, temp_root
 
 
 def test_bytes_are_what_nasm_makes_of_the_listing(tmp_path: Path) -> None:
-    nasm = shutil.which("nasm")
-    if nasm is None:
-        pytest.fail("nasm is needed to check the guest's listing (apt-get install -y nasm)", pytrace=False)
-    (tmp_path / "net.asm").write_text(asm_source())
-    subprocess.run([nasm, "-f", "bin", "-o", str(tmp_path / "net.bin"), str(tmp_path / "net.asm")], check=True)
-    built = (tmp_path / "net.bin").read_bytes()
+    built = nasm(asm_source(), tmp_path)
     assert image("same", 4444) == built  # the listing's own config: mode 0, tick port 4444 (dw 0x5c11)
     differ = image("differ", 4444)
     assert [i for i in range(len(built)) if differ[i] != built[i]] == [1024 + 4]  # only the mode byte

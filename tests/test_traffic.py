@@ -19,7 +19,7 @@ import pytest
 
 from colotui.lab import Lab
 from colotui.lab.netguest import reply_to
-from colotui.lab.traffic import Traffic, lab_route, read_stats
+from colotui.lab.traffic import LabRoute, Traffic, read_stats
 from colotui.qmp import Event, Session
 
 from .colo import count_checkpoints, observe, run, serial_counters
@@ -124,7 +124,7 @@ def failover_window(client: Traffic, fault: float) -> Window:
 async def burst(lab: Lab, count: int = 10) -> tuple[int, int]:
     """Requests whose replies carry the TSC (they start with '!'), ten a second, to the VM the lab routes to:
     (checkpoints on the primary meanwhile, replies)."""
-    where = lab_route(lab.dir)()
+    where = LabRoute(lab.dir)()
     assert where is not None
     _, address, port = where
     primary = lab.state().current("primary")
@@ -171,7 +171,7 @@ async def test_a_client_through_both_failovers(labs: LabFactory) -> None:
     only requests inside the window, and never sees a tick go back (COLO let out nothing it then lost)."""
     lab = await colo_with_traffic(labs, "same")
     qemu = str(lab.state().qemu["version"])
-    client = Traffic(None, lab_route(lab.dir))
+    client = Traffic(None, LabRoute(lab.dir))
     task = asyncio.create_task(client.run())
     try:
         await until_replies(client, 10)

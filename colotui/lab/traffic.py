@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -41,7 +42,6 @@ class Exchange:
     reply later than that is not counted)."""
 
     seq: int
-    target: str
     sent: float  # time.monotonic()
     replied: float | None = None
     lost: bool = False
@@ -87,7 +87,7 @@ class Traffic:
             return
         name, address, port = where
         self._seq += 1
-        self.exchanges.append(Exchange(self._seq, name, time.monotonic()))
+        self.exchanges.append(Exchange(self._seq, time.monotonic()))
         self.stats.requests += 1
         self.stats.target = name
         client.sendto(f"seq {self._seq}".encode(), (address, port))
@@ -138,7 +138,8 @@ class Traffic:
             if exchange.replied is None and not exchange.lost and now - exchange.sent > LOST_AFTER:
                 exchange.lost = True
                 self.stats.lost += 1
-        answered = [e.replied - e.sent for e in list(self.exchanges)[-50:] if e.replied is not None]
+        answered = [e.replied - e.sent for e in itertools.islice(reversed(self.exchanges), 50)
+                    if e.replied is not None]
         self.stats.rtt_ms = sorted(answered)[len(answered) // 2] * 1000 if answered else None
         recent = [t for t in self._tick_times if now - t < 5.0]
         self.stats.tick_rate = len(recent) / 5.0
@@ -156,21 +157,29 @@ class _Datagrams(asyncio.DatagramProtocol):
         pass
 
 
-def lab_route(directory: Path) -> Route:
-    """The lab's "network": the current primary while its QEMU runs, else the VM that runs."""
-    def route() -> tuple[str, str, int] | None:
+class LabRoute:
+    """The lab's "network": the current primary while its QEMU runs, else the VM that runs. It is asked ten times
+    a second: lab.json is read again only when it changed; whether each QEMU still runs, every time."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._mtime: int | None = None
+        self._state: LabState | None = None
+
+    def __call__(self) -> tuple[str, str, int] | None:
         try:
-            state = LabState.load(directory)
-        except UserError:  # being rewritten, or gone: no route this time
+            mtime = (self.directory / "lab.json").stat().st_mtime_ns
+            if mtime != self._mtime:
+                self._state, self._mtime = LabState.load(self.directory), mtime
+        except (OSError, UserError):  # being rewritten, or gone: no route this time
             return None
-        if state.net is None:
+        state = self._state
+        if state is None or state.net is None:
             return None
         running = [vm for vm in state.vms if vm.state == "running" and vm.is_alive()]
         primary = state.current("primary")
         chosen = primary if primary in running else (running[-1] if running else None)
         return (chosen.name, chosen.address, state.net.service) if chosen else None
-
-    return route
 
 
 def read_stats(directory: Path) -> TrafficStats | None:
@@ -182,7 +191,7 @@ def read_stats(directory: Path) -> TrafficStats | None:
 
 
 async def _serve(directory: Path, tick_port: int) -> None:
-    traffic = Traffic(tick_port, lab_route(directory))
+    traffic = Traffic(tick_port, LabRoute(directory))
     task = asyncio.create_task(traffic.run())
     target, tmp = directory / STATS_FILE, directory / f".{STATS_FILE}.tmp"
     while not task.done():
