@@ -138,12 +138,13 @@ async def burst(lab: Lab, count: int = 10) -> tuple[int, int]:
                 sock.sendto(f"!burst {i}".encode(), (address, port))
                 await asyncio.sleep(0.1)
             checkpoints = await counting
-        replies = 0
-        while True:
+        replies = 0  # each waits for a checkpoint: on a busy machine some come after the counting window
+        deadline = time.monotonic() + 5.0
+        while replies < count and time.monotonic() < deadline:
             try:
                 replies += reply_to(sock.recv(200)) is not None
             except BlockingIOError:
-                break
+                await asyncio.sleep(0.05)
     return checkpoints, replies
 
 
