@@ -180,6 +180,27 @@ def cmd_connect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .service.player import Player, open_recording, parse_when
+    from .ui.app import ColotuiApp
+    from .ui.keymap import keymap_or_default
+    from .ui.replay import ReplayController
+
+    config = _config(args)
+    path = Path(args.transcript)
+    player = Player(open_recording(path))
+    start = player.recording.start
+    if args.at:
+        try:
+            start = parse_when(args.at, player.recording.start, player.recording.end, start)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    player.set_speed(args.speed)
+    controller = ReplayController(player, path.name, config=config, at=start, play=args.play)
+    ColotuiApp(controller, keymap=keymap_or_default(args.keymap or config.keymap)).run()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """A lab, brought into COLO by the startup procedure, with the console attached; the lab stops on exit."""
     import asyncio
@@ -467,6 +488,19 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--keymap", metavar="NAME|PATH", help="default, vim, or a file (default: the config's keymap)")
     keys.add_argument("--config", metavar="FILE", help="settings file (default: ~/.config/colotui/config.toml)")
     keys.set_defaults(func=cmd_keys)
+
+    from .service.player import SPEEDS as REPLAY_SPEEDS
+
+    replay = sub.add_parser("replay", help="open the console over a recorded transcript (read-only)",
+                            description="Replay a transcript: the console's panes, trees, alerts and event log as "
+                                        "they were, driven by the recorded replies and events. Nothing is sent.")
+    replay.add_argument("transcript", metavar="TRANSCRIPT", help="a transcript file (JSON lines)")
+    replay.add_argument("--at", metavar="WHEN", help="start at this moment (03:12:05, 90, end …)")
+    replay.add_argument("--speed", type=float, choices=REPLAY_SPEEDS, default=1.0, help="times real time")
+    replay.add_argument("--play", action="store_true", help="start playing (default: paused at the start)")
+    replay.add_argument("--keymap", metavar="NAME|PATH", help="key bindings (default: the config's keymap)")
+    replay.add_argument("--config", metavar="FILE", help="settings file (default: ~/.config/colotui/config.toml)")
+    replay.set_defaults(func=cmd_replay)
 
     from .repl.shell import add_shell_parser
 

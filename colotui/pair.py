@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .qmp import Address, AddressError, parse_address
+from .qmp import Address, AddressError, UnixAddress, parse_address
 from .topology import Topology, topology_values
 
 #: The two sides of a COLO pair, in the order colotui shows them.
@@ -67,3 +67,26 @@ def pair_from_addresses(primary: str, secondary: str, topology: Path | None = No
     return Pair(Endpoint("primary", p, str(given.get("addr.primary", "")), p_yank),
                 Endpoint("secondary", s, str(given.get("addr.secondary", "")), s_yank),
                 given=given, given_from=" and ".join(sources))
+
+
+def pair_record(pair: Pair) -> dict[str, dict[str, str | None]]:
+    """The pair's VMs by role, as a transcript keeps them (a replay attaches what the console attached)."""
+    return {role: {"name": e.name, "qmp": _spelled(e.qmp), "address": e.address,
+                   "yank": _spelled(e.yank) if e.yank else None} for role, e in pair.by_role().items()}
+
+
+def _spelled(address: Address) -> str:
+    """An address as `parse_address` reads it back, whatever the current directory holds."""
+    return f"unix:{address.path}" if isinstance(address, UnixAddress) else str(address)
+
+
+def pair_from_record(record: Mapping[str, Any]) -> Pair:
+    """The pair a transcript's record names (`pair_record`); raises `UserError` on a record that is not one."""
+    try:
+        ends = {role: Endpoint(str(record[role]["name"]), parse_address(str(record[role]["qmp"])),
+                               str(record[role].get("address") or ""),
+                               parse_address(str(record[role]["yank"])) if record[role].get("yank") else None)
+                for role in ROLES}
+    except (KeyError, TypeError, AttributeError, AddressError) as exc:
+        raise UserError(f"a pair record in the transcript is not one: {exc}") from None
+    return Pair(ends["primary"], ends["secondary"])

@@ -166,6 +166,11 @@ class Hub:
         """Deliver into ``sub`` too: a reader merging several sessions in arrival order; it closes ``sub``."""
         self._subs.append((sub, False))
 
+    @property
+    def backlog(self) -> int:
+        """Notices delivered and not read yet, over every subscription."""
+        return sum(len(sub) for sub, _ in self._subs if not sub.closed)
+
     def publish(self, notice: Notice) -> None:
         live = []
         for entry in self._subs:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,6 +23,7 @@ from ..model.vm import Compare, LogEntry, VMView
 from ..qmp import CHECKPOINT_EVENTS, CommandError, DeadlineExceeded, Event, LinkChanged, LinkState, Ok, Session
 from ..qmp.health import Health, probe
 from ..qmp.notices import CommandSent, Notice, Unreached
+from .clock import SYSTEM_CLOCK, Clock
 
 #: Events that change what the structure refresh reads.
 _STRUCTURE_EVENTS = frozenset({"MIGRATION", "COLO_EXIT", "JOB_STATUS_CHANGE", "BLOCK_JOB_COMPLETED",
@@ -45,9 +45,11 @@ class VMWatcher:
     """Runs until cancelled; calls ``on_change`` with each new `VMView`."""
 
     def __init__(self, session: Session, address: str, on_change: Callable[[VMView], None], *,
-                 oob: Session | None = None, refresh_interval: float = 5.0, structure_every: int = 3) -> None:
+                 oob: Session | None = None, refresh_interval: float = 5.0, structure_every: int = 3,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         """``oob``: a second session to the VM, for out-of-band questions (it tells a blocked main loop
-        from a hung VM)."""
+        from a hung VM); ``clock``: a replay's, where the session is a recording."""
+        self.clock = clock
         self.session = session
         self.oob = oob
         self.view = VMView(session.name, address, session.state, session.detail)
@@ -60,19 +62,20 @@ class VMWatcher:
         self._seq = 0
         self._compare_cache: dict[str, Compare] = {}
         self._job_marks: dict[str, tuple[float, int]] = {}  # job id → (when, offset) at the last look
-        self._fast_due = time.monotonic() + refresh_interval
+        self._fast_due = self.clock.monotonic() + refresh_interval
         self._fast_count = 0
         self._structure_due: float | None = None
         self._status_due: float | None = None
         self._jobs_due = 0.0  # while a job runs, its progress is asked at most every _JOB_POLL seconds
-        self._last_checkpoint = time.monotonic()  # or since COLO began
+        self._last_checkpoint = self.clock.monotonic()  # or since COLO began
         self._stall_at = self._last_checkpoint + 1.8  # when the next checkpoint is overdue (in COLO)
         self._probe_due: float | None = None
+        self._sub = session.subscribe(maxlen=1024)  # from now: a replay may play notices before `run` starts
 
     # -- the loop ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        sub = self.session.subscribe(maxlen=1024)
+        sub = self._sub
         if self.oob is None:
             self._add_log("no out-of-band monitor (a second -qmp address): a hung peer is cut off through the "
                           "main session, and a blocked main loop looks like a hung VM", "warning")
@@ -83,8 +86,9 @@ class VMWatcher:
             while True:
                 notice = sub.get_nowait()
                 if notice is None:  # nothing waiting: sleep until the next notice or the next refresh due
+                    wait = self.clock.real(max(0.0, self._next_due() - self.clock.monotonic()))
                     try:
-                        async with asyncio.timeout(max(0.0, self._next_due() - time.monotonic())):
+                        async with asyncio.timeout(wait):
                             notice = await sub.get()
                     except TimeoutError:
                         notice = None
@@ -113,7 +117,7 @@ class VMWatcher:
         configured delay, else a second), and a little more."""
         recent = self.view.checkpoints.intervals_s[-10:]
         usual = statistics.median(recent) if recent else (self.view.checkpoint_delay_ms or 1000) / 1000
-        self._last_checkpoint = time.monotonic()
+        self._last_checkpoint = self.clock.monotonic()
         self._stall_at = self._last_checkpoint + max(1.0, 1.5 * usual + 0.3)
 
     def _polling_jobs(self) -> bool:
@@ -121,8 +125,11 @@ class VMWatcher:
                    for j in self.view.jobs)
 
     async def _run_due(self) -> None:
-        now = time.monotonic()
-        if self.view.migration == "colo" and now >= self._stall_at and not self.view.checkpoints_stalled:
+        now = self.clock.monotonic()
+        # overdue only once every notice that came is read: a loop that was late (a loaded host) may hold the
+        # RESUME that ends the checkpoint
+        if self.view.migration == "colo" and now >= self._stall_at and not self.view.checkpoints_stalled \
+                and not len(self._sub):
             self._add_log(f"checkpoints stalled: none for {now - self._last_checkpoint:.1f} s", "critical")
             self._publish(checkpoints_stalled=True)
             self._probe_due = now
@@ -149,7 +156,7 @@ class VMWatcher:
             await self._jobs()
 
     def _soon(self, what: str) -> None:
-        due = time.monotonic() + _DEBOUNCE
+        due = self.clock.monotonic() + _DEBOUNCE
         if what == "structure":
             self._structure_due = min(self._structure_due or due, due)
         else:
@@ -234,11 +241,11 @@ class VMWatcher:
         if self.view.checkpoints_stalled:
             self._add_log("checkpoints flow again")
             self._publish(checkpoints_stalled=False)
-            self._probe_due = time.monotonic()
+            self._probe_due = self.clock.monotonic()
 
     def _add_log(self, text: str, severity: str = "info") -> None:
         self._seq += 1
-        self._log.append(LogEntry(self._seq, time.time(), text, severity))
+        self._log.append(LogEntry(self._seq, self.clock.time(), text, severity))
         self._publish(log=tuple(self._log))
 
     def _publish(self, **changes: Any) -> None:
@@ -257,7 +264,7 @@ class VMWatcher:
                 self._health(Health.ANSWERS, "it answers again")
             return reply.value
         if isinstance(reply, DeadlineExceeded) and self._probe_due is None:
-            self._probe_due = time.monotonic()  # late: does it answer at all?
+            self._probe_due = self.clock.monotonic()  # late: does it answer at all?
         if isinstance(reply, CommandError) and reply.error_class == "CommandNotFound":
             return _MISSING
         return None
@@ -273,7 +280,7 @@ class VMWatcher:
         self._publish(**changes)
 
     async def _jobs(self) -> None:
-        self._jobs_due = time.monotonic() + _JOB_POLL
+        self._jobs_due = self.clock.monotonic() + _JOB_POLL
         jobs = await self._ask("query-block-jobs")
         if isinstance(jobs, list):
             internal = tuple(j for j in self.view.jobs if j.internal)
@@ -281,7 +288,7 @@ class VMWatcher:
 
     def _with_rates(self, jobs: tuple[BlockJob, ...]) -> tuple[BlockJob, ...]:
         """Each job with its copy rate since the previous look at it."""
-        now, rated = time.monotonic(), []
+        now, rated = self.clock.monotonic(), []
         for job in jobs:
             before = self._job_marks.get(job.id)
             rate = (job.offset - before[1]) / (now - before[0]) if before and now > before[0] else 0.0

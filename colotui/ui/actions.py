@@ -28,7 +28,7 @@ class Action:
 #: Each scope, as people call the place where its keys work (in the order the keys screen lists them).
 SCOPES = {"app": "Anywhere", "procedure": "Procedure panel", "picker": "Procedure picker", "tree": "A VM's tree",
           "repl": "QMP console", "confirm": "Confirmation", "help": "Keys screen",
-          "doctor": "Doctor's findings"}
+          "doctor": "Doctor's findings", "replay": "Replay"}
 
 ACTIONS: tuple[Action, ...] = (
     Action("app.quit", "app.quit", "Quit"),
@@ -60,6 +60,13 @@ ACTIONS: tuple[Action, ...] = (
     Action("repl.close", "close", "Close"),
     Action("confirm.yes", "answer(True)", "Send"),
     Action("confirm.no", "answer(False)", "Don't send"),
+    Action("replay.play", "play_pause", "Play/pause"),
+    Action("replay.next", "next_event", "Next event"),
+    Action("replay.seek", "seek", "Go to"),
+    Action("replay.faster", "speed(1)", "Faster"),
+    Action("replay.slower", "speed(-1)", "Slower"),
+    Action("replay.forward", "jump(10)", "+10 s", show=False),
+    Action("replay.back", "jump(-10)", "-10 s", show=False),
 )
 
 BY_ID = {action.id: action for action in ACTIONS}

@@ -18,6 +18,7 @@ from .actions import ACTIONS
 from .controller import ConsoleController
 from .keymap import Keymap, load_keymap, shown
 from .main_screen import MainScreen
+from .replay import ReplayController, ReplayScreen
 
 
 class ColotuiApp(App[None]):
@@ -32,7 +33,8 @@ class ColotuiApp(App[None]):
         self.set_keymap(self.keymap.keys)
         if controller.config.theme:
             self.theme = controller.config.theme
-        self.main = MainScreen(controller, self.keymap)
+        self.main = ReplayScreen(controller, self.keymap) if isinstance(controller, ReplayController) \
+            else MainScreen(controller, self.keymap)
 
     def get_default_screen(self) -> Screen[None]:
         return self.main

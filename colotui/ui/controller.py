@@ -18,7 +18,7 @@ from ..config import Config
 from ..discovery.doctor import Finding
 from ..model import VMView
 from ..model.traffic import TrafficStats
-from ..pair import ROLES, Pair
+from ..pair import ROLES, Pair, pair_record
 from ..qmp import Transcript
 from ..qmp.probe import FactsCache
 from ..repl.history import History
@@ -27,6 +27,7 @@ from ..repl.safety import Confirm, Policy
 from ..scenario import Decision, Engine, PreflightError, Scenario, StepUpdate
 from ..scenario.plan import PlanRefused, by_role, make_plan
 from ..scenario.record import last_stop, remember, stopped_at
+from ..service.clock import SYSTEM_CLOCK, Clock
 from ..service.sessions import PairSessions
 from ..service.snapshots import examine_pair
 from ..service.watcher import VMWatcher
@@ -52,8 +53,9 @@ class ConsoleController:
 
     def __init__(self, pair: Pair, *, config: Config | None = None, transcript: Transcript | None = None,
                  read_only: bool = False, history: History | None = None, follow: Follower | None = None,
-                 traffic: TrafficSource | None = None, connect: bool = True) -> None:
+                 traffic: TrafficSource | None = None, connect: bool = True, clock: Clock = SYSTEM_CLOCK) -> None:
         self.pair = pair
+        self.clock = clock
         self.follow = follow
         self.traffic = traffic
         self.config = config or Config()
@@ -64,7 +66,7 @@ class ConsoleController:
         self.facts = FactsCache()
         self.sessions: PairSessions | None = None
         self.watchers: dict[str, VMWatcher] = {}
-        self.views: dict[str, VMView] = {role: _blank(pair, role) for role in ROLES}
+        self.views: dict[str, VMView] = {role: blank_view(pair, role) for role in ROLES}
         self.repl: Repl | None = None
         self._post: Callable[[Message], object] = lambda message: None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -80,7 +82,8 @@ class ConsoleController:
         self._post = post
         if not self.connect or self.sessions is not None:
             return
-        self.sessions = PairSessions(self.pair.by_role(), transcript=self.transcript, deadline=self.config.deadline)
+        self.sessions = self._open_sessions()
+        self._record_pair()
         for role in ROLES:
             self._watch(role)
         self.repl = self._new_repl()
@@ -99,6 +102,14 @@ class ConsoleController:
             self._flush.cancel()
         if self.sessions is not None:
             await self.sessions.close()
+
+    def _open_sessions(self) -> PairSessions:
+        return PairSessions(self.pair.by_role(), transcript=self.transcript, deadline=self.config.deadline)
+
+    def _record_pair(self) -> None:
+        """Which VMs play which role from now on, in the transcript: a replay attaches the same."""
+        if self.transcript is not None:
+            self.transcript.write("", "pair", pair_record(self.pair))
 
     def _spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` as a task of the controller's; if it fails, the screen hears of it (never a traceback)."""
@@ -124,7 +135,8 @@ class ConsoleController:
                 self._changed(role, view)
 
         watcher = VMWatcher(self.sessions[role], endpoint.address or str(endpoint.qmp), changed,
-                            oob=self.sessions.oob(role), refresh_interval=self.config.refresh_interval)
+                            oob=self.sessions.oob(role), refresh_interval=self.config.refresh_interval,
+                            clock=self.clock)
         self.watchers[role] = watcher
         self._spawn(f"watch-{role}", watcher.run())
 
@@ -168,6 +180,7 @@ class ConsoleController:
         self.pair = pair
         if self.sessions is None or not changed:
             return changed
+        self._record_pair()
         for role in changed:
             task = self._tasks.pop(f"watch-{role}", None)
             if task is not None:
@@ -175,7 +188,7 @@ class ConsoleController:
                 await asyncio.gather(task, return_exceptions=True)
             del self.watchers[role]
             await self.sessions.replace(role, pair.by_role()[role])
-            self.views[role] = _blank(pair, role)
+            self.views[role] = blank_view(pair, role)
             self._pending.pop(role, None)
             self._delivered.pop(role, None)
             self._watch(role)
@@ -184,7 +197,7 @@ class ConsoleController:
 
     # -- the QMP console and procedures ----------------------------------------------------------
 
-    def _new_repl(self) -> Repl:
+    def _new_repl(self) -> Repl | None:
         assert self.sessions is not None
         policy = Policy(self.read_only, Confirm.COLO if self.config.confirm_repl_in_colo else Confirm.NEVER)
 
@@ -239,6 +252,6 @@ class ConsoleController:
         self._post(StepChanged(update))
 
 
-def _blank(pair: Pair, role: str) -> VMView:
+def blank_view(pair: Pair, role: str) -> VMView:
     endpoint = pair.by_role()[role]
     return VMView(endpoint.name, endpoint.address or str(endpoint.qmp))

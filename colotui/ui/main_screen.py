@@ -90,7 +90,10 @@ class MainScreen(Screen[None]):
     async def on_pair_changed(self, message: PairChanged) -> None:
         if self.running_procedure:
             return  # the follower says it again later
-        for role in await self.controller.use(message.pair):
+        await self.controller.use(message.pair)
+        for role in ROLES:  # the VMs that play a role now (a replay's controller may have attached them already)
+            if self.views[role].name == self.controller.views[role].name:
+                continue
             self.views[role] = self.controller.views[role]
             self.pane(role).retarget(self.views[role])
             self.notify(f"the lab's {role} is now {self.views[role].name}")

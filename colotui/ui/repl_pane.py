@@ -69,6 +69,7 @@ class ReplPane(Vertical):
     ReplPane > Horizontal { height: 3; }
     ReplPane > Horizontal > Label { width: 15; padding: 1 0 0 1; color: $accent; text-style: bold; }
     ReplPane > Horizontal > Input { width: 1fr; }
+    ReplPane.recorded > Horizontal { display: none; }
     """
 
     def __init__(self) -> None:
@@ -105,8 +106,19 @@ class ReplPane(Vertical):
             self._feed.close()
             self._feed = None
 
+    def recorded(self) -> None:
+        """A replay's QMP console: what was sent, as it was sent; nothing to type."""
+        self.add_class("recorded")
+
+    def write(self, line: Text) -> None:
+        self.query_one(RichLog).write(line)
+
     def open(self) -> None:
         self.add_class("shown")
+        if self.has_class("recorded"):
+            self.border_title = "QMP console — recorded: what was sent (nothing can be sent)"
+            self.query_one(RichLog).focus()
+            return
         self.border_title = "QMP console"
         self.query_one(Input).focus()
         if self._feed is None:

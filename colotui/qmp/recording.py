@@ -1,0 +1,177 @@
+"""A transcript read back: what each VM said and when, which a replay answers from.
+
+The transcript holds every message on the wire with colotui's clock (``t``).
+Here it becomes, per VM, the commands with their replies (matched by id within
+a connection), the events, and the link changes; and, for the whole file, one
+timeline of the moments a replay plays in order (links, events, commands that
+change a VM, the pair in use, colotui's notes).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .notices import LinkState, Unreached
+from .readonly import is_read_only
+
+#: How far apart a replay's question and the live console's may be and still be one question (seconds).
+SAME_QUESTION = 0.5
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One command and its reply, as recorded (``answered`` None: no reply came; filled in when it does)."""
+
+    sent: float
+    command: str
+    arguments: dict[str, Any] | None
+    answered: float | None = None
+    value: Any = None  # the "return"
+    error: dict[str, Any] | None = None  # the "error": {"class", "desc"}
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A link change as the session wrote it (``state: detail``)."""
+
+    t: float
+    state: LinkState
+    detail: str
+
+    @property
+    def unreached(self) -> Unreached | None:
+        """What the attempt found, read back from its words (the transcript keeps only the text)."""
+        if self.state is not LinkState.CONNECTING:
+            return None
+        if "connection refused" in self.detail or "no socket at that path" in self.detail:
+            return Unreached.NOTHING_LISTENS
+        if "waiting for QEMU's greeting" in self.detail:
+            return Unreached.NO_GREETING
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """Something a replay plays at ``t``: ``kind`` is link, event, send, pair or note."""
+
+    t: float
+    vm: str
+    kind: str
+    data: Any
+
+
+@dataclass
+class VMRecord:
+    """One VM's side of the recording."""
+
+    name: str
+    links: list[Link] = field(default_factory=list)
+    greetings: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    exchanges: dict[tuple[str, str], list[Exchange]] = field(default_factory=dict)
+
+    def link_at(self, t: float) -> Link | None:
+        """The link as it stood at ``t`` (None: not attached yet)."""
+        i = bisect.bisect_right([link.t for link in self.links], t)
+        return self.links[i - 1] if i else None
+
+    def greeting_at(self, t: float) -> dict[str, Any] | None:
+        i = bisect.bisect_right([g[0] for g in self.greetings], t)
+        return self.greetings[i - 1][1] if i else None
+
+    def connected_since(self, t: float) -> float | None:
+        """When the connection that was up at ``t`` came up (None: not connected at ``t``)."""
+        link = self.link_at(t)
+        return link.t if link is not None and link.state is LinkState.CONNECTED else None
+
+    def answer(self, command: str, arguments: dict[str, Any] | None, t: float) -> Exchange | None:
+        """What this VM answered to ``command`` asked at ``t``, on the connection that was up then: the
+        same question asked live within `SAME_QUESTION` after ``t`` (a replay asks at nearly the moments
+        the live console did, a few milliseconds off), else the latest asked before, else the first asked
+        after (the connection had only just come up)."""
+        since = self.connected_since(t)
+        if since is None:
+            return None
+        until = next((link.t for link in self.links if link.t > t), float("inf"))
+        asked = [x for x in self.exchanges.get(_key(command, arguments), []) if since <= x.sent < until]
+        i = bisect.bisect_left([x.sent for x in asked], t)
+        if i < len(asked) and asked[i].sent <= t + SAME_QUESTION:
+            return asked[i]
+        return asked[i - 1] if i else (asked[0] if asked else None)
+
+
+@dataclass
+class Recording:
+    """Every VM's record and the timeline of a transcript (entries oldest first)."""
+
+    vms: dict[str, VMRecord]
+    timeline: list[Moment]
+    start: float
+    end: float
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[dict[str, Any]]) -> Recording:
+        vms: dict[str, VMRecord] = {}
+        timeline: list[Moment] = []
+        pending: dict[str, dict[Any, Exchange]] = {}  # per VM, commands awaiting their reply by id
+        times: list[float] = []
+        for entry in entries:
+            t, vm, direction, msg = float(entry.get("t", 0.0)), str(entry.get("vm", "")), entry.get("dir"), \
+                entry.get("msg")
+            times.append(t)
+            if direction == "pair" and isinstance(msg, dict):
+                timeline.append(Moment(t, vm, "pair", msg))
+                continue
+            record = vms.setdefault(vm, VMRecord(vm))
+            waiting = pending.setdefault(vm, {})
+            if direction == "link" and isinstance(msg, str):
+                state, _, detail = msg.partition(": ")
+                try:
+                    link = Link(t, LinkState(state), detail)
+                except ValueError:
+                    continue
+                record.links.append(link)
+                if link.state is not LinkState.CONNECTED:
+                    waiting.clear()  # unanswered: the connection they went out on is gone
+                timeline.append(Moment(t, vm, "link", link))
+            elif direction == "note":
+                timeline.append(Moment(t, vm, "note", str(msg)))
+            elif direction == "send" and isinstance(msg, dict):
+                command = str(msg.get("execute") or msg.get("exec-oob") or "")
+                arguments = msg.get("arguments")
+                exchange = Exchange(t, command, arguments if isinstance(arguments, dict) else None)
+                waiting[msg.get("id")] = exchange
+                record.exchanges.setdefault(_key(exchange.command, exchange.arguments), []).append(exchange)
+                if not is_read_only(command, exchange.arguments) and not _plumbing(command, exchange.arguments):
+                    timeline.append(Moment(t, vm, "send", exchange))
+            elif direction == "recv" and isinstance(msg, dict):
+                if "QMP" in msg:
+                    record.greetings.append((t, msg))
+                elif "event" in msg:
+                    timeline.append(Moment(t, vm, "event", msg))
+                elif "id" in msg and msg["id"] in waiting:
+                    exchange = waiting.pop(msg["id"])
+                    exchange.answered, exchange.value = t, msg.get("return")
+                    exchange.error = msg["error"] if isinstance(msg.get("error"), dict) else None
+        if not times:
+            raise ValueError("the transcript holds no messages")
+        timeline.sort(key=lambda moment: moment.t)
+        return cls(vms, timeline, min(times), max(times))
+
+    def pairs(self) -> list[Moment]:
+        """The pair in use, each time the console (re)attached."""
+        return [m for m in self.timeline if m.kind == "pair"]
+
+
+def _plumbing(command: str, arguments: dict[str, Any] | None) -> bool:
+    """What the session itself sends, not the operator or a procedure: the handshake, the liveness probe
+    (a yank of nothing)."""
+    return command == "qmp_capabilities" or (command == "yank" and not (arguments or {}).get("instances"))
+
+
+def _key(command: str, arguments: dict[str, Any] | None) -> tuple[str, str]:
+    return command, json.dumps(arguments or {}, sort_keys=True)
+

@@ -1,0 +1,276 @@
+"""The console over a recorded transcript: the same screen, watchers and alerts, driven by a player.
+
+`ReplayController` is the console's controller with replay sessions (answered
+from the recording, never sending) and the player's clock in place of live
+sessions and the system's; `ReplayScreen` is the main screen with the player's
+keys, a line that says where in the recording it stands, and a QMP console that
+shows what was sent. Nothing here can send a command: there is no socket behind
+a replay session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from ..config import Config
+from ..pair import ROLES, Pair
+from ..qmp.recording import Exchange, Moment
+from ..scenario import PreflightError
+from ..service.player import SPEEDS, Player, parse_when
+from ..service.sessions import PairSessions
+from .controller import ConsoleController, blank_view
+from .keymap import bindings
+from .main_screen import MainScreen
+from .messages import PairChanged
+from .repl_pane import ReplPane
+
+READ_ONLY = "a replay sends nothing: it shows what was recorded"
+#: How often a replay's watchers ask the recording (seconds of the recording).
+REFRESH = 1.0
+
+
+class Recorded(Message):
+    """A command that was sent, or colotui's note, at this moment of the recording (for the QMP console)."""
+
+    bubble = False
+
+    def __init__(self, line: Text | None) -> None:
+        super().__init__()
+        self.line = line  # None: the log starts again (a seek back)
+
+
+class ReplayController(ConsoleController):
+    """The console's controller over ``player``'s recording (read-only by construction)."""
+
+    def __init__(self, player: Player, source: str, *, config: Config | None = None, at: float | None = None,
+                 play: bool = False) -> None:
+        """``at``: where to stand first (default: the start); ``play``: then play."""
+        config = config or Config()
+        # answers cost nothing in a replay: asking every second follows the recording closely
+        config = replace(config, refresh_interval=min(config.refresh_interval, REFRESH))
+        super().__init__(player.first_pair(), config=config, read_only=True, clock=player)
+        self.player = player
+        self.source = source  # the transcript, as people call it
+        self._opening = (player.recording.start if at is None else at, play)
+
+    def _open_sessions(self) -> PairSessions:
+        return self.player.sessions(self.pair.by_role())
+
+    def _new_repl(self) -> None:
+        return None
+
+    def start(self, post: Callable[[Message], object]) -> None:
+        super().start(post)
+        self.player.on_pair = self._pair_changed
+        self.player.on_moment = lambda moment: self._post(Recorded(_moment_text(moment)))
+        self._spawn("player", self.player.run())
+        self._spawn("open", self._open())
+
+    async def _open(self) -> None:
+        at, play = self._opening
+        await self.seek(at)
+        if play:
+            self.player.play()
+
+    async def _pair_changed(self, pair: Pair) -> None:
+        """Other VMs play the roles from this moment: attach them at once (what follows is theirs), and
+        let the screen show them."""
+        if await self.use(pair):
+            self._post(PairChanged(pair))
+
+    async def seek(self, t: float) -> None:
+        """Stand at ``t``: ahead, by playing the moments on the way; back, by starting again."""
+        if t < self.player.now():
+            await self._restart()
+        await self.player.skip_to(t)
+        self.refresh()  # every view read at this moment, not only what its last event made it read
+
+    async def _restart(self) -> None:
+        tasks = [self._tasks.pop(f"watch-{role}") for role in ROLES if f"watch-{role}" in self._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.sessions is not None:
+            await self.sessions.close()
+        self.player.rewind()
+        self._post(Recorded(None))
+        first = self.player.first_pair()
+        if first.by_role() != self.pair.by_role():
+            self.pair = first
+            self._post(PairChanged(first))
+        self.sessions = self._open_sessions()
+        self.watchers.clear()
+        self.views = {role: blank_view(self.pair, role) for role in ROLES}
+        self._pending.clear()
+        self._delivered.clear()
+        for role in ROLES:
+            self._watch(role)
+
+    async def run_procedure(self, *args: Any, **kwargs: Any) -> str:
+        raise PreflightError(READ_ONLY)
+
+
+class ReplayBar(Static):
+    """Where the replay stands: playing or paused, the speed, the moment, how far through."""
+
+    DEFAULT_CSS = "ReplayBar { height: 1; background: $boost; padding: 0 1; }"
+
+    def __init__(self, player: Player, source: str) -> None:
+        super().__init__()
+        self.player, self.source = player, source
+
+    def on_mount(self) -> None:
+        self.set_interval(0.25, self.tick)
+        self.tick()
+
+    def tick(self) -> None:
+        p, rec = self.player, self.player.recording
+        now = p.now()
+        span = max(rec.end - rec.start, 1e-6)
+        done = int(30 * (now - rec.start) / span)
+        text = Text("▶ " if p.playing else "⏸ ", "bold green" if p.playing else "bold yellow")
+        text.append(f"{p.speed:g}x  ")
+        text.append(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 10)}", "bold")
+        text.append(f"  [{'━' * done}{'─' * (30 - done)}] ")
+        text.append(f"{_span(now - rec.start)} of {_span(span)}  ·  replay of {self.source} (read-only)", "dim")
+        self.update(text)
+
+
+class SeekScreen(ModalScreen[str | None]):
+    """Asks where to go: a time of day, a date and time, or seconds from the start (+/- from now)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = bindings("picker")
+    DEFAULT_CSS = """
+    SeekScreen { align: center middle; }
+    SeekScreen > Vertical { width: 70; height: auto; border: thick $accent; padding: 1 2; background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Go to: 03:12:05 · 2026-11-30 03:12:05 · 90 (s from the start) · +30 / -10 · end")
+            yield Input(placeholder="when")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class ReplayScreen(MainScreen):
+    """The console's screen over a recording, with the player's keys."""
+
+    BINDINGS: ClassVar[list[BindingType]] = bindings("replay")
+    controller: ReplayController
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield ReplayBar(self.controller.player, self.controller.source)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one(ReplPane).recorded()
+        self.sub_title = f"replay of {self.controller.source}"
+
+    def on_recorded(self, message: Recorded) -> None:
+        pane = self.query_one(ReplPane)
+        if message.line is None:
+            pane.query_one("RichLog").clear()  # type: ignore[attr-defined]
+        else:
+            pane.write(message.line)
+
+    @property
+    def player(self) -> Player:
+        return self.controller.player
+
+    def action_play_pause(self) -> None:
+        if self.player.playing:
+            self.player.pause()
+        else:
+            self.player.play()
+        self.query_one(ReplayBar).tick()
+
+    def action_speed(self, step: int) -> None:
+        at = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.player.speed))
+        self.player.set_speed(SPEEDS[max(0, min(len(SPEEDS) - 1, at + step))])
+        self.query_one(ReplayBar).tick()
+
+    def action_next_event(self) -> None:
+        when = self.player.next_moment()
+        if when is None:
+            self.notify("nothing more happens in this recording", severity="information")
+            return
+        self.go(when)
+
+    def action_jump(self, seconds: float) -> None:
+        self.go(self.player.now() + seconds)
+
+    def action_seek(self) -> None:
+        self.app.push_screen(SeekScreen(), self._sought)
+
+    def _sought(self, text: str | None) -> None:
+        if not text:
+            return
+        rec = self.player.recording
+        try:
+            when = parse_when(text, rec.start, rec.end, self.player.now())
+        except ValueError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self.go(when)
+
+    def go(self, t: float) -> None:
+        self.run_worker(self._go(t), group="seek", exclusive=True)
+
+    async def _go(self, t: float) -> None:
+        await self.controller.seek(t)
+        self.query_one(ReplayBar).tick()
+
+    # what a live console does and a replay cannot
+    def action_pick_procedure(self) -> None:
+        self.notify(READ_ONLY, severity="warning")
+
+    def action_offered_procedure(self) -> None:
+        self.notify(READ_ONLY, severity="warning")
+
+    def action_doctor(self) -> None:
+        self.notify(READ_ONLY + " (the doctor asks the VMs)", severity="warning")
+
+
+def _moment_text(moment: Moment) -> Text:
+    stamp = time.strftime("%H:%M:%S", time.localtime(moment.t)) + f".{int(moment.t % 1 * 1000):03d}"
+    line = Text(f"{stamp} {moment.vm:<12} ", "dim")
+    if moment.kind == "note":
+        line.append(str(moment.data), "italic")
+        return line
+    exchange = moment.data
+    assert isinstance(exchange, Exchange)
+    line.append(exchange.command, "bold cyan")
+    if exchange.arguments:
+        line.append(" " + json.dumps(exchange.arguments, separators=(",", ":")), "cyan")
+    if exchange.answered is None:
+        line.append("  → no reply", "bold red")
+    elif exchange.error is not None:
+        line.append(f"  → {exchange.error.get('class')}: {exchange.error.get('desc')}", "red")
+    else:
+        line.append(f"  → {json.dumps(exchange.value, separators=(',', ':'))[:200]}", "green")
+    return line
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
