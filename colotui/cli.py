@@ -20,6 +20,7 @@ from .errors import UserError
 from .pair import Pair
 from .qmp import Transcript
 from .qmp.transcript import new_transcript
+from .serve import DEFAULT_HOST, DEFAULT_PORT, binding_warning, check_port, console_argv, split_args
 from .topology import VARIANTS
 
 if TYPE_CHECKING:  # the console and the lab load only for the commands that use them
@@ -41,6 +42,7 @@ examples:
   colotui connect /run/p.sock 127.0.0.2:4444
   colotui lab kill secondary --dir /tmp/lab
   colotui keys --keymap vim             the console's keys with the vim keymap
+  colotui serve --lab /tmp/lab          the console in a browser, on 127.0.0.1 port 8566
 """
 
 
@@ -198,6 +200,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
     player.set_speed(args.speed)
     controller = ReplayController(player, path.name, config=config, at=start, play=args.play)
     ColotuiApp(controller, keymap=keymap_or_default(args.keymap or config.keymap)).run()
+    return 0
+
+
+def check_connect(args: argparse.Namespace) -> None:
+    """What `colotui connect` refuses before its console starts (a wrong lab, profile, address or setting)."""
+    _pair(args, _config(args))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The console in a browser: the pass-through arguments are checked as their own command would check
+    them before anything listens, so a browser never shows a refusal."""
+    from .console_server import serve  # textual-serve and aiohttp load for this command only
+
+    console = console_argv(args.rest)
+    checked = build_parser().parse_args(console[3:])  # a bad option: argparse's usage and exit status 2
+    if check := getattr(checked, "check", None):
+        check(checked)
+    if warning := binding_warning(args.host):
+        print(f"colotui serve: {warning}", file=sys.stderr, flush=True)
+    check_port(args.host, args.port)
+    serve(console, host=args.host, port=args.port)
     return 0
 
 
@@ -427,7 +450,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_yank_options(connect)
     add_session_options(connect)
     add_console_options(connect)
-    connect.set_defaults(func=cmd_connect)
+    # check: what `colotui serve` runs before serving this command (a subcommand it serves may set one)
+    connect.set_defaults(func=cmd_connect, check=check_connect)
+
+    serve = sub.add_parser("serve", help="serve the console in a browser (textual-serve)",
+                           usage="colotui serve [CONNECT ARGS | fleet FLEET ARGS] [--host HOST] [--port N]",
+                           description="Serve the console on a web page: each browser session gets its own "
+                                       "console, `colotui connect` with the arguments given (`--lab DIR`, two "
+                                       "addresses, `--profile NAME`, …), or `colotui fleet …` after `fleet`. "
+                                       "Whoever opens the page controls both VMs over QMP: there is no "
+                                       "password, so it listens on loopback unless --host says otherwise.")
+    serve.add_argument("--host", default=DEFAULT_HOST,
+                       help=f"the address to listen on (default {DEFAULT_HOST}; anything not loopback is warned "
+                            "about: it exposes full QMP control without authentication)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"the TCP port (default {DEFAULT_PORT})")
+    serve.set_defaults(func=cmd_serve, rest=[])
 
     run = sub.add_parser("run", help="run a COLO procedure (scenario) step by step, without the TUI",
                          description="Run a procedure from scenarios/ (or your own) against a pair of VMs. Each "
@@ -518,7 +555,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:  # serve's own options, wherever they are; the rest is the console's command
+        own, rest = split_args(argv[1:])
+        args = parser.parse_args(["serve", *own])
+        args.rest = rest
+    else:
+        args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

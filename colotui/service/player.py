@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..pair import Endpoint, Pair, pair_from_record
-from ..qmp import CHECKPOINT_EVENTS, Address, UnixAddress
+from ..qmp import CHECKPOINT_EVENTS, Address, LinkState, UnixAddress
 from ..qmp.recording import Moment, Recording
 from ..qmp.replay import ReplaySession
 from .sessions import DEFAULT_DEADLINE, PairSessions
@@ -79,10 +79,11 @@ class Player:
         self._wake.set()
 
     def next_moment(self) -> float | None:
-        """When the next thing worth stopping at happens (not a checkpoint): a link, an event, a command."""
+        """When the next thing worth stopping at happens: an event (not a checkpoint's), a link that comes up
+        or goes down, a command sent, other VMs in the roles."""
         now = self.now()
         for moment in self.recording.timeline[self._cursor:]:
-            if moment.t > now and not (moment.kind == "event" and moment.data.get("event") in CHECKPOINT_EVENTS):
+            if moment.t > now and _worth_a_stop(moment):
                 return moment.t
         return None
 
@@ -194,6 +195,14 @@ class ReplaySessions(PairSessions):
 
     def _start(self, name: str, address: Address, deadline: float) -> ReplaySession:
         return self.player.session(name, address, deadline)
+
+
+def _worth_a_stop(moment: Moment) -> bool:
+    if moment.kind == "event":
+        return moment.data.get("event") not in CHECKPOINT_EVENTS
+    if moment.kind == "link":
+        return not moment.vm.endswith("/oob") and moment.data.state in (LinkState.CONNECTED, LinkState.DISCONNECTED)
+    return moment.kind in ("send", "pair")
 
 
 def _nowhere(name: str) -> UnixAddress:

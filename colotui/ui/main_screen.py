@@ -96,7 +96,7 @@ class MainScreen(Screen[None]):
                 continue
             self.views[role] = self.controller.views[role]
             self.pane(role).retarget(self.views[role])
-            self.notify(f"the lab's {role} is now {self.views[role].name}")
+            self.notify(f"{self.views[role].name} plays the {role} now")
         if self.controller.repl is not None:
             self.query_one(ReplPane).attach(self.controller.repl)
 
