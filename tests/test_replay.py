@@ -267,3 +267,12 @@ async def test_a_replay_shows_what_the_live_console_showed(labs: LabFactory, tmp
         await pilot.pause(1.0)
         assert player.playing and player.now() > before
         assert "▶" in str(replay.query_one(ReplayBar).render())
+
+
+def test_a_transcript_without_pair_lines_replays_its_first_two_vms() -> None:
+    """A `colotui run` transcript, or one from before the console wrote pair lines: its VMs in order."""
+    entries = [entry(0.0, "secondary", "link", "connecting: x"), entry(0.1, "secondary/oob", "link", "connecting: y"),
+               entry(0.2, "primary", "link", "connecting: z")]
+    pair = Player(Recording.from_entries(entries)).first_pair()
+    assert (pair.primary.name, pair.secondary.name) == ("secondary", "primary")
+    assert Player(Recording.from_entries(entries[:1])).first_pair().secondary.name == "(none)"

@@ -150,7 +150,7 @@ async def _use_the_page(browser: Chromium, url: str, server: subprocess.Popen[by
         async def keys_shown() -> bool:
             seen[:] = await page.rows()
             text = "\n".join(seen)
-            return "Keys (default)" in text and "ctrl+p opens the command palette" in text
+            return "Keys (default)" in text and "app.quit" in text
 
         await eventually(keys_shown, 20, lambda: "the keys screen after ?:\n" + "\n".join(seen))
         os.killpg(server.pid, signal.SIGINT)
