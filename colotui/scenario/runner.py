@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TextIO
 
-from ..pair import Pair
+from ..pair import Pair, pair_record
 from ..qmp import Transcript
 from ..qmp.probe import FactsCache, VMFacts
 from ..service.sessions import PairSessions, open_sessions
@@ -113,6 +113,8 @@ async def run_scenario(scenario: Scenario, pair: Pair, options: Options, *, tran
             print(json.dumps({"scenario": scenario.name, "refused": reason}), file=out, flush=True)
         return RunResult(scenario.name, "refused")
 
+    if transcript is not None and sessions is None:  # which VM played which role: a replay attaches the same
+        transcript.write("", "pair", pair_record(pair))
     opened = nullcontext(sessions) if sessions is not None else \
         open_sessions(pair, transcript=transcript, deadline=options.deadline)
     async with opened as sessions:
