@@ -73,34 +73,44 @@ class VMRecord:
     greetings: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     exchanges: dict[tuple[str, str], list[Exchange]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._link_times: list[float] | None = None
+        self._sent: dict[tuple[str, str], list[float]] = {}
+
     def link_at(self, t: float) -> Link | None:
         """The link as it stood at ``t`` (None: not attached yet)."""
-        i = bisect.bisect_right([link.t for link in self.links], t)
+        if self._link_times is None or len(self._link_times) != len(self.links):
+            self._link_times = [link.t for link in self.links]
+        i = bisect.bisect_right(self._link_times, t)
         return self.links[i - 1] if i else None
 
     def greeting_at(self, t: float) -> dict[str, Any] | None:
         i = bisect.bisect_right([g[0] for g in self.greetings], t)
         return self.greetings[i - 1][1] if i else None
 
-    def connected_since(self, t: float) -> float | None:
-        """When the connection that was up at ``t`` came up (None: not connected at ``t``)."""
-        link = self.link_at(t)
-        return link.t if link is not None and link.state is LinkState.CONNECTED else None
-
     def answer(self, command: str, arguments: dict[str, Any] | None, t: float) -> Exchange | None:
         """What this VM answered to ``command`` asked at ``t``, on the connection that was up then: the
         same question asked live within `SAME_QUESTION` after ``t`` (a replay asks at nearly the moments
         the live console did, a few milliseconds off), else the latest asked before, else the first asked
         after (the connection had only just come up)."""
-        since = self.connected_since(t)
-        if since is None:
+        link = self.link_at(t)
+        if link is None or link.state is not LinkState.CONNECTED:
             return None
-        until = next((link.t for link in self.links if link.t > t), float("inf"))
-        asked = [x for x in self.exchanges.get(_key(command, arguments), []) if since <= x.sent < until]
-        i = bisect.bisect_left([x.sent for x in asked], t)
-        if i < len(asked) and asked[i].sent <= t + SAME_QUESTION:
+        assert self._link_times is not None
+        after = bisect.bisect_right(self._link_times, t)
+        until = self._link_times[after] if after < len(self._link_times) else float("inf")
+        key = _key(command, arguments)
+        asked = self.exchanges.get(key, [])
+        times = self._sent.get(key)
+        if times is None or len(times) != len(asked):
+            times = self._sent[key] = [x.sent for x in asked]
+        i = bisect.bisect_left(times, t)
+        if i < len(times) and times[i] <= min(t + SAME_QUESTION, until):
             return asked[i]
-        return asked[i - 1] if i else (asked[0] if asked else None)
+        if i and times[i - 1] >= link.t:
+            return asked[i - 1]
+        first = bisect.bisect_left(times, link.t)
+        return asked[first] if first < len(times) and times[first] < until else None
 
 
 @dataclass

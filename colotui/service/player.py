@@ -25,6 +25,8 @@ from .sessions import DEFAULT_DEADLINE, PairSessions
 
 #: The speeds a replay offers (times real time).
 SPEEDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+#: Skipping ahead, how many checkpoint events may wait for the watchers at once (a subscription holds 1024).
+SKIP_BATCH = 256
 #: While paused, a watcher looks at the clock again this often (real seconds).
 PAUSED_LOOK = 1.0
 
@@ -97,7 +99,8 @@ class Player:
                 self._at = max(self._at, moment.t)
                 self._cursor += 1
                 await self._play(moment)
-                await self._settle(quick=True)
+                if not _checkpoint(moment) or self._backlog() > SKIP_BATCH:  # a checkpoint is read without a
+                    await self._settle(quick=True)  # question: many can wait for the watcher together
             self._at = max(self._at, min(t, self.recording.end))
             await self._settle()
         self._wake.set()
@@ -175,11 +178,14 @@ class Player:
         elif moment.kind == "note":
             self.on_moment(moment)
 
+    def _backlog(self) -> int:
+        return sum(s.backlog for s in self._sessions.values())
+
     async def _settle(self, quick: bool = False) -> None:
         """Until the watchers have read what they were handed (``quick``: that is all; else a few turns
         more, for the reads it made them do)."""
         for _ in range(10_000):
-            if not any(s.backlog for s in self._sessions.values()):
+            if not self._backlog():
                 break
             await asyncio.sleep(0)
         for _ in range(0 if quick else 20):
@@ -197,9 +203,13 @@ class ReplaySessions(PairSessions):
         return self.player.session(name, address, deadline)
 
 
+def _checkpoint(moment: Moment) -> bool:
+    return moment.kind == "event" and moment.data.get("event") in CHECKPOINT_EVENTS
+
+
 def _worth_a_stop(moment: Moment) -> bool:
     if moment.kind == "event":
-        return moment.data.get("event") not in CHECKPOINT_EVENTS
+        return not _checkpoint(moment)
     if moment.kind == "link":
         return not moment.vm.endswith("/oob") and moment.data.state in (LinkState.CONNECTED, LinkState.DISCONNECTED)
     return moment.kind in ("send", "pair")
