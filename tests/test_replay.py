@@ -262,11 +262,14 @@ async def test_a_replay_shows_what_the_live_console_showed(labs: LabFactory, tmp
         await pilot.press("escape", "f")
         await pilot.pause(0.3)
         assert not controller._tasks.get("procedure")
+        await controller.seek(moments["in COLO"][0])
         before = player.now()
         await pilot.press("k")
         await pilot.pause(1.0)
         assert player.playing and player.now() > before
         assert "▶" in str(replay.query_one(ReplayBar).render())
+        await pilot.press("k")
+        assert not player.playing
 
 
 def test_a_transcript_without_pair_lines_replays_its_first_two_vms() -> None:
