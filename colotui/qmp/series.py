@@ -34,7 +34,7 @@ class Limits:
     """When a live file is rotated, and what the directory keeps (None: no limit)."""
 
     max_size: int | None = 16 * 2**20  # bytes of the live file
-    max_age: float | None = 3600.0  # seconds since the live file's first line
+    max_age: float | None = 3600.0  # seconds since the live file's first line (judged at the next line)
     keep_size: int | None = 256 * 2**20  # bytes of every transcript file together
     keep_days: float | None = 14.0  # a file not written for longer goes
     compress: bool = True
