@@ -172,13 +172,13 @@ def _console(args: argparse.Namespace, config: Config, pair: Pair, transcript: T
     return ColotuiApp(controller, keymap=keymap_or_default(args.keymap or config.keymap))
 
 
-def _transcript(args: argparse.Namespace) -> Transcript:
-    return new_transcript(Path(args.transcript) if args.transcript else None)
+def _transcript(args: argparse.Namespace, config: Config) -> Transcript:
+    return new_transcript(Path(args.transcript) if args.transcript else None, config.transcripts)
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
     config = _config(args)
-    _console(args, config, _pair(args, config), _transcript(args)).run()
+    _console(args, config, _pair(args, config), _transcript(args, config)).run()
     return 0
 
 
@@ -238,7 +238,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     lab.up(accel=args.accel, guest=args.guest, traffic=args.traffic)
     try:
         pair = pair_from_lab(lab.dir)
-        transcript = _transcript(args)
+        transcript = _transcript(args, config)
         if args.accel != "tcg":
             print("bringing it into COLO (the startup procedure):", flush=True)
             result = asyncio.run(run_scenario(find_scenario("startup"), pair, Options(yes=True),
@@ -282,17 +282,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     deadline = args.deadline or config.deadline
     options = Options(yes=args.yes, dry_run=args.dry_run, start=args.start, resume=args.resume, json_lines=args.json,
                       deadline=deadline)
-    transcript = None if args.dry_run else _transcript(args)
+    transcript = None if args.dry_run else _transcript(args, config)
     result = asyncio.run(run_scenario(scenario, pair, options, transcript=transcript))
     if transcript is not None:
         transcript.close()
         if not args.json:
             print(f"transcript: {transcript.path}", file=sys.stderr)
         if args.runbook:
-            from .qmp.transcript import read_transcript
+            from .qmp.transcript import read_series
             from .runbook import runbook
 
-            Path(args.runbook).write_text(runbook(read_transcript(transcript.path), source=str(transcript.path)))
+            Path(args.runbook).write_text(runbook(read_series(transcript.path), source=str(transcript.path)))
             print(f"runbook: {args.runbook}", file=sys.stderr)
     if result is None:
         return 0
@@ -396,8 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_session_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--transcript", metavar="FILE",
-                       help="write every QMP message here (default: a new file under "
-                            f"{state_dir() / 'transcripts'})")
+                       help="write every QMP message here, NAME.jsonl (rotated into NAME.1.jsonl.gz, … as the "
+                            f"config's [transcripts] says; default: a new file under {state_dir() / 'transcripts'})")
         p.add_argument("--deadline", type=float, metavar="SECONDS",
                        help="how long any QMP command may take before it is reported as late "
                             "(default: the config's, 10)")

@@ -1,23 +1,30 @@
 """The operator's settings: ``~/.config/colotui/config.toml``.
 
 Named connection profiles (a lab, or two QMP addresses and a topology), the
-keymap, the theme, how often views refresh, command deadlines and which
-confirmations to ask. A missing file means the defaults; a wrong one is
+keymap, the theme, how often views refresh, command deadlines, which
+confirmations to ask and how much of the transcripts to keep. A missing file means the defaults; a wrong one is
 reported with its line, and nothing starts on a guess.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .paths import config_dir
+from .qmp.series import Limits
 from .tomlfile import Locator, load_toml
 from .topology import VARIANTS
 
 _TOP = {"keymap": str, "theme": str, "refresh_interval": (int, float), "deadline": (int, float)}
 _CONFIRM = {"procedure_steps": bool, "repl_in_colo": bool}
+_TABLES = ("confirm", "profiles", "transcripts")
+_TRANSCRIPTS = ("compress", "keep_days", "keep_size", "max_age", "max_size")
+_SIZES = {"b": 1, "kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
+_DURATIONS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
+_AMOUNT = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*([A-Za-z]+)\s*$")
 _PROFILE = {"lab": str, "primary": str, "secondary": str, "topology": str, "primary_yank": str,
             "secondary_yank": str, "variant": str}
 
@@ -43,6 +50,7 @@ class Config:
     deadline: float = 10.0
     confirm_procedure_steps: bool = True  # ask before each step of a procedure in the console
     confirm_repl_in_colo: bool = True  # REPL: ask before a state-changing command to a VM in COLO
+    transcripts: Limits = field(default_factory=Limits)  # when a transcript rotates, and how much of them is kept
     profiles: dict[str, Profile] = field(default_factory=dict)
 
     def profile(self, name: str) -> Profile:
@@ -73,6 +81,51 @@ def _check(where: Locator, table: dict[str, Any], schema: dict[str, Any], sectio
             raise where.error(f"{label}{key} must be more than 0", line)
 
 
+def _line(where: Locator, key: str) -> int | None:
+    """A ``[transcripts]`` key's line (or the table's, written inline)."""
+    return where.key(key, "transcripts") or where.key("transcripts")
+
+
+def _amount(where: Locator, key: str, value: Any, units: dict[str, int], what: str) -> float | None:
+    """A ``[transcripts]`` limit: a number (bytes, seconds, days), a string with a unit, or false (none)."""
+    line = _line(where, key)
+    if value is False:
+        return None
+    amount: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        amount = float(value)
+    elif isinstance(value, str) and (match := _AMOUNT.match(value)) and match[2].lower() in units:
+        amount = float(match[1]) * units[match[2].lower()]
+    if amount is None:
+        raise where.error(f"transcripts.{key} must be {what}, or false for no limit", line)
+    if amount <= 0:
+        raise where.error(f"transcripts.{key} must be more than 0 (false: no limit)", line)
+    return amount
+
+
+def _transcripts(where: Locator, table: dict[str, Any]) -> Limits:
+    for key in table:
+        if key not in _TRANSCRIPTS:
+            raise where.error(f"unknown setting transcripts.{key!r} (known: {', '.join(_TRANSCRIPTS)})",
+                              _line(where, key))
+    if not isinstance(table.get("compress", True), bool):
+        raise where.error("transcripts.compress must be true or false", _line(where, "compress"))
+    size = 'a number of bytes or a string like "16 MiB" (B, KB, KiB, MB, MiB, GB, GiB)'
+    kinds = {"max_size": (_SIZES, size), "keep_size": (_SIZES, size), "keep_days": ({}, "a number of days"),
+             "max_age": (_DURATIONS, 'a number of seconds or a string like "1 h" (s, min, h, d)')}
+    defaults = Limits()
+    got = {key: _amount(where, key, table[key], *kinds[key]) if key in table else getattr(defaults, key)
+           for key in kinds}
+    max_size, keep_size = got["max_size"], got["keep_size"]
+    if max_size is not None and keep_size is not None and keep_size < max_size:
+        raise where.error(f"transcripts.keep_size ({keep_size:.0f} bytes) is less than max_size ({max_size:.0f} "
+                          "bytes): retention would delete each member as it is made",
+                          _line(where, "keep_size"))
+    return Limits(max_size=None if max_size is None else int(max_size), max_age=got["max_age"],
+                  keep_size=None if keep_size is None else int(keep_size), keep_days=got["keep_days"],
+                  compress=table.get("compress", defaults.compress))
+
+
 def load_config(path: Path | None = None) -> Config:
     """The config at ``path`` (default: the XDG config dir); defaults if the default file is absent."""
     target = path or default_path()
@@ -80,11 +133,11 @@ def load_config(path: Path | None = None) -> Config:
         return Config()
     data, where = load_toml(target)
     for key, value in data.items():
-        if key in ("confirm", "profiles"):
+        if key in _TABLES:
             if not isinstance(value, dict):
                 raise where.error(f"{key} must be a table: [{key}]", where.key(key))
         elif key not in _TOP:
-            raise where.error(f"unknown setting {key!r} (known: {', '.join(sorted([*_TOP, 'confirm', 'profiles']))})",
+            raise where.error(f"unknown setting {key!r} (known: {', '.join(sorted([*_TOP, *_TABLES]))})",
                               where.key(key))
     _check(where, {k: v for k, v in data.items() if k in _TOP}, _TOP, None)
     if "theme" in data:
@@ -116,4 +169,5 @@ def load_config(path: Path | None = None) -> Config:
     return Config(path=target, keymap=data.get("keymap", "default"), theme=data.get("theme"),
                   refresh_interval=float(data.get("refresh_interval", 5.0)), deadline=float(data.get("deadline", 10.0)),
                   confirm_procedure_steps=confirm.get("procedure_steps", True),
-                  confirm_repl_in_colo=confirm.get("repl_in_colo", True), profiles=profiles)
+                  confirm_repl_in_colo=confirm.get("repl_in_colo", True), profiles=profiles,
+                  transcripts=_transcripts(where, data.get("transcripts", {})))

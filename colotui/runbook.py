@@ -10,7 +10,6 @@ asked for; the checkpoints are counted.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 
 from .qmp.notices import CHECKPOINT_EVENTS
 from .qmp.readonly import is_read_only
-from .qmp.transcript import read_transcript
+from .qmp.transcript import read_series
 
 
 @dataclass
@@ -109,10 +108,13 @@ def runbook(entries: list[dict[str, Any]], *, everything: bool = False, source: 
 
 
 def export(transcript: Path, directory: Path, *, everything: bool = False) -> tuple[Path, Path]:
-    """Copy the transcript (JSON lines) and write its runbook (Markdown) into ``directory``."""
+    """Write the transcript's whole series (every member, as one JSON lines file) and its runbook
+    (Markdown) into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"colotui-{time.strftime('%Y%m%d-%H%M%S')}"
     jsonl, markdown = directory / f"{stem}.jsonl", directory / f"{stem}.md"
-    shutil.copyfile(transcript, jsonl)
-    markdown.write_text(runbook(read_transcript(transcript), everything=everything, source=str(transcript)))
+    entries = read_series(transcript)
+    with jsonl.open("w", encoding="utf-8") as out:
+        out.writelines(json.dumps(entry, separators=(",", ":")) + "\n" for entry in entries)
+    markdown.write_text(runbook(entries, everything=everything, source=str(transcript)))
     return jsonl, markdown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from colotui.config import Config, load_config
 from colotui.pair import Endpoint, Pair
 from colotui.paths import builtin_dir
 from colotui.qmp import CommandError, Ok, Session, Transcript, UnixAddress, read_transcript
+from colotui.qmp.series import Limits
+from colotui.qmp.transcript import read_series
 from colotui.runbook import runbook
 from colotui.tomlfile import FileError
 from colotui.ui.actions import BY_ID, SCOPES
@@ -187,7 +190,7 @@ async def test_runbook_of_a_real_session(plain_vm: PlainVM, tmp_path: Path) -> N
 async def test_export_from_the_console_writes_transcript_and_runbook(plain_vm: PlainVM, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    transcript = Transcript(tmp_path / "t.jsonl")
+    transcript = Transcript(tmp_path / "t.jsonl", Limits(max_size=512, max_age=None, keep_size=None, keep_days=None))
     pair = Pair(Endpoint("primary", UnixAddress(plain_vm.qmp)),
                 Endpoint("secondary", UnixAddress(Path("/nonexistent/s.sock"))))
     app = console_app(pair, transcript=transcript, history=None)
@@ -200,5 +203,10 @@ async def test_export_from_the_console_writes_transcript_and_runbook(plain_vm: P
         await pilot.pause()
     exported = sorted((tmp_path / "state" / "colotui" / "exports").iterdir())
     assert [p.suffix for p in exported] == [".jsonl", ".md"]
-    assert '"execute":"cont"' in exported[0].read_text()
+    assert len(list(tmp_path.glob("t.*.jsonl*"))) > 2, "the transcript was rotated before the export"
+    entries = [json.loads(line) for line in exported[0].read_text().splitlines()]
+    assert entries == read_series(tmp_path / "t.jsonl")[:len(entries)], "the export holds the whole series"
+    sent = [e["msg"]["execute"] for e in entries if e["dir"] == "send"]
+    assert any("QMP" in e["msg"] for e in entries if e["dir"] == "recv") and sent[0] == "qmp_capabilities"
+    assert "cont" in sent
     assert "| primary | `cont` | ok |" in exported[1].read_text()

@@ -16,7 +16,7 @@ from textual.widgets import OptionList
 from colotui.audit import discovered_topology
 from colotui.discovery.settle import flatten
 from colotui.pair import pair_from_addresses
-from colotui.qmp.transcript import read_transcript
+from colotui.qmp.transcript import read_series
 from colotui.ui.doctor import DoctorScreen
 from colotui.ui.vm_tree import VMTree
 
@@ -132,7 +132,7 @@ def test_doctor_names_the_fault(hand_pair: HandPair, fault: dict, finding: str) 
         out = colotui("run", "startup", *addresses(pair), "--set", f"ports.nbd={pair.ports.nbd}", "--yes",
                       "--transcript", str(pair.dir / "t.jsonl"))
         assert out.returncode == 1 and "incoming migration is deferred: no (found listening" in out.stdout
-        commands = [r["msg"]["execute"] for r in read_transcript(pair.dir / "t.jsonl")  # not the liveness probe
+        commands = [r["msg"]["execute"] for r in read_series(pair.dir / "t.jsonl")  # not the liveness probe
                     if r["dir"] == "send" and "execute" in r["msg"]]                    # (exec-oob) of the other VM
         assert commands and not [c for c in commands if c.startswith(("migrate-set", "nbd", "block-export"))]
 

@@ -24,6 +24,8 @@ from colotui.qmp import (
     UnixAddress,
     read_transcript,
 )
+from colotui.qmp.series import Limits
+from colotui.qmp.transcript import read_series
 
 from .conftest import PlainVM
 
@@ -185,6 +187,41 @@ async def test_transcript_has_each_command_before_its_reply(plain_vm: PlainVM, s
     assert any(line["dir"] == "recv" and line["msg"].get("event") == "RESUME" for line in lines)
     assert any(line["dir"] == "recv" and line["msg"].get("error", {}).get("class") == "GenericError" for line in lines)
     assert any(line["dir"] == "link" and line["msg"].startswith("connected") for line in lines)
+
+
+class _Recording(Transcript):
+    """A transcript that also keeps each line it writes: what reading its series back must give."""
+
+    def __init__(self, path: Path, limits: Limits) -> None:
+        self.lines: list[str] = []
+        super().__init__(path, limits)
+
+    def _append(self, line: str, now: float) -> None:
+        self.lines.append(line)
+        super()._append(line, now)
+
+
+async def test_a_rotating_transcript_of_a_real_session_reads_back_whole(plain_vm: PlainVM, short_tmp: Path) -> None:
+    transcript = _Recording(short_tmp / "t.jsonl", Limits(max_size=1024, max_age=None, keep_size=None, keep_days=None))
+    session = await connected(plain_vm, transcript=transcript)
+    try:
+        sub = session.subscribe()
+        for i in range(60):  # commands, replies and events, through a rotation every dozen lines or so
+            command, event = ("stop", "STOP") if i % 2 else ("cont", "RESUME")
+            assert isinstance(await session.execute(command), Ok)
+            await next_event(sub, event)
+            assert isinstance(await session.execute("query-status"), Ok)
+    finally:
+        await session.close()
+        transcript.close()
+    members = sorted(short_tmp.glob("t.*.jsonl*"))
+    assert len(members) >= 20 and all(m.name.endswith(".jsonl.gz") for m in members), [m.name for m in members]
+    entries = read_series(short_tmp / "t.jsonl")
+    assert entries == [json.loads(line) for line in transcript.lines], "every line once, in the order written"
+    sent = [e["msg"]["execute"] for e in entries if e["dir"] == "send"]
+    assert sent.count("query-status") >= 60 and sent.count("stop") == sent.count("cont") == 30
+    events = [e["msg"]["event"] for e in entries if e["dir"] == "recv" and "event" in e["msg"]]
+    assert events.count("STOP") == events.count("RESUME") == 30
 
 
 # -- faults QEMU cannot produce on demand: a fake peer ------------------------------------------

@@ -25,6 +25,7 @@ from prompt_toolkit.output.plain_text import PlainTextOutput
 
 from colotui.lab import Lab, QemuInstall, pair_from_lab
 from colotui.qmp import Session, Transcript
+from colotui.qmp.transcript import read_series
 from colotui.repl.history import History
 from colotui.repl.prompt import interact
 from colotui.repl.runner import Repl
@@ -77,9 +78,8 @@ def records(done: subprocess.CompletedProcess[str]) -> list[dict]:
 
 
 def sent(transcript: Path) -> list[tuple[str, str]]:
-    """(vm, command) of every message that went to QEMU."""
-    lines = [json.loads(line) for line in transcript.read_text().splitlines()]
-    return [(line["vm"], line["msg"]["execute"]) for line in lines if line["dir"] == "send"]
+    """(vm, command) of every message that went to QEMU (all of the series the shell wrote)."""
+    return [(line["vm"], line["msg"]["execute"]) for line in read_series(transcript) if line["dir"] == "send"]
 
 
 def test_a_pipe_runs_commands_on_either_vm_or_both_and_prints_json(shell_lab: Lab, tmp_path: Path) -> None:

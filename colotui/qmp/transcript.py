@@ -3,19 +3,36 @@
 It is written at the wire: a command's line is on disk (flushed) before its
 bytes go to QEMU, so a crash or a hung QEMU never hides what was last sent.
 One file can take several sessions; each line names its VM.
+
+With `series.Limits` it does not fill the disk: the live file ``NAME.jsonl`` is
+rotated by size or age into ``NAME.1.jsonl.gz``, ``NAME.2.jsonl.gz``, … (renamed
+on the loop, compressed in a worker thread) and retention deletes the oldest
+files; `read_series` reads all of a series back as one timeline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import gzip
 import json
+import logging
+import math
+import os
 import time
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+from . import series
+from .series import Limits
+
 #: Seconds a received line may wait in the buffer (a crash loses at most this much of what was received).
 FLUSH_AFTER = 0.2
+
+log = logging.getLogger(__name__)
 
 
 class Transcript:
@@ -25,20 +42,53 @@ class Transcript:
     (bytes that were not JSON, as text), ``link`` (connection changes, with
     ``msg`` a short text) or ``note`` (colotui's own remark, e.g. how it judged an
     HMP answer).
+
+    ``limits`` (None: one file that grows) rotate the live file before a line that
+    would take it past ``max_size`` or once it is ``max_age`` old, and keep
+    ``keep_size``/``keep_days`` of this series, or of every series in the directory
+    if ``prune_directory`` (colotui's own transcripts directory). ``clock`` gives
+    the lines' times and the file's age (tests move it).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: Limits | None = None, *, prune_directory: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
+        self.limits = limits
+        self._clock = clock
+        named = series.parse(self.path)
+        if limits is not None and (named is None or named.number is not None or named.compressed):
+            raise ValueError(f"a rotated transcript is named NAME.jsonl, not {self.path.name}")
+        self._name = named.name if named is not None else self.path.name
+        self._prune_directory = prune_directory
+        self._max_size = limits.max_size if limits is not None and limits.max_size is not None else math.inf
+        self._worker: ThreadPoolExecutor | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
+        self._file: IO[str] | None = None
+        alone = self._open()
         self._flush_pending = False
+        if limits is not None:
+            self._next = series.next_number(self.path.parent, self._name)
+            leftovers = series.finish(self.path.parent, self._name) if alone else []
+            self._background(leftovers)
+
+    def _open(self) -> bool:
+        """Start (or continue) the live file; True if no other session writes it."""
+        file = self.path.open("a", encoding="utf-8")
+        alone = series.hold(file)
+        self._file = file
+        self._size = os.fstat(file.fileno()).st_size
+        started = _first_time(self.path) if self._size else None
+        max_age = self.limits.max_age if self.limits is not None else None
+        self._rotate_at = math.inf if max_age is None else (started or self._clock()) + max_age
+        return alone
 
     def write(self, vm: str, direction: str, msg: Any) -> None:
         if self._file is None:
             return
-        line = json.dumps({"t": round(time.time(), 6), "vm": vm, "dir": direction, "msg": msg},
-                          default=str, separators=(",", ":"))
-        self._file.write(line + "\n")
+        now = self._clock()
+        line = json.dumps({"t": round(now, 6), "vm": vm, "dir": direction, "msg": msg},
+                          default=str, separators=(",", ":")) + "\n"
+        self._append(line, now)
         self._file.flush()
 
     def write_wire(self, vm: str, direction: str, data: bytes) -> None:
@@ -51,12 +101,53 @@ class Transcript:
         if direction == "garbage":
             self.write(vm, direction, data.decode("utf-8", errors="replace"))
             return
+        now = self._clock()
         msg = data.decode("utf-8", errors="replace").strip()
-        self._file.write(f'{{"t":{time.time():.6f},"vm":{self._quoted(vm)},"dir":"{direction}","msg":{msg}}}\n')
+        self._append(f'{{"t":{now:.6f},"vm":{self._quoted(vm)},"dir":"{direction}","msg":{msg}}}\n', now)
         if direction == "send":
             self._file.flush()  # on disk before the bytes reach QEMU
         else:
             self._flush_soon()
+
+    def _append(self, line: str, now: float) -> None:
+        """Write ``line`` to the live file, rotating first if it is full or old (the size counts characters:
+        QMP's JSON is ASCII but for the odd string)."""
+        if self._size and (self._size + len(line) > self._max_size or now >= self._rotate_at):
+            self._rotate()
+        assert self._file is not None
+        self._file.write(line)
+        self._size += len(line)
+
+    def _rotate(self) -> None:
+        """The live file becomes the next member; a new live file starts. Only renames on the caller's
+        thread (the event loop's); compressing the member and retention run in the worker. The old file
+        stays open (held) until the new one is, so no other session's retention takes it for a dead one."""
+        old = self._file
+        assert old is not None
+        old.flush()
+        member = series.member_path(self.path.parent, self._name, self._next, compressed=False)
+        os.rename(self.path, member)
+        self._next += 1
+        self._open()
+        old.close()
+        self._background([member])
+
+    def _background(self, members: list[Path]) -> None:
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="colotui-transcript")
+        self._worker.submit(self._tidy, members)
+
+    def _tidy(self, members: list[Path]) -> None:
+        """In the worker: compress rotated ``members``, then apply retention."""
+        assert self.limits is not None
+        try:
+            if self.limits.compress:
+                for member in members:
+                    series.compress(member)
+            series.prune(self.path.parent, self.limits, self._clock(),
+                         name=None if self._prune_directory else self._name)
+        except OSError as exc:  # a plain member stays (nothing is lost); retention counts it
+            log.warning("transcript %s: rotation left undone: %s", self.path, exc)
 
     @staticmethod
     @functools.cache
@@ -83,32 +174,158 @@ class Transcript:
             self._file.flush()
 
     def close(self) -> None:
+        """Wait for the worker (a rotated member is compressed before this returns), then close the live
+        file (held until then: the worker's retention must not take it for a finished session's)."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
         if self._file is not None:
             self._file.close()
             self._file = None
 
 
+def _first_time(path: Path) -> float | None:
+    """The time of a file's first line (when a live file that is continued was started)."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            return float(json.loads(f.readline())["t"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _lines(path: Path) -> Iterator[str]:
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as packed:
+            yield from packed
+    else:
+        with path.open(encoding="utf-8") as plain:
+            yield from plain
+
+
+def _parse(path: Path, *, live: bool) -> tuple[list[dict[str, Any]], list[int], str | None]:
+    """A file's entries, the numbers of its lines that are not JSON, and what cut it short (a damaged
+    gzip) if anything did. In a ``live`` file, a last line that is not JSON is being written: left out."""
+    entries: list[dict[str, Any]] = []
+    bad: list[int] = []
+    damage = None
+    number = last = 0
+    try:
+        for number, line in enumerate(_lines(path), 1):
+            if not line.strip():
+                continue
+            last = number
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                bad.append(number)
+    except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as exc:
+        damage = f"is damaged after line {number} ({exc})"
+    if live and bad and bad[-1] == last and damage is None:
+        bad.pop()
+    return entries, bad, damage
+
+
 def read_transcript(path: Path) -> list[dict[str, Any]]:
-    """Every entry of a transcript file, oldest first (a last line still being written is left out)."""
-    with Path(path).open(encoding="utf-8") as f:
-        lines = [line for line in f if line.strip()]
-    entries = []
-    for number, line in enumerate(lines, 1):
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            if number != len(lines):
-                raise
+    """Every entry of one transcript file (plain or gzip), oldest first (a last line still being written
+    is left out); a line that is not JSON elsewhere, or a damaged gzip, raises ValueError."""
+    entries, bad, damage = _parse(Path(path), live=True)
+    if damage or bad:
+        raise ValueError(f"{path} {damage or f'line {bad[0]} is not JSON'}")
     return entries
 
 
-def new_transcript(path: Path | None = None) -> Transcript:
-    """A transcript at ``path``, or a new file named by the time under the state directory."""
+def read_series(path: Path) -> list[dict[str, Any]]:
+    """Every entry of a transcript's series, oldest first: ``path`` is its live file ``NAME.jsonl``, any
+    member ``NAME.N.jsonl[.gz]``, or ``NAME`` itself.
+
+    Reading goes on past trouble and says where in ``note`` entries (``vm`` ``transcript``, the time of
+    the entry before): members deleted by retention (the oldest) or missing, a damaged member (what could
+    be read of it is kept; its plain copy is used instead if a crash left one), a line that is not JSON.
+    The live file's last line, if still being written, is left out quietly. No file of the series at all
+    is a `UserError`.
+    """
+    from ..errors import UserError
+
+    path = Path(path)
+    named = series.parse(path)
+    directory, name = path.parent, named.name if named is not None else path.name
+    files = series.series_files(directory, name)
+    if not files:
+        raise UserError(f"no transcript {series.live_path(directory, name)} (nor members {name}.N.jsonl.gz)")
+    by_number: dict[int, list[Path]] = {}
+    for f in sorted(files, key=lambda f: not f.compressed):  # a member's .gz first: its plain copy may be going
+        if f.number is not None:
+            by_number.setdefault(f.number, []).append(f.path)
+    for paths in by_number.values():
+        if len(paths) == 1 and not paths[0].name.endswith(".gz"):  # being compressed: its .gz may come
+            paths.append(paths[0].with_name(paths[0].name + ".gz"))
+    entries: list[dict[str, Any]] = []
+    expected = 1
+    for number in sorted(by_number):
+        if number > expected:
+            gone = f"{name}.{expected}" + (f"…{number - 1}" if number - 1 > expected else "")
+            why = "deleted by retention (the oldest go first)" if expected == 1 else "missing"
+            _note(entries, f"{gone}.jsonl.gz {why}: the series continues with {name}.{number}")
+        _read_member(by_number[number], entries)
+        expected = number + 1
+    live = series.live_path(directory, name)
+    try:
+        part, bad, _ = _parse(live, live=True)
+    except FileNotFoundError:  # a series whose live file retention took
+        part, bad = [], []
+    entries += part
+    for line in bad:
+        _note(entries, f"{live.name} line {line} is not JSON (left out)")
+    first = next((e["t"] for e in entries if e["t"] is not None), 0)
+    for entry in entries:  # notes before the first entry
+        if entry["t"] is None:
+            entry["t"] = first
+    return entries
+
+
+def _read_member(candidates: list[Path], entries: list[dict[str, Any]]) -> None:
+    """One member into ``entries``: its .gz, or its plain copy if the .gz is damaged (or gone)."""
+    for i, candidate in enumerate(candidates):
+        try:
+            part, bad, damage = _parse(candidate, live=False)
+        except FileNotFoundError:  # compressed (or pruned) meanwhile
+            continue
+        if damage and i + 1 < len(candidates):
+            continue
+        entries += part
+        if damage:
+            _note(entries, f"{candidate.name} {damage}: the rest of it is left out")
+        for line in bad:
+            _note(entries, f"{candidate.name} line {line} is not JSON (left out)")
+        return
+    _note(entries, f"{candidates[0].name} went away while it was read")
+
+
+def _note(entries: list[dict[str, Any]], text: str) -> None:
+    entries.append({"t": entries[-1]["t"] if entries else None, "vm": "transcript", "dir": "note", "msg": text})
+
+
+def new_transcript(path: Path | None = None, limits: Limits | None = None) -> Transcript:
+    """A transcript at ``path``, or a new file named by the time in the state directory's ``transcripts``
+    (whose retention then covers every series there; ``path``'s covers its own series only)."""
     from ..errors import UserError
     from ..paths import state_dir
 
-    where = path or state_dir() / "transcripts" / time.strftime("%Y%m%d-%H%M%S.jsonl")
+    limits = limits or Limits()
+    if path is None:
+        directory = state_dir() / "transcripts"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        where = directory / f"{stamp}.jsonl"
+        for n in range(2, 100):  # two sessions started in one second get a series each
+            if not where.exists():
+                break
+            where = directory / f"{stamp}-{n}.jsonl"
+    else:
+        where = path
+        named = series.parse(where)
+        if named is None or named.number is not None:
+            raise UserError(f"a transcript's name ends in .jsonl (not in .N.jsonl, a rotated member's): {where}")
     try:
-        return Transcript(where)
+        return Transcript(where, limits, prune_directory=path is None)
     except OSError as exc:
         raise UserError(f"cannot write the transcript {where}: {exc.strerror}") from None

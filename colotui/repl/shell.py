@@ -67,7 +67,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config) if args.config else None)
     endpoints = resolve_targets(config, lab=args.lab, profile=args.profile, addresses=args.addresses)
     confirm = Confirm(args.confirm) if args.confirm else Confirm.COLO if config.confirm_repl_in_colo else Confirm.NEVER
-    transcript = new_transcript(Path(args.transcript) if args.transcript else None)
+    transcript = new_transcript(Path(args.transcript) if args.transcript else None, config.transcripts)
     try:
         return asyncio.run(_run(endpoints, transcript, deadline=args.deadline or config.deadline,
                                 target=args.target, policy=Policy(args.read_only, confirm),

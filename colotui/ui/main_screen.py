@@ -128,7 +128,7 @@ class MainScreen(Screen[None]):
         transcript.flush()
         try:
             jsonl, markdown = export(transcript.path, state_dir() / "exports")
-        except OSError as exc:
+        except (OSError, UserError) as exc:
             self.notify(f"export failed: {exc}", severity="error")
             return
         self.notify(f"transcript: {jsonl}\nrunbook: {markdown}", title="exported", timeout=15)
