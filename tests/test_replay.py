@@ -26,6 +26,7 @@ from colotui.qmp import LinkState, Transcript, Unreached
 from colotui.qmp.recording import Recording
 from colotui.qmp.replay import ReplaySession
 from colotui.qmp.reply import CommandError, DeadlineExceeded, Disconnected, Ok
+from colotui.qmp.series import Limits
 from colotui.service.player import Player, open_recording, parse_when
 from colotui.ui.app import ColotuiApp
 from colotui.ui.messages import ProcedureFinished
@@ -133,7 +134,7 @@ def test_moments_people_type() -> None:
 
 def test_replay_refuses_what_is_not_a_transcript(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", str(tmp_path / "missing.jsonl")]) == 1
-    assert capsys.readouterr().err.strip() == f"colotui: no transcript at {tmp_path / 'missing.jsonl'}"
+    assert capsys.readouterr().err.strip().startswith(f"colotui: no transcript {tmp_path / 'missing.jsonl'}")
     (tmp_path / "notes.txt").write_text("hello\nworld\n")
     assert main(["replay", str(tmp_path / "notes.txt")]) == 1
     err = capsys.readouterr().err.strip()
@@ -190,7 +191,8 @@ def same(live: dict[str, dict[str, Any]], replayed: dict[str, dict[str, Any]], m
 async def test_a_replay_shows_what_the_live_console_showed(labs: LabFactory, tmp_path: Path) -> None:
     lab = await start_colo(labs)
     path = tmp_path / "live.jsonl"
-    transcript = Transcript(path)
+    # rotated every 256 KiB and compressed, as an operator's record is: the replay reads the series as one
+    transcript = Transcript(path, Limits(max_size=256 * 1024, max_age=None, keep_size=None, keep_days=None))
     app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0), follow=follow,
                       transcript=transcript)
     finished: dict[int, str] = {}
@@ -237,9 +239,11 @@ async def test_a_replay_shows_what_the_live_console_showed(labs: LabFactory, tmp
         await capture("the resume")
     transcript.close()
 
+    members = sorted(tmp_path.glob("live.*.jsonl.gz"))
+    assert len(members) >= 2, "the live recording rotated"
     assert moments["the alert"][1]["primary"]["alert"][1] == "primary-failover"
     assert moments["the resume"][1]["secondary"]["vm"] == fresh.name
-    player = Player(open_recording(path))
+    player = Player(open_recording(members[0]))  # any member names the series
     controller = ReplayController(player, path.name)
     replay = ColotuiApp(controller)
     async with replay.run_test(size=(160, 70)) as pilot:

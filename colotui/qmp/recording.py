@@ -135,6 +135,9 @@ class Recording:
             if direction == "pair" and isinstance(msg, dict):
                 timeline.append(Moment(t, vm, "pair", msg))
                 continue
+            if direction == "note":  # colotui's remark, or the reader's (a member of a series missing)
+                timeline.append(Moment(t, vm, "note", str(msg)))
+                continue
             record = vms.setdefault(vm, VMRecord(vm))
             waiting = pending.setdefault(vm, {})
             if direction == "link" and isinstance(msg, str):
@@ -147,8 +150,6 @@ class Recording:
                 if link.state is not LinkState.CONNECTED:
                     waiting.clear()  # unanswered: the connection they went out on is gone
                 timeline.append(Moment(t, vm, "link", link))
-            elif direction == "note":
-                timeline.append(Moment(t, vm, "note", str(msg)))
             elif direction == "send" and isinstance(msg, dict):
                 command = str(msg.get("execute") or msg.get("exec-oob") or "")
                 arguments = msg.get("arguments")

@@ -222,11 +222,13 @@ def _nowhere(name: str) -> UnixAddress:
 
 
 def open_recording(path: Path) -> Recording:
-    """The recording in a transcript file; raises `UserError` with a line for people."""
-    from ..qmp.transcript import read_transcript
+    """The recording in a transcript (a file, or a rotated series as one timeline: the live file, any
+    member or the series' name); raises `UserError` with a line for people."""
+    from ..qmp.transcript import read_series, read_transcript
 
+    series = not path.is_file() or path.name.endswith((".jsonl", ".jsonl.gz"))  # else a file renamed by hand
     try:
-        return Recording.from_entries(read_transcript(path))
+        return Recording.from_entries(read_series(path) if series else read_transcript(path))
     except FileNotFoundError:
         raise UserError(f"no transcript at {path}") from None
     except OSError as exc:
