@@ -27,6 +27,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from .conftest import live_pids
+
 _SCHEME = "http"  # (no web address is written out in the repository: tests/test_install.py)
 _KEEP_TERMINAL = """
 Object.defineProperty(Object.prototype, "terminal", {configurable: true, set(value) {
@@ -63,22 +65,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what:
     while not await check():
         assert time.monotonic() < deadline, f"not within {timeout:g} s: {what()}"
         await asyncio.sleep(0.2)
-
-
-def live_pids(marker: str) -> list[int]:
-    """Running (not zombie) processes whose command line contains ``marker``."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in cmdline and state not in ("Z", "X"):
-            pids.append(int(proc.name))
-    return pids
 
 
 class Page:

@@ -130,8 +130,8 @@ def temp_root(install: QemuInstall | None = None) -> Path:
     return path
 
 
-def live_qemus_under(root: Path) -> list[int]:
-    """PIDs of running QEMUs whose command line mentions ``root``."""
+def live_pids(*markers: str) -> list[int]:
+    """Running (not zombie) processes whose command line contains every one of ``markers``."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -141,9 +141,14 @@ def live_qemus_under(root: Path) -> list[int]:
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if str(root) in cmdline and "qemu-system" in cmdline and state not in ("Z", "X"):
+        if all(marker in cmdline for marker in markers) and state not in ("Z", "X"):
             pids.append(int(proc.name))
     return pids
+
+
+def live_qemus_under(root: Path) -> list[int]:
+    """PIDs of running QEMUs whose command line mentions ``root``."""
+    return live_pids(str(root), "qemu-system")
 
 
 @pytest.fixture(scope="session", autouse=True)
