@@ -83,7 +83,6 @@ class ConsoleController:
         self.sessions = PairSessions(self.pair.by_role(), transcript=self.transcript, deadline=self.config.deadline)
         for role in ROLES:
             self._watch(role)
-        self.repl = self._new_repl()
         if self.follow is not None:
             self._spawn("follow", self._follow(self.follow))
         if self.traffic is not None:
@@ -179,10 +178,18 @@ class ConsoleController:
             self._pending.pop(role, None)
             self._delivered.pop(role, None)
             self._watch(role)
-        self.repl = self._new_repl()
+        if self.repl is not None:
+            self.repl = self._new_repl()
         return changed
 
     # -- the QMP console and procedures ----------------------------------------------------------
+
+    def open_repl(self) -> Repl | None:
+        """The QMP console on the pair's sessions, made when a console screen first shows it (a pair in a
+        fleet whose console is never opened needs none); None when not connected."""
+        if self.repl is None and self.sessions is not None:
+            self.repl = self._new_repl()
+        return self.repl
 
     def _new_repl(self) -> Repl:
         assert self.sessions is not None

@@ -1,0 +1,240 @@
+"""`colotui fleet`: many pairs in one table, worst alert first; a row opens its pair's console on the fleet's
+own controller, escape comes back. Offline (recorded views) for the table's order and filter; three real labs
+at once for a secondary killed, the row going to the top, and the failover run from the opened console."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from colotui.cli import main
+from colotui.config import Config
+from colotui.lab import follow, pair_from_lab
+from colotui.model.checkpoints import CheckpointStats
+from colotui.model.fleet import fleet_row
+from colotui.model.replies import view_from_replies
+from colotui.model.vm import VMView
+from colotui.qmp import LinkState
+from colotui.qmp.health import Health
+from colotui.ui.app import FleetApp
+from colotui.ui.controller import ConsoleController
+from colotui.ui.fleet import FleetTable
+from colotui.ui.main_screen import MainScreen
+from colotui.ui.messages import ProcedureFinished, VMChanged
+from colotui.ui.procedure import ProcedurePanel
+from colotui.ui.vm_pane import VMPane
+
+from .apps import OFFLINE_PAIR
+from .colo import start_colo, until
+from .conftest import LabFactory
+
+DATA = Path(__file__).parent / "data"
+REFUSED = "cannot connect to /run/s.sock: connection refused"
+
+
+def recorded(name: str, address: str, dump: str) -> VMView:
+    return view_from_replies(name, address, json.loads((DATA / f"{dump}.json").read_text()))
+
+
+def ticking(per_minute: float) -> CheckpointStats:
+    return CheckpointStats(100, per_minute, 80.0, tuple(80.0 + i % 7 for i in range(30)))
+
+
+def offline_views(network: str) -> dict[str, dict[str, VMView]]:
+    """Three pairs as recorded: one healthy, one whose secondary is lost, one running alone after a failover."""
+    def colo(role: str, host: int, rate: float) -> VMView:
+        return recorded(role, f"{network}.{host}", f"introspect-{role}-colo").with_(checkpoints=ticking(rate))
+
+    return {
+        "alpha": {"primary": colo("primary", 1, 30), "secondary": colo("secondary", 2, 30)},
+        "bravo": {"primary": colo("primary", 3, 60), "secondary": colo("secondary", 4, 60).with_(
+            link=LinkState.CONNECTING, link_detail=REFUSED, health=Health.DOWN, health_detail=REFUSED)},
+        "charlie": {"primary": recorded("primary", f"{network}.5", "introspect-primary-after-pfailover"),
+                    "secondary": VMView("secondary", f"{network}.6")},
+    }
+
+
+def offline_fleet() -> FleetApp:
+    return FleetApp([(name, ConsoleController(OFFLINE_PAIR, connect=False)) for name in ("alpha", "bravo", "charlie")])
+
+
+async def show_offline(app: FleetApp, network: str = "10.9.0") -> None:
+    for name, views in offline_views(network).items():
+        for role, view in views.items():
+            app.fleet.deliver(name, VMChanged(role, view))
+
+
+def rows(app: FleetApp) -> list[str]:
+    return [str(row.key.value) for row in app.fleet.query_one(FleetTable).ordered_rows]
+
+
+def test_a_row_says_what_the_pair_needs() -> None:
+    views = offline_views("10.9.0")
+    lost = fleet_row("bravo", **views["bravo"])
+    assert lost.severity == "critical" and lost.offer == "primary-failover" and lost.alert.startswith("SECONDARY LOST")
+    assert lost.state == "COLO, secondary lost" and lost.links == (LinkState.CONNECTED, LinkState.CONNECTING)
+    healthy = fleet_row("alpha", **views["alpha"])
+    assert (healthy.state, healthy.roles, healthy.alert, healthy.per_minute) == ("COLO running", "primary / secondary",
+                                                                                 "", 30)
+    alone = fleet_row("charlie", **views["charlie"])
+    assert alone.state == "running alone (primary)" and alone.roles.startswith("alone /") and alone.severity == ""
+
+
+async def test_rows_sort_worst_first_and_the_sort_key_cycles() -> None:
+    app = offline_fleet()
+    async with app.run_test(size=(200, 30)) as pilot:
+        await show_offline(app)
+        await until(pilot, lambda: rows(app)[0] == "bravo", "the pair with the lost secondary goes to the top")
+        assert rows(app) == ["bravo", "alpha", "charlie"]  # then by name
+        table = app.fleet.query_one(FleetTable)
+        assert "SECONDARY LOST" in str(table.get_cell("bravo", "alert"))
+        assert str(table.get_cell("charlie", "state")) == "running alone (primary)"
+        order = {}
+        for _ in range(4):
+            await pilot.press("s")
+            await pilot.pause()
+            order[app.fleet.sort] = rows(app)
+        assert order["name"] == ["alpha", "bravo", "charlie"]
+        assert order["rate"] == ["bravo", "alpha", "charlie"]  # most checkpoints a minute first
+        assert order["alert"] == ["bravo", "alpha", "charlie"]  # and round again
+        assert "sorted by alert" in app.fleet.sub_title
+
+
+async def test_slash_filters_on_name_address_state_and_alert_and_escape_clears() -> None:
+    app = offline_fleet()
+    async with app.run_test(size=(200, 30)) as pilot:
+        await show_offline(app)
+        await until(pilot, lambda: rows(app)[0] == "bravo", "the rows are judged")
+        await pilot.press("slash", *"alone")
+        await pilot.pause()
+        assert rows(app) == ["charlie"]
+        await pilot.press("enter")  # the filter stays, the table has the keys again
+        await pilot.pause()
+        assert rows(app) == ["charlie"] and app.fleet.query_one(FleetTable).has_focus
+        for text, expected in (("10.9.0.4", ["bravo"]), ("LOST", ["bravo"]), ("ALPHA", ["alpha"]),
+                               ("nothing like it", [])):
+            await pilot.press("slash", *["backspace"] * 20, *text)
+            await pilot.pause()
+            assert rows(app) == expected, text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert rows(app) == ["bravo", "alpha", "charlie"] and app.fleet.text == ""
+
+
+async def test_enter_opens_the_pairs_console_on_its_own_controller_and_escape_comes_back() -> None:
+    app = offline_fleet()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await show_offline(app)
+        await until(pilot, lambda: rows(app)[0] == "bravo", "the rows are judged")
+        await pilot.press("ctrl+home", "enter")
+        await pilot.pause()
+        console = app.screen
+        assert isinstance(console, MainScreen) and console.controller is app.fleet.members["bravo"].controller
+        assert console.pane("primary").current_alert is not None, "the alert is there at once"
+        assert console.pane("primary").current_alert.offer == "primary-failover"
+        # while it is open, the fleet's rows and the console both hear their pairs
+        healed = recorded("secondary", "10.9.0.4", "introspect-secondary-colo")
+        app.fleet.deliver("bravo", VMChanged("secondary", healed))
+        app.fleet.deliver("alpha", VMChanged("secondary", healed.with_(health=Health.DOWN, health_detail=REFUSED,
+                                                                       link=LinkState.DISCONNECTED)))
+        await until(pilot, lambda: console.pane("primary").current_alert is None, "the console hears its pair")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.fleet and app.fleet.members["bravo"].console is None
+        await until(pilot, lambda: rows(app)[0] == "alpha", "and the fleet its rows, drawn when it shows again")
+
+
+def test_fleet_without_pairs_or_with_a_bad_lab_says_so_in_one_line(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "config.toml"
+    empty.write_text("")
+    assert main(["fleet", "--config", str(empty)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("colotui: no pairs: give --lab DIR or --profile NAME") and err.count("\n") == 1
+    assert main(["fleet", "--config", str(empty), "--lab", str(tmp_path / "nolab")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"colotui: no lab in {tmp_path / 'nolab'} (no lab.json): start one with `colotui lab up --dir " \
+                  f"{tmp_path / 'nolab'}`\n"
+    assert main(["fleet", "--config", str(empty), "--profile", "nope"]) == 1
+    assert capsys.readouterr().err.startswith("colotui: no profile 'nope'")
+
+
+def test_fleet_table_snapshot(snap_compare) -> None:
+    app = offline_fleet()
+
+    async def show(pilot) -> None:
+        await show_offline(app)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(200, 12), run_before=show)
+
+
+@pytest.mark.kvm
+async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from_its_console(
+        labs: LabFactory) -> None:
+    """Three real pairs in COLO at once (counter guests): SIGKILL one's secondary → its row goes to the top
+    with the alert; enter → f → the failover, confirmed step by step; while that console is open another pair
+    loses its secondary and the operator is told; escape: the first row says running alone and no longer
+    sorts first (the newly critical pair does; an unprotected pair still above a healthy one)."""
+    names = ["lab-a", "lab-b", "lab-c"]
+    started = {name: await start_colo(labs, name=name) for name in names}
+    finished: dict[int, str] = {}
+
+    def hook(message: object) -> None:
+        if isinstance(message, ProcedureFinished):
+            finished[id(message)] = message.status
+
+    app = FleetApp([(name, ConsoleController(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0),
+                                             follow=follow)) for name, lab in started.items()])
+    async with app.run_test(size=(200, 50), message_hook=hook) as pilot:
+        fleet, table = app.fleet, app.fleet.query_one(FleetTable)
+
+        def state(name: str) -> str:
+            return str(table.get_cell(name, "state"))
+
+        await until(pilot, lambda: all(state(n) == "COLO running" and fleet.members[n].row.per_minute > 0
+                                       for n in names), "three pairs in COLO, checkpointing", timeout=30)
+        assert rows(app) == names and not any(fleet.members[n].row.alert for n in names)
+        assert all(str(table.get_cell(n, "roles")) == "primary / secondary" for n in names)
+
+        await asyncio.to_thread(started["lab-b"].kill, "secondary")
+        await until(pilot, lambda: rows(app)[0] == "lab-b", "the pair that lost its secondary goes to the top")
+        assert "SECONDARY LOST" in str(table.get_cell("lab-b", "alert"))
+        assert "primary-failover" in str(table.get_cell("lab-b", "alert")), "the row says what f will run"
+
+        await pilot.press("ctrl+home", "enter")
+        console = app.screen
+        assert isinstance(console, MainScreen) and console.controller is fleet.members["lab-b"].controller
+        assert console.controller.sessions is not None and len(console.controller.sessions) == 2, \
+            "the console uses the fleet's sessions: no second client on a QMP socket"
+        primary_pane = console.query_one("#pane-primary", VMPane)
+        assert primary_pane.current_alert is not None and primary_pane.current_alert.offer == "primary-failover"
+        await pilot.press("f")
+        panel = console.query_one(ProcedurePanel)
+        steps = 0
+        while not finished:
+            if panel.current is not None and panel.current.state.value == "confirm":
+                steps += 1
+                await pilot.press("y")
+            await pilot.pause(0.1)
+        assert list(finished.values()) == ["passed"] and steps == 9
+        p = lambda: console.views["primary"]  # noqa: E731
+        await until(pilot, lambda: p().colo is not None and p().colo.mode == "none" and p().status == "running",
+                    "the console shows the primary alone")
+
+        # the other pairs stay watched while this console is open
+        await asyncio.to_thread(started["lab-c"].kill, "secondary")
+        await until(pilot, lambda: fleet.members["lab-c"].row.severity == "critical", "lab-c's alert, live")
+        await until(pilot, lambda: any("lab-c" in n.message and "SECONDARY LOST" in n.message
+                                       for n in app._notifications), "the operator is told in the open console")
+
+        while app.screen is not fleet:  # escape closes the finished procedure's panel, then goes back
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+        await until(pilot, lambda: state("lab-b").startswith("running alone"), "lab-b's row: running alone")
+        assert str(table.get_cell("lab-b", "roles")).startswith("alone /")
+        assert fleet.members["lab-b"].row.severity != "critical" and fleet.members["lab-b"].row.offer is None
+        assert rows(app) == ["lab-c", "lab-b", "lab-a"], "critical first, then the unprotected pair, then the healthy"
