@@ -99,7 +99,7 @@ class FleetScreen(Screen[None]):
     DEFAULT_CSS = """
     FleetScreen #filter { display: none; }
     FleetScreen #filter.shown { display: block; }
-    FleetScreen FleetTable { height: 1fr; }
+    FleetScreen FleetTable { height: auto; max-height: 1fr; }
     """
 
     def __init__(self, pairs: Sequence[tuple[str, ConsoleController]], keymap: Keymap) -> None:
