@@ -21,7 +21,7 @@ from colotui.qmp import LinkState
 from colotui.qmp.health import Health
 from colotui.ui.app import FleetApp
 from colotui.ui.controller import ConsoleController
-from colotui.ui.fleet import FleetTable
+from colotui.ui.fleet_table import FleetTable
 from colotui.ui.main_screen import MainScreen
 from colotui.ui.messages import ProcedureFinished, VMChanged
 from colotui.ui.procedure import ProcedurePanel
@@ -68,7 +68,7 @@ async def show_offline(app: FleetApp, network: str = "10.9.0") -> None:
 
 
 def rows(app: FleetApp) -> list[str]:
-    return [str(row.key.value) for row in app.fleet.query_one(FleetTable).ordered_rows]
+    return app.fleet.table.order
 
 
 def test_a_row_says_what_the_pair_needs() -> None:
@@ -90,8 +90,8 @@ async def test_rows_sort_worst_first_and_the_sort_key_cycles() -> None:
         await until(pilot, lambda: rows(app)[0] == "bravo", "the pair with the lost secondary goes to the top")
         assert rows(app) == ["bravo", "alpha", "charlie"]  # then by name
         table = app.fleet.query_one(FleetTable)
-        assert "SECONDARY LOST" in str(table.get_cell("bravo", "alert"))
-        assert str(table.get_cell("charlie", "state")) == "running alone (primary)"
+        assert "SECONDARY LOST" in table.cell("bravo", "alert")
+        assert table.cell("charlie", "state") == "running alone (primary)"
         order = {}
         for _ in range(4):
             await pilot.press("s")
@@ -129,7 +129,7 @@ async def test_enter_opens_the_pairs_console_on_its_own_controller_and_escape_co
     async with app.run_test(size=(160, 50)) as pilot:
         await show_offline(app)
         await until(pilot, lambda: rows(app)[0] == "bravo", "the rows are judged")
-        await pilot.press("ctrl+home", "enter")
+        await pilot.press("home", "enter")
         await pilot.pause()
         console = app.screen
         assert isinstance(console, MainScreen) and console.controller is app.fleet.members["bravo"].controller
@@ -193,19 +193,19 @@ async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from
         fleet, table = app.fleet, app.fleet.query_one(FleetTable)
 
         def state(name: str) -> str:
-            return str(table.get_cell(name, "state"))
+            return table.cell(name, "state")
 
         await until(pilot, lambda: all(state(n) == "COLO running" and fleet.members[n].row.per_minute > 0
                                        for n in names), "three pairs in COLO, checkpointing", timeout=30)
         assert rows(app) == names and not any(fleet.members[n].row.alert for n in names)
-        assert all(str(table.get_cell(n, "roles")) == "primary / secondary" for n in names)
+        assert all(table.cell(n, "roles") == "primary / secondary" for n in names)
 
         await asyncio.to_thread(started["lab-b"].kill, "secondary")
         await until(pilot, lambda: rows(app)[0] == "lab-b", "the pair that lost its secondary goes to the top")
-        assert "SECONDARY LOST" in str(table.get_cell("lab-b", "alert"))
-        assert "primary-failover" in str(table.get_cell("lab-b", "alert")), "the row says what f will run"
+        assert "SECONDARY LOST" in table.cell("lab-b", "alert")
+        assert "primary-failover" in table.cell("lab-b", "alert"), "the row says what f will run"
 
-        await pilot.press("ctrl+home", "enter")
+        await pilot.press("home", "enter")
         console = app.screen
         assert isinstance(console, MainScreen) and console.controller is fleet.members["lab-b"].controller
         assert console.controller.sessions is not None and len(console.controller.sessions) == 2, \
@@ -235,6 +235,6 @@ async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from
             await pilot.press("escape")
             await pilot.pause(0.2)
         await until(pilot, lambda: state("lab-b").startswith("running alone"), "lab-b's row: running alone")
-        assert str(table.get_cell("lab-b", "roles")).startswith("alone /")
+        assert table.cell("lab-b", "roles").startswith("alone /")
         assert fleet.members["lab-b"].row.severity != "critical" and fleet.members["lab-b"].row.offer is None
         assert rows(app) == ["lab-c", "lab-b", "lab-a"], "critical first, then the unprotected pair, then the healthy"

@@ -9,8 +9,8 @@ pair's console while it is open. So every pair's alerts stay live while one
 console is open; a pair that turns critical then is also said as a notification.
 
 A checkpoint changes only a row's rate, pause and sparkline: rows are redrawn
-for that at most once a second, cell by cell; the table is rebuilt only when
-which rows it shows, or their order, changes.
+for that at most once a second, the changed lines only (`FleetTable`); all
+pairs' changes within that time are drawn together.
 """
 
 from __future__ import annotations
@@ -21,51 +21,22 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import ClassVar
 
-from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import Footer, Header, Input
 
 from ..model import VMView
 from ..model.fleet import SORTS, FleetRow, fleet_row, ordered
 from .controller import CHECKPOINT_PAINT, FRAME, ConsoleController
+from .fleet_table import TABLE_KEYS, FleetTable, by_id
 from .help import HelpScreen
-from .keymap import Keymap, bindings
+from .keymap import Keymap
 from .main_screen import MainScreen
 from .messages import ControllerTrouble, FromPair, PairChanged, VMChanged
-from .vm_pane import LINK_MARK, LINK_STYLE, sparkline
-
-#: The table's columns: key and heading.
-COLUMNS = (("mark", ""), ("name", "pair"), ("primary", "primary"), ("secondary", "secondary"),
-           ("roles", "roles"), ("state", "COLO state"), ("rate", "ckpt/min"), ("pause", "pause"),
-           ("pauses", "recent pauses"), ("links", "links"), ("alert", "alert"))
-SPARK = 12  # recent pauses shown
-ALERT_WIDTH = 72  # an alert longer than this is cut (its console shows all of it)
-_MARK = {"critical": ("✖", "bold red"), "warning": ("▲", "yellow"), "": ("✓", "green")}
-
-
-def _by_id(scope: str, *ids: str, keep: bool = True) -> list[BindingType]:
-    return [b for b in bindings(scope) if isinstance(b, Binding) and (b.id in ids) == keep]
-
-
-def row_cells(row: FleetRow) -> tuple[str | Text, ...]:
-    """The row's cells, in `COLUMNS` order."""
-    mark, style = _MARK.get(row.severity, _MARK[""])
-    state_style = "green" if row.state == "COLO running" else "yellow" if row.state.startswith("running alone") \
-        else "bold red" if "lost" in row.state or row.state == "two primaries" else ""
-    links = Text()
-    for link in row.links:
-        links.append(LINK_MARK[link], LINK_STYLE[link])
-    alert = row.alert if len(row.alert) <= ALERT_WIDTH else row.alert[:ALERT_WIDTH - 1] + "…"
-    if row.offer:
-        alert += f" [{row.offer}]"
-    pause = f"{row.last_pause_ms:.0f} ms" if row.last_pause_ms is not None else "–"
-    return (Text(mark, style), Text(row.name, "bold"), row.primary, row.secondary, row.roles,
-            Text(row.state, state_style), f"{row.per_minute:g}", pause, Text(sparkline(row.pauses_ms, SPARK), "cyan"),
-            links, Text(alert, _MARK.get(row.severity, _MARK[""])[1] if row.severity else ""))
 
 
 def _only_checkpoints(new: FleetRow, old: FleetRow | None) -> bool:
@@ -84,22 +55,13 @@ class _Member:
     console: MainScreen | None = None  # while its console is open
 
 
-class FleetTable(DataTable[str | Text]):
-    """The table; its open key replaces the table's own select key (keys are data)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = _by_id("fleet", "fleet.open")
-
-    def action_open_pair(self) -> None:
-        self.action_select_cursor()
-
-
 class FleetScreen(Screen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = _by_id("fleet", "fleet.open", keep=False) + _by_id(
+    BINDINGS: ClassVar[list[BindingType]] = by_id("fleet", *TABLE_KEYS, keep=False) + by_id(
         "app", "app.quit", "app.help")
     DEFAULT_CSS = """
     FleetScreen #filter { display: none; }
     FleetScreen #filter.shown { display: block; }
-    FleetScreen FleetTable { height: auto; max-height: 1fr; }
+    FleetScreen #rows { height: 1fr; }
     """
 
     def __init__(self, pairs: Sequence[tuple[str, ConsoleController]], keymap: Keymap) -> None:
@@ -110,9 +72,7 @@ class FleetScreen(Screen[None]):
                         for name, c in pairs}
         self.sort = SORTS[0]
         self.text = ""  # the filter
-        self._shown: dict[str, tuple[str | Text, ...]] = {}  # cells as drawn, by pair
-        self._drawn_rows: dict[str, FleetRow] = {}
-        self._order: list[str] = []
+        self._drawn: dict[str, FleetRow] = {}
         self._dirty: set[str] = set()
         self._flush: Timer | None = None
         self._flush_at = 0.0
@@ -120,7 +80,8 @@ class FleetScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="filter: name, address, roles, state, alert", id="filter")
-        yield FleetTable(cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="rows"):
+            yield FleetTable()
         yield Footer()
 
     @property
@@ -128,8 +89,6 @@ class FleetScreen(Screen[None]):
         return self.query_one(FleetTable)
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.table.add_column(label, key=key)
         self._subtitle()
         self._draw(set(self.members))
         for name, member in self.members.items():
@@ -172,8 +131,8 @@ class FleetScreen(Screen[None]):
             self.app.notify(f"{member.name}: {member.row.alert} (escape: back to the fleet)", severity="error",
                             timeout=15)
         self._dirty.add(member.name)
-        due = time.monotonic() + (CHECKPOINT_PAINT if _only_checkpoints(member.row, self._drawn_rows.get(
-            member.name)) else FRAME)
+        due = time.monotonic() + (CHECKPOINT_PAINT if _only_checkpoints(member.row, self._drawn.get(member.name))
+                                  else FRAME)
         if self._flush is not None and due < self._flush_at:
             self._flush.stop()
             self._flush = None
@@ -194,37 +153,10 @@ class FleetScreen(Screen[None]):
     # -- the table -------------------------------------------------------------------------------
 
     def _draw(self, dirty: set[str]) -> None:
-        """Rows in the filter's and the sort's order: rebuilt if that order changed, else the changed cells."""
-        table = self.table
+        """The rows in the filter's and the sort's order; of those already drawn, the ``dirty`` ones changed."""
         rows = ordered((m.row for m in self.members.values()), self.sort, self.text)
-        order = [row.name for row in rows]
-        if order != self._order:
-            selected = self.selected
-            table.clear()
-            self._shown = {}
-            for row in rows:
-                self._shown[row.name] = row_cells(row)
-                table.add_row(*self._shown[row.name], key=row.name)
-            self._order = order
-            if selected in order:
-                table.move_cursor(row=order.index(selected), animate=False)
-        else:
-            for row in rows:
-                if row.name not in dirty:
-                    continue
-                cells = row_cells(row)
-                for (key, _), old, new in zip(COLUMNS, self._shown[row.name], cells, strict=True):
-                    if old != new:
-                        table.update_cell(row.name, key, new, update_width=True)
-                self._shown[row.name] = cells
-        self._drawn_rows |= {row.name: row for row in rows}
-
-    @property
-    def selected(self) -> str | None:
-        """The pair under the cursor."""
-        if not self._order or not 0 <= self.table.cursor_row < len(self._order):
-            return None
-        return self._order[self.table.cursor_row]
+        self.table.show(rows, dirty)
+        self._drawn |= {row.name: row for row in rows}
 
     def _subtitle(self) -> None:
         shown = f" · filter: {self.text!r}" if self.text else ""
@@ -232,9 +164,9 @@ class FleetScreen(Screen[None]):
 
     # -- the operator's actions ------------------------------------------------------------------
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.open_pair(event.row_key.value)
+    def action_open_pair(self) -> None:
+        if self.table.selected is not None:
+            self.open_pair(self.table.selected)
 
     def open_pair(self, name: str) -> None:
         """That pair's console, on the fleet's controller of it."""
