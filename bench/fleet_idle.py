@@ -202,10 +202,10 @@ def main() -> None:
     print(f"`colotui fleet` idle, {args.seconds:.0f} s per size (QEMU {version}, KVM, {args.guest} guest, "
           f"{args.memory_mb} MiB, x-checkpoint-delay 1000 ms, {os.cpu_count()} cores)\n")
     one = rows[0].core_percent / rows[0].pairs
-    print(f"{'pairs':>5}{'checkpoints/s':>15}{'CPU % of a core':>17}{'per pair':>10}{'linear from 1st':>17}"
+    print(f"{'pairs':>5}{'checkpoints/s (all)':>21}{'CPU % of a core':>17}{'per pair':>10}{'linear from 1st':>17}"
           f"{'RSS start/end MB':>18}{'per pair MB':>13}")
     for r in rows:
-        print(f"{r.pairs:>5}{r.checkpoints_per_s:>15.1f}{r.core_percent:>17.2f}{r.core_percent / r.pairs:>10.2f}"
+        print(f"{r.pairs:>5}{r.checkpoints_per_s:>21.1f}{r.core_percent:>17.2f}{r.core_percent / r.pairs:>10.2f}"
               f"{one * r.pairs:>17.2f}{f'{r.rss_start_mb:.0f}/{r.rss_end_mb:.0f}':>18}"
               f"{r.rss_end_mb / r.pairs:>13.1f}")
     print("\ntarget: <= 1.00 % of a core per pair, linear; memory flat (start = end)")
