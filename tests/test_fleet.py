@@ -101,6 +101,11 @@ async def test_rows_sort_worst_first_and_the_sort_key_cycles() -> None:
         assert order["rate"] == ["bravo", "alpha", "charlie"]  # most checkpoints a minute first
         assert order["alert"] == ["bravo", "alpha", "charlie"]  # and round again
         assert "sorted by alert" in app.fleet.sub_title
+        commands = {c.title: c for c in app.get_system_commands(app.fleet)}
+        assert "SECONDARY LOST" in commands["Open console: bravo"].help
+        commands["Sort by name"].callback()
+        await pilot.pause()
+        assert rows(app) == ["alpha", "bravo", "charlie"], "the palette sorts too"
 
 
 async def test_slash_filters_on_name_address_state_and_alert_and_escape_clears() -> None:

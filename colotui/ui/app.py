@@ -16,6 +16,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from ..config import Config
+from ..model.fleet import SORTS
 from ..scenario import catalogue
 from .actions import ACTIONS
 from .controller import ConsoleController
@@ -91,6 +92,17 @@ class FleetApp(_Console):
 
     def get_default_screen(self) -> Screen[None]:
         return self.fleet
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """On the fleet: a command per pair to open its console, and one per sort; in a console: its own."""
+        yield from super().get_system_commands(screen)
+        if screen is not self.fleet:
+            return
+        for name, member in self.fleet.members.items():
+            yield SystemCommand(f"Open console: {name}", f"{member.row.state}  {member.row.alert}".strip(),
+                                partial(self.fleet.open_pair, name))
+        for sort in SORTS:
+            yield SystemCommand(f"Sort by {sort}", "the fleet's rows", partial(self.fleet.sort_by, sort))
 
     async def on_unmount(self) -> None:
         for controller in self.controllers:

@@ -181,7 +181,10 @@ class FleetScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_cycle_sort(self) -> None:
-        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.sort_by(SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)])
+
+    def sort_by(self, sort: str) -> None:
+        self.sort = sort
         self._subtitle()
         self._draw(set())
 
