@@ -204,7 +204,14 @@ def _fleet_pairs(args: argparse.Namespace, config: Config) -> list[tuple[str, Pa
     pairs = [(Path(lab).name or str(lab), resolve_pair(config, lab=lab)) for lab in labs]
     pairs += [(profile, resolve_pair(config, profile=profile)) for profile in profiles]
     names = [name for name, _ in pairs]
-    return [(name if names.count(name) == 1 else f"{name}#{i + 1}", pair) for i, (name, pair) in enumerate(pairs)]
+    pairs = [(name if names.count(name) == 1 else f"{name}#{i + 1}", pair) for i, (name, pair) in enumerate(pairs)]
+    seen: dict[str, str] = {}
+    for name, pair in pairs:  # a QMP socket serves one client: one VM in two rows would starve one of them
+        for endpoint in pair.by_role().values():
+            other = seen.setdefault(str(endpoint.qmp), name)
+            if other != name:
+                raise UserError(f"{other} and {name} share the VM at {endpoint.qmp}: give each pair once")
+    return pairs
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import sys
 from pathlib import Path
 
 import pytest
 
-from colotui.cli import main
-from colotui.config import Config
+from colotui.cli import _fleet_pairs, build_parser, main
+from colotui.config import Config, load_config
+from colotui.errors import UserError
 from colotui.lab import follow, pair_from_lab
 from colotui.model.checkpoints import CheckpointStats
 from colotui.model.fleet import fleet_row
@@ -30,6 +34,7 @@ from colotui.ui.vm_pane import VMPane
 from .apps import OFFLINE_PAIR
 from .colo import start_colo, until
 from .conftest import LabFactory
+from .terminal import Terminal
 
 DATA = Path(__file__).parent / "data"
 REFUSED = "cannot connect to /run/s.sock: connection refused"
@@ -165,6 +170,37 @@ def test_fleet_without_pairs_or_with_a_bad_lab_says_so_in_one_line(tmp_path: Pat
                   f"{tmp_path / 'nolab'}`\n"
     assert main(["fleet", "--config", str(empty), "--profile", "nope"]) == 1
     assert capsys.readouterr().err.startswith("colotui: no profile 'nope'")
+
+
+def test_without_flags_the_fleet_is_every_profile_of_the_config(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[profiles.prod]\nprimary = "10.0.0.1:4444"\nsecondary = "10.0.0.2:4444"\n'
+                      '[profiles.staging]\nprimary = "/run/p.sock"\nsecondary = "/run/s.sock"\n')
+    args = build_parser().parse_args(["fleet", "--config", str(config)])
+    pairs = _fleet_pairs(args, load_config(config))
+    assert [(name, str(pair.primary.qmp)) for name, pair in pairs] == [("prod", "10.0.0.1:4444"),
+                                                                       ("staging", "/run/p.sock")]
+    args = build_parser().parse_args(["fleet", "--config", str(config), "--profile", "staging", "--profile",
+                                      "staging"])
+    with pytest.raises(UserError, match=re.escape("staging#1 and staging#2 share the VM at /run/p.sock: give each "
+                                                  "pair once")):
+        _fleet_pairs(args, load_config(config))  # a QMP socket serves one client
+
+
+def test_colotui_fleet_in_a_terminal_shows_every_lab_and_quits(labs: LabFactory, tmp_path: Path) -> None:
+    """The command as an operator runs it: two labs (not in COLO yet), a row each, a transcript each, q quits."""
+    dirs = [labs.up(name).dir for name in ("east", "west")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")} | {"XDG_STATE_HOME": str(tmp_path)}
+    fleet = Terminal([sys.executable, "-m", "colotui", "fleet", "--lab", str(dirs[0]), "--lab", str(dirs[1])],
+                     cwd=tmp_path, env=env, size=(200, 30))
+    shown = fleet.wait_for(lambda text: all(part in text for part in (
+        "east", "west", "not in COLO", "fleet: 2 pairs", "Open the pair's console")), 30)
+    fleet.press("q")
+    assert fleet.wait_exit(10) == 0, fleet.text[-2000:]
+    assert shown, fleet.text[-2000:]
+    assert "Traceback" not in fleet.text and "keymap not used" not in fleet.text
+    transcripts = sorted(p.name.rsplit("-", 1)[-1] for p in (tmp_path / "colotui" / "transcripts").iterdir())
+    assert transcripts == ["east.jsonl", "west.jsonl"], "a transcript per pair"
 
 
 def test_fleet_table_snapshot(snap_compare) -> None:
