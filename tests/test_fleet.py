@@ -33,7 +33,7 @@ from colotui.ui.vm_pane import VMPane
 
 from .apps import OFFLINE_PAIR
 from .colo import start_colo, until
-from .conftest import LabFactory
+from .conftest import ALL_QEMUS, LabFactory
 from .terminal import Terminal
 
 DATA = Path(__file__).parent / "data"
@@ -214,6 +214,7 @@ def test_fleet_table_snapshot(snap_compare) -> None:
 
 
 @pytest.mark.kvm
+@ALL_QEMUS
 async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from_its_console(
         labs: LabFactory) -> None:
     """Three real pairs in COLO at once (counter guests): SIGKILL one's secondary → its row goes to the top
