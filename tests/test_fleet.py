@@ -113,6 +113,37 @@ async def test_rows_sort_worst_first_and_the_sort_key_cycles() -> None:
         assert rows(app) == ["alpha", "bravo", "charlie"], "the palette sorts too"
 
 
+async def test_new_checkpoints_redraw_their_row_only_and_within_a_second() -> None:
+    """A checkpoint changes a row's rate, pause and sparkline: that line is drawn again, no other, and not at
+    once (the fleet gathers a second of them); a new alert is drawn within a frame."""
+    app = offline_fleet()
+    async with app.run_test(size=(200, 30)) as pilot:
+        await show_offline(app)
+        await until(pilot, lambda: rows(app) == ["bravo", "alpha", "charlie"], "the rows are judged")
+        await pilot.pause(0.5)
+        table = app.fleet.table
+        drawn: list[int] = []
+        render_line = table.render_line
+
+        def spy(y: int):
+            drawn.append(y)
+            return render_line(y)
+
+        table.render_line = spy  # type: ignore[method-assign]
+        alpha = offline_views("10.9.0")["alpha"]
+        app.fleet.deliver("alpha", VMChanged("primary", alpha["primary"].with_(checkpoints=ticking(31))))
+        await pilot.pause(0.5)
+        assert drawn == [] and table.cell("alpha", "rate") == "30", "checkpoints wait for the next second"
+        await until(pilot, lambda: table.cell("alpha", "rate") == "31", "the new rate is drawn", timeout=2)
+        await pilot.pause(0.1)
+        assert set(drawn) == {2}, "alpha's line (under the heading and bravo) and no other"
+        drawn.clear()
+        app.fleet.deliver("charlie", VMChanged("secondary", VMView("secondary", "10.9.0.6").with_(
+            structure_known=True, health=Health.DOWN, health_detail=REFUSED)))
+        await pilot.pause(0.1)
+        assert rows(app) == ["bravo", "charlie", "alpha"], "an alert reorders the rows at once"
+
+
 async def test_slash_filters_on_name_address_state_and_alert_and_escape_clears() -> None:
     app = offline_fleet()
     async with app.run_test(size=(200, 30)) as pilot:

@@ -39,8 +39,8 @@ from .main_screen import MainScreen
 from .messages import ControllerTrouble, FromPair, PairChanged, VMChanged
 
 
-def _only_checkpoints(new: FleetRow, old: FleetRow | None) -> bool:
-    return old is not None and replace(new, per_minute=old.per_minute, last_pause_ms=old.last_pause_ms,
+def _only_checkpoints(new: FleetRow, old: FleetRow) -> bool:
+    return replace(new, per_minute=old.per_minute, last_pause_ms=old.last_pause_ms,
                                        pauses_ms=old.pauses_ms) == old
 
 
@@ -72,7 +72,6 @@ class FleetScreen(Screen[None]):
                         for name, c in pairs}
         self.sort = SORTS[0]
         self.text = ""  # the filter
-        self._drawn: dict[str, FleetRow] = {}
         self._dirty: set[str] = set()
         self._flush: Timer | None = None
         self._flush_at = 0.0
@@ -131,8 +130,7 @@ class FleetScreen(Screen[None]):
             self.app.notify(f"{member.name}: {member.row.alert} (escape: back to the fleet)", severity="error",
                             timeout=15)
         self._dirty.add(member.name)
-        due = time.monotonic() + (CHECKPOINT_PAINT if _only_checkpoints(member.row, self._drawn.get(member.name))
-                                  else FRAME)
+        due = time.monotonic() + (CHECKPOINT_PAINT if _only_checkpoints(member.row, before) else FRAME)
         if self._flush is not None and due < self._flush_at:
             self._flush.stop()
             self._flush = None
@@ -154,9 +152,7 @@ class FleetScreen(Screen[None]):
 
     def _draw(self, dirty: set[str]) -> None:
         """The rows in the filter's and the sort's order; of those already drawn, the ``dirty`` ones changed."""
-        rows = ordered((m.row for m in self.members.values()), self.sort, self.text)
-        self.table.show(rows, dirty)
-        self._drawn |= {row.name: row for row in rows}
+        self.table.show(ordered((m.row for m in self.members.values()), self.sort, self.text), dirty)
 
     def _subtitle(self) -> None:
         shown = f" · filter: {self.text!r}" if self.text else ""
