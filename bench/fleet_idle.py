@@ -6,7 +6,8 @@ x-checkpoint-delay, 1000 ms), then for each fleet size asked for, in one run:
 runs `colotui fleet --lab DIR ...` in a pseudo-terminal (200x50; what it draws
 is read and dropped), waits until it has read every VM once (its per-pair
 transcripts say so), and measures its CPU time (as a share of one core) and
-its memory (RSS) over SECONDS of idle: nothing changes but checkpoints.
+its memory (RSS) over SECONDS of idle: nothing changes but checkpoints. For
+comparison, `colotui connect --lab` on the first lab, measured the same way.
 
 Target (issue 17): linear in the pairs, <= 1 % of one core per pair; memory
 flat over the measurement.
@@ -40,6 +41,7 @@ SIZE = (50, 200)  # rows, columns
 
 @dataclass
 class Row:
+    command: str
     pairs: int
     seconds: float
     cpu_s: float
@@ -65,17 +67,20 @@ def rss_mb(pid: int) -> float:
 
 
 class Fleet:
-    """`colotui fleet --lab DIR ...` in a pseudo-terminal, its state (transcripts) under ``state``."""
+    """`colotui fleet --lab DIR ...` (or `colotui connect --lab DIR`) in a pseudo-terminal, its state
+    (transcripts) under ``state``."""
 
-    def __init__(self, labs: list[Lab], state: Path) -> None:
+    def __init__(self, labs: list[Lab], state: Path, command: str = "fleet") -> None:
         self.transcripts = state / "colotui" / "transcripts"
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             os.environ["COLUMNS"], os.environ["LINES"] = str(SIZE[1]), str(SIZE[0])
             os.environ["XDG_STATE_HOME"] = str(state)
-            argv = [sys.executable, "-m", "colotui", "fleet"]
+            argv = [sys.executable, "-m", "colotui", command]
             for lab in labs:
                 argv += ["--lab", str(lab.dir)]
+            if command == "connect":
+                argv += ["--transcript", str(self.transcripts / "connect.jsonl")]
             os.execv(sys.executable, argv)
         import fcntl
         import struct
@@ -104,7 +109,7 @@ class Fleet:
     def replies(self) -> list[int]:
         """Replies each VM's main session has had, over every pair's transcript."""
         counts: dict[tuple[str, str], int] = {}
-        for path in self.transcripts.glob("*-fleet-*.jsonl"):
+        for path in self.transcripts.glob("*.jsonl"):
             for text in path.read_text().splitlines():
                 try:
                     line = json.loads(text)
@@ -151,16 +156,23 @@ def start_lab(lab: Lab, guest: str, memory_mb: int) -> None:
 
 
 def checkpoints(fleet_state: Path) -> float:
-    """Checkpoints so far, over all pairs: RESUME events in the fleet's transcripts (one per VM a checkpoint)."""
+    """Checkpoints so far, over all pairs: RESUME events on the VMs' main sessions in the transcripts (each
+    checkpoint resumes both VMs; every monitor hears it, the out-of-band ones are left out)."""
     total = 0
-    for path in (fleet_state / "colotui" / "transcripts").glob("*-fleet-*.jsonl"):
-        total += len(re.findall(r'"event": ?"RESUME"', path.read_text()))
+    for path in (fleet_state / "colotui" / "transcripts").glob("*.jsonl"):
+        for text in path.read_text().splitlines():
+            if "RESUME" in text and re.search(r'"event": ?"RESUME"', text):
+                try:
+                    vm = json.loads(text)["vm"]
+                except ValueError:  # the line being written
+                    continue
+                total += not vm.endswith("/oob")
     return total / 2
 
 
-def measure(labs: list[Lab], tmp: Path, seconds: float) -> Row:
-    state = tmp / f"state-{len(labs)}"
-    fleet = Fleet(labs, state)
+def measure(labs: list[Lab], tmp: Path, seconds: float, command: str = "fleet") -> Row:
+    state = tmp / f"state-{command}-{len(labs)}"
+    fleet = Fleet(labs, state, command)
     try:
         fleet.wait_until_read(2 * len(labs))
         cpu, wall, rss_start = cpu_seconds(fleet.pid), time.monotonic(), rss_mb(fleet.pid)
@@ -172,7 +184,7 @@ def measure(labs: list[Lab], tmp: Path, seconds: float) -> Row:
         counted = checkpoints(state) - before
     finally:
         fleet.stop()
-    return Row(len(labs), wall, cpu, rss_start, rss_end, counted / wall)
+    return Row(command, len(labs), wall, cpu, rss_start, rss_end, counted / wall)
 
 
 def main() -> None:
@@ -193,6 +205,9 @@ def main() -> None:
                     labs.append(lab)
                     print(f"starting {lab.dir.name} and bringing it into COLO …", file=sys.stderr, flush=True)
                     start_lab(lab, args.guest, args.memory_mb)
+                if size == sizes[0] == 1:
+                    print(f"measuring colotui connect for {args.seconds:.0f} s …", file=sys.stderr, flush=True)
+                    rows.append(measure(labs, Path(tmp), args.seconds, "connect"))
                 print(f"measuring the fleet of {size} for {args.seconds:.0f} s …", file=sys.stderr, flush=True)
                 rows.append(measure(labs, Path(tmp), args.seconds))
             version = labs[0].state().qemu["version"]
@@ -201,13 +216,16 @@ def main() -> None:
                 lab.down()
     print(f"`colotui fleet` idle, {args.seconds:.0f} s per size (QEMU {version}, KVM, {args.guest} guest, "
           f"{args.memory_mb} MiB, x-checkpoint-delay 1000 ms, {os.cpu_count()} cores)\n")
-    one = rows[0].core_percent / rows[0].pairs
-    print(f"{'pairs':>5}{'checkpoints/s (all)':>21}{'CPU % of a core':>17}{'per pair':>10}{'linear from 1st':>17}"
-          f"{'RSS start/end MB':>18}{'per pair MB':>13}")
+    fleets = [r for r in rows if r.command == "fleet"]
+    one = fleets[0].core_percent / fleets[0].pairs
+    print(f"{'command':<8}{'pairs':>5}{'checkpoints/s':>15}{'CPU % of a core':>17}{'per pair':>10}"
+          f"{'linear from 1st':>17}{'RSS start/end MB':>18}{'per pair MB':>13}")
     for r in rows:
-        print(f"{r.pairs:>5}{r.checkpoints_per_s:>21.1f}{r.core_percent:>17.2f}{r.core_percent / r.pairs:>10.2f}"
-              f"{one * r.pairs:>17.2f}{f'{r.rss_start_mb:.0f}/{r.rss_end_mb:.0f}':>18}"
+        linear = f"{one * r.pairs:.2f}" if r.command == "fleet" else ""
+        print(f"{r.command:<8}{r.pairs:>5}{r.checkpoints_per_s:>15.1f}{r.core_percent:>17.2f}"
+              f"{r.core_percent / r.pairs:>10.2f}{linear:>17}{f'{r.rss_start_mb:.0f}/{r.rss_end_mb:.0f}':>18}"
               f"{r.rss_end_mb / r.pairs:>13.1f}")
+    print("\ncheckpoints/s: of all the pairs together")
     print("\ntarget: <= 1.00 % of a core per pair, linear; memory flat (start = end)")
 
 
