@@ -67,7 +67,7 @@ class FleetTable(Widget, can_focus=True):
         self.rows: list[FleetRow] = []
         self.cursor = 0
         self._cells: dict[str, tuple[Text, ...]] = {}
-        self._widths = [len(label) for _, label in COLUMNS]
+        self._widths = [0] * len(COLUMNS)
         self._strips: dict[str, Strip] = {}  # a row as drawn, for the widths in force
         self._heading: Strip | None = None
 
@@ -92,15 +92,17 @@ class FleetTable(Widget, can_focus=True):
             if row.name in changed or row.name not in self._cells:
                 self._cells[row.name] = row_cells(row)
                 self._strips.pop(row.name, None)
-        widths = [max([len(label)] + [self._cells[name][i].cell_len for name in order])
-                  for i, (_, label) in enumerate(COLUMNS)]
-        redraw_all = order != self.order or widths != self._widths
+        fitted = [max([len(label)] + [self._cells[name][i].cell_len for name in order])
+                  for i, (_, label) in enumerate(COLUMNS[:-1])] + [0]  # the last column is not padded
+        if order == self.order:  # columns only widen while the rows stay: no redraw for a rate of 9.5, then 10
+            fitted = [max(old, new) for old, new in zip(self._widths, fitted, strict=True)]
+        redraw_all = order != self.order or fitted != self._widths
         self.rows = list(rows)
         if selected in order:
             self.cursor = order.index(selected)
         self.cursor = max(0, min(self.cursor, len(rows) - 1))
         if redraw_all:
-            self._widths, self._strips, self._heading = widths, {}, None
+            self._widths, self._strips, self._heading = fitted, {}, None
             self.refresh(layout=True)
             return
         for y, name in enumerate(order, start=1):
