@@ -157,7 +157,7 @@ async def test_slash_filters_on_name_address_state_and_alert_and_escape_clears()
         assert rows(app) == ["charlie"] and app.fleet.query_one(FleetTable).has_focus
         for text, expected in (("10.9.0.4", ["bravo"]), ("LOST", ["bravo"]), ("ALPHA", ["alpha"]),
                                ("secondary lost", ["bravo"]), ("nothing like it", []), ("q", [])):
-            await pilot.press("slash", *["backspace"] * 20, *text)
+            await pilot.press("escape", "slash", *text)  # escape clears the last one
             await pilot.pause()
             assert rows(app) == expected and app.fleet.text == text, text  # s and q are letters here
         await pilot.press("escape")
