@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .compat import deprecation_lines
 from .config import Config, load_config
+from .config import default_path as default_config_path
 from .errors import UserError
 from .pair import Pair
 from .qmp import Transcript
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # the console and the lab load only for the commands that use
     from .lab import LabState
     from .scenario import Scenario
     from .ui.app import ColotuiApp
+    from .ui.controller import ConsoleController
 from .paths import default_lab_dir, state_dir
 
 DESCRIPTION = """\
@@ -40,6 +42,7 @@ examples:
   colotui lab up --dir /tmp/lab         start a primary (127.0.0.1) and a secondary (127.0.0.2)
   colotui connect --lab /tmp/lab        attach the console to that lab
   colotui connect /run/p.sock 127.0.0.2:4444
+  colotui fleet --lab /tmp/lab --lab /tmp/lab2   both pairs in one table
   colotui lab kill secondary --dir /tmp/lab
   colotui keys --keymap vim             the console's keys with the vim keymap
   colotui serve --lab /tmp/lab          the console in a browser, on 127.0.0.1 port 8566
@@ -148,12 +151,11 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(Path(args.config) if getattr(args, "config", None) else None)
 
 
-def _console(args: argparse.Namespace, config: Config, pair: Pair, transcript: Transcript | None) -> ColotuiApp:
-    """The console on ``pair`` with the operator's config and keymap (a refused keymap: the default, and why)."""
+def _controller(args: argparse.Namespace, config: Config, pair: Pair,
+                transcript: Transcript | None) -> ConsoleController:
+    """The engine room of a console on ``pair``: a lab's pair follows the lab (respawn) and shows its traffic."""
     from .model.traffic import TrafficStats
-    from .ui.app import ColotuiApp
     from .ui.controller import ConsoleController, Follower, TrafficSource
-    from .ui.keymap import keymap_or_default
 
     if getattr(args, "deadline", None):
         config = replace(config, deadline=args.deadline)
@@ -167,9 +169,17 @@ def _console(args: argparse.Namespace, config: Config, pair: Pair, transcript: T
         if has_traffic(lab):  # the net guest: the console shows what its traffic helper sees
             def traffic() -> AsyncIterator[TrafficStats]:
                 return watch_stats(lab)
-    controller = ConsoleController(pair, config=config, transcript=transcript,
-                                   read_only=getattr(args, "read_only", False), follow=follow, traffic=traffic)
-    return ColotuiApp(controller, keymap=keymap_or_default(args.keymap or config.keymap))
+    return ConsoleController(pair, config=config, transcript=transcript,
+                             read_only=getattr(args, "read_only", False), follow=follow, traffic=traffic)
+
+
+def _console(args: argparse.Namespace, config: Config, pair: Pair, transcript: Transcript | None) -> ColotuiApp:
+    """The console on ``pair`` with the operator's config and keymap (a refused keymap: the default, and why)."""
+    from .ui.app import ColotuiApp
+    from .ui.keymap import keymap_or_default
+
+    keymap = keymap_or_default(args.keymap or config.keymap)
+    return ColotuiApp(_controller(args, config, pair, transcript), keymap=keymap)
 
 
 def _transcript(args: argparse.Namespace, config: Config) -> Transcript:
@@ -221,6 +231,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"colotui serve: {warning}", file=sys.stderr, flush=True)
     check_port(args.host, args.port)
     serve(console, host=args.host, port=args.port)
+    return 0
+
+
+def _fleet_pairs(args: argparse.Namespace, config: Config) -> list[tuple[str, Pair]]:
+    """The pairs of ``--lab`` and ``--profile`` (each repeatable), else every profile of the config; by name
+    (a lab's directory name, a profile's name)."""
+    from .resolve import resolve_pair
+
+    labs, profiles = args.lab or [], args.profile or []
+    if not labs and not profiles:
+        profiles = list(config.profiles)
+    if not labs and not profiles:
+        where = config.path or default_config_path()
+        raise UserError(f"no pairs: give --lab DIR or --profile NAME (each repeatable), or add profiles to {where}")
+    pairs = [(Path(lab).name or str(lab), resolve_pair(config, lab=lab)) for lab in labs]
+    pairs += [(profile, resolve_pair(config, profile=profile)) for profile in profiles]
+    names = [name for name, _ in pairs]
+    pairs = [(name if names.count(name) == 1 else f"{name}#{i + 1}", pair) for i, (name, pair) in enumerate(pairs)]
+    seen: dict[str, str] = {}
+    for name, pair in pairs:  # a QMP socket serves one client: one VM in two rows would starve one of them
+        for endpoint in pair.by_role().values():
+            other = seen.setdefault(str(endpoint.qmp), name)
+            if other != name:
+                raise UserError(f"{other} and {name} share the VM at {endpoint.qmp}: give each pair once")
+    return pairs
+
+
+def check_fleet(args: argparse.Namespace) -> None:
+    """What `colotui fleet` refuses before its table starts (no pairs, a wrong lab or profile, a VM twice)."""
+    _fleet_pairs(args, _config(args))
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """Many pairs in one table; each row opens that pair's console on the fleet's own sessions to it."""
+    from .ui.app import FleetApp
+    from .ui.keymap import keymap_or_default
+
+    config = _config(args)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    pairs = [(name, _controller(args, config, pair, new_transcript(
+        state_dir() / "transcripts" / f"{stamp}-fleet-{name.replace('/', '_')}.jsonl", config.transcripts)))
+        for name, pair in _fleet_pairs(args, config)]
+    FleetApp(pairs, config=config, keymap=keymap_or_default(args.keymap or config.keymap)).run()
     return 0
 
 
@@ -542,6 +595,20 @@ def build_parser() -> argparse.ArgumentParser:
     from .repl.shell import add_shell_parser
 
     add_shell_parser(sub, add_session_options)
+
+    fleet = sub.add_parser("fleet", help="a table of many COLO pairs, worst alert first; enter opens a pair's console",
+                           description="One row per pair: its addresses, roles, COLO state, checkpoint rate and "
+                                       "pauses, each side's link, and its alert, worst first. enter opens the "
+                                       "pair's console, escape comes back; every pair stays watched meanwhile. "
+                                       "Without --lab or --profile: every profile of the config.")
+    fleet.add_argument("--lab", action="append", metavar="DIR", help="a lab's pair (repeatable)")
+    fleet.add_argument("--profile", action="append", metavar="NAME",
+                       help="a connection profile from the config file (repeatable)")
+    fleet.add_argument("--deadline", type=float, metavar="SECONDS",
+                       help="how long any QMP command may take before it is reported as late "
+                            "(default: the config's, 10)")
+    add_console_options(fleet)
+    fleet.set_defaults(func=cmd_fleet, check=check_fleet)
 
     demo = sub.add_parser("demo", help="start a local COLO lab, open the console, stop the lab on exit")
     add_dir(demo)

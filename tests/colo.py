@@ -175,10 +175,10 @@ async def _next_event(sub: Subscription) -> Event:
             return notice
 
 
-async def start_colo(labs: LabFactory, variant: str | None = None) -> Lab:
-    """A fresh lab brought into COLO by the startup procedure (in ``variant``), checkpointing, its guest
-    counting."""
-    lab = await asyncio.to_thread(labs.up)
+async def start_colo(labs: LabFactory, variant: str | None = None, name: str = "lab") -> Lab:
+    """A fresh lab (in ``labs``' directory ``name``) brought into COLO by the startup procedure (in ``variant``),
+    checkpointing, its guest counting."""
+    lab = await asyncio.to_thread(labs.up, name)
     await run(lab, "startup", variant=variant)
     state = lab.state()
     primary, secondary = state.current("primary"), state.current("secondary")

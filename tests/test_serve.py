@@ -80,6 +80,18 @@ def test_a_bad_lab_is_one_line_and_nothing_listens(tmp_path: Path) -> None:
     assert not _listening(port)
 
 
+def test_what_fleet_refuses_is_refused_before_anything_listens(tmp_path: Path) -> None:
+    port = _free_port()
+    bad = subprocess.run([*COLOTUI, "serve", "fleet", "--lab", str(tmp_path / "none"), "--port", str(port)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and bad.stderr.startswith(f"colotui: no lab in {tmp_path / 'none'}")
+    (tmp_path / "empty.toml").write_text("keymap = \"default\"\n")
+    none = subprocess.run([*COLOTUI, "serve", "fleet", "--config", str(tmp_path / "empty.toml"), "--port", str(port)],
+                          capture_output=True, text=True, timeout=60)
+    assert none.returncode == 1 and none.stderr.startswith("colotui: no pairs"), none.stderr
+    assert not _listening(port)
+
+
 def test_what_connect_refuses_is_refused_before_anything_listens(tmp_path: Path) -> None:
     port = _free_port()
     bare = subprocess.run([*COLOTUI, "serve", "--port", str(port)], capture_output=True, text=True, timeout=60)

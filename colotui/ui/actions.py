@@ -26,8 +26,8 @@ class Action:
 
 
 #: Each scope, as people call the place where its keys work (in the order the keys screen lists them).
-SCOPES = {"app": "Anywhere", "procedure": "Procedure panel", "picker": "Procedure picker", "tree": "A VM's tree",
-          "repl": "QMP console", "confirm": "Confirmation", "help": "Keys screen",
+SCOPES = {"app": "Anywhere", "fleet": "Fleet table", "procedure": "Procedure panel", "picker": "Procedure picker",
+          "tree": "A VM's tree", "repl": "QMP console", "confirm": "Confirmation", "help": "Keys screen",
           "doctor": "Doctor's findings", "replay": "Replay"}
 
 ACTIONS: tuple[Action, ...] = (
@@ -36,12 +36,20 @@ ACTIONS: tuple[Action, ...] = (
     Action("app.refresh", "refresh", "Refresh"),
     Action("app.procedures", "pick_procedure", "Procedures"),
     Action("app.failover", "offered_procedure", "Failover"),
-    Action("app.close_procedure", "close_procedure", "Close procedure", show=False),
+    Action("app.close_procedure", "close_procedure", "Close procedure / back to the fleet", show=False),
     Action("app.focus_primary", "focus_pane('primary')", "Primary pane", show=False),
     Action("app.focus_secondary", "focus_pane('secondary')", "Secondary pane", show=False),
     Action("app.export", "export", "Export runbook", show=False),
     Action("app.doctor", "doctor", "Doctor"),
     Action("app.repl", "open_repl", "QMP console"),
+    Action("fleet.open", "open_pair", "Open the pair's console"),
+    Action("fleet.filter", "filter", "Filter"),
+    Action("fleet.sort", "cycle_sort", "Sort"),
+    Action("fleet.clear", "clear_filter", "Clear filter", show=False),
+    Action("fleet.down", "cursor(1)", "Down", show=False),
+    Action("fleet.up", "cursor(-1)", "Up", show=False),
+    Action("fleet.first", "cursor_to(0)", "First pair", show=False),
+    Action("fleet.last", "cursor_to(-1)", "Last pair", show=False),
     Action("procedure.run", "decide('run')", "Run step"),
     Action("procedure.skip", "decide('skip')", "Skip"),
     Action("procedure.retry", "decide('retry')", "Retry"),

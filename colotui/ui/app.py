@@ -1,61 +1,111 @@
-"""The console app: the keymap and theme in force, the main screen, and the palette.
+"""The console apps: the keymap and theme in force, the first screen, and the palette.
 
-Everything else lives elsewhere: the layout and the reactions to what happens
-in `MainScreen`, sessions, watchers, the QMP console and procedures in the
-`ConsoleController` the app is given (and closes when it ends).
+`ColotuiApp` is one pair's console (its main screen); `FleetApp` is `colotui
+fleet`, a table of pairs whose rows open their consoles. Everything else lives
+elsewhere: the layout and the reactions to what happens in `MainScreen` and
+`FleetScreen`, sessions, watchers, the QMP console and procedures in the
+`ConsoleController`s the app is given (and closes when it ends).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
 
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from ..config import Config
+from ..model.fleet import SORTS
 from ..scenario import catalogue
 from .actions import ACTIONS
 from .controller import ConsoleController
+from .fleet import FleetScreen
 from .keymap import Keymap, load_keymap, shown
 from .main_screen import MainScreen
 from .replay import ReplayController, ReplayScreen
 
 
-class ColotuiApp(App[None]):
-    """Both VMs of ``controller``'s pair side by side, with ``keymap`` (default: the built-in keys)."""
+class _Console(App[None]):
+    """What both apps share: the keymap (default: the built-in keys), the theme, the palette."""
 
     TITLE = "colotui"
 
-    def __init__(self, controller: ConsoleController, *, keymap: Keymap | None = None) -> None:
+    def __init__(self, config: Config, keymap: Keymap | None) -> None:
         super().__init__()
-        self.controller = controller
         self.keymap = keymap or load_keymap("default")
         self.set_keymap(self.keymap.keys)
-        if controller.config.theme:
-            self.theme = controller.config.theme
+        if config.theme:
+            self.theme = config.theme
+
+    def on_mount(self) -> None:
+        if self.keymap.notice:
+            self.notify(self.keymap.notice, severity="error", timeout=20)
+
+    def console_screen(self, screen: Screen[object]) -> MainScreen | None:
+        """The pair's console the palette acts on, opened from ``screen``."""
+        return screen if isinstance(screen, MainScreen) else None
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The palette: every action of the pair's console (with its keys) and every procedure."""
+        yield from super().get_system_commands(screen)
+        main = self.console_screen(screen)
+        if main is None:
+            return
+        for action in ACTIONS:
+            if action.scope != "app" or action.id == "app.close_procedure":
+                continue
+            keys = ",".join(shown(k) for k in self.keymap.keys[action.id].split(","))
+            yield SystemCommand(action.description, f"keys: {keys}  ({action.id})",
+                                partial(main.run_action, action.action))
+        for entry in catalogue().values():
+            if entry.error is None:
+                yield SystemCommand(f"Run procedure: {entry.name}", f"{entry.title} ({entry.origin})",
+                                    partial(main.start_procedure, entry.name))
+
+
+class ColotuiApp(_Console):
+    """Both VMs of ``controller``'s pair side by side, with ``keymap`` (default: the built-in keys)."""
+
+    def __init__(self, controller: ConsoleController, *, keymap: Keymap | None = None) -> None:
+        super().__init__(controller.config, keymap)
+        self.controller = controller
         self.main = ReplayScreen(controller, self.keymap) if isinstance(controller, ReplayController) \
             else MainScreen(controller, self.keymap)
 
     def get_default_screen(self) -> Screen[None]:
         return self.main
 
-    def on_mount(self) -> None:
-        if self.keymap.notice:
-            self.notify(self.keymap.notice, severity="error", timeout=20)
+    def console_screen(self, screen: Screen[object]) -> MainScreen | None:
+        return self.main  # a modal (picker, keys) opened over it: the palette still acts on the pair
 
     async def on_unmount(self) -> None:
         await self.controller.close()
 
+
+class FleetApp(_Console):
+    """A table of pairs (name, controller), each row opening that pair's console on its own controller."""
+
+    def __init__(self, pairs: Sequence[tuple[str, ConsoleController]], *, config: Config | None = None,
+                 keymap: Keymap | None = None) -> None:
+        super().__init__(config or Config(), keymap)
+        self.controllers = [controller for _, controller in pairs]
+        self.fleet = FleetScreen(pairs, self.keymap)
+
+    def get_default_screen(self) -> Screen[None]:
+        return self.fleet
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """The palette: every action of the main screen (with its keys) and every procedure."""
+        """On the fleet: a command per pair to open its console, and one per sort; in a console: its own."""
         yield from super().get_system_commands(screen)
-        for action in ACTIONS:
-            if action.scope != "app" or action.id == "app.close_procedure":
-                continue
-            keys = ",".join(shown(k) for k in self.keymap.keys[action.id].split(","))
-            yield SystemCommand(action.description, f"keys: {keys}  ({action.id})",
-                                partial(self.main.run_action, action.action))
-        for entry in catalogue().values():
-            if entry.error is None:
-                yield SystemCommand(f"Run procedure: {entry.name}", f"{entry.title} ({entry.origin})",
-                                    partial(self.main.start_procedure, entry.name))
+        if screen is not self.fleet:
+            return
+        for name, member in self.fleet.members.items():
+            yield SystemCommand(f"Open console: {name}", f"{member.row.state}  {member.row.alert}".strip(),
+                                partial(self.fleet.open_pair, name))
+        for sort in SORTS:
+            yield SystemCommand(f"Sort by {sort}", "the fleet's rows", partial(self.fleet.sort_by, sort))
+
+    async def on_unmount(self) -> None:
+        for controller in self.controllers:
+            await controller.close()

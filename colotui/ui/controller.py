@@ -86,7 +86,6 @@ class ConsoleController:
         self._record_pair()
         for role in ROLES:
             self._watch(role)
-        self.repl = self._new_repl()
         if self.follow is not None:
             self._spawn("follow", self._follow(self.follow))
         if self.traffic is not None:
@@ -192,10 +191,18 @@ class ConsoleController:
             self._pending.pop(role, None)
             self._delivered.pop(role, None)
             self._watch(role)
-        self.repl = self._new_repl()
+        if self.repl is not None:
+            self.repl = self._new_repl()
         return changed
 
     # -- the QMP console and procedures ----------------------------------------------------------
+
+    def open_repl(self) -> Repl | None:
+        """The QMP console on the pair's sessions, made when a console screen first shows it (a pair in a
+        fleet whose console is never opened needs none); None when not connected."""
+        if self.repl is None and self.sessions is not None:
+            self.repl = self._new_repl()
+        return self.repl
 
     def _new_repl(self) -> Repl | None:
         assert self.sessions is not None

@@ -29,7 +29,7 @@ _NAMED = ({k.value for k in Keys if "+" not in k.value} | set(KEY_NAME_REPLACEME
           | {_character_to_key(c) for c in string.punctuation} | {"enter", "space", "backspace", "tab", "escape"}
           | {f"f{n}" for n in range(1, 25)})
 #: Key names shown as the character people press.
-_SHOWN = {"question_mark": "?", "colon": ":"}
+_SHOWN = {"question_mark": "?", "colon": ":", "slash": "/"}
 
 
 @dataclass(frozen=True)

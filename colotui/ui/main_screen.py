@@ -2,11 +2,14 @@
 
 It lays the widgets out for the terminal at hand and reacts to the
 controller's messages; the operator's actions (keys, palette) land here and are
-handed to the controller. Nothing here talks to QEMU.
+handed to the controller. Nothing here talks to QEMU. In a fleet, the fleet
+owns the controller (it keeps watching while this screen is closed) and hands
+this screen the messages about its pair; ``back`` returns to the fleet.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual import events, work
@@ -45,10 +48,12 @@ class MainScreen(Screen[None]):
     MainScreen.compact ReplPane { height: 12; }
     """
 
-    def __init__(self, controller: ConsoleController, keymap: Keymap) -> None:
+    def __init__(self, controller: ConsoleController, keymap: Keymap,
+                 back: Callable[[], object] | None = None) -> None:
         super().__init__()
         self.controller = controller
         self.keymap = keymap
+        self.back = back  # in a fleet: what returns to it (escape, once no procedure panel is open)
         self.views: dict[str, VMView] = dict(controller.views)  # as shown
         self.running_procedure = False
 
@@ -63,9 +68,12 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.controller.start(self.post_message)
-        if self.controller.repl is not None:
-            self.query_one(ReplPane).attach(self.controller.repl)
+        if self.back is None:  # its own controller; a fleet's is started by the fleet, and posts here through it
+            self.controller.start(self.post_message)
+        self._judge()
+        repl = self.controller.open_repl()
+        if repl is not None:
+            self.query_one(ReplPane).attach(repl)
 
     def on_resize(self, event: events.Resize) -> None:
         compact = event.size.width < COMPACT_BELOW[0] or event.size.height < COMPACT_BELOW[1]
@@ -83,6 +91,9 @@ class MainScreen(Screen[None]):
             return  # from the VM that played this role before a respawn
         self.views[message.role] = message.view
         self.pane(message.role).show(message.view)
+        self._judge()
+
+    def _judge(self) -> None:
         alerts = assess(self.views["primary"], self.views["secondary"])
         for role in ROLES:
             self.pane(role).alert(alerts.get(role))
@@ -172,8 +183,14 @@ class MainScreen(Screen[None]):
         self.notify("no failover is called for: both sides look alive", severity="information")
 
     def action_close_procedure(self) -> None:
-        if not self.running_procedure:
-            self.query_one(ProcedurePanel).close()
+        """Close the procedure panel (not while it runs); with none open, back to the fleet (in one)."""
+        panel = self.query_one(ProcedurePanel)
+        if self.running_procedure:
+            return
+        if panel.has_class("shown") or self.back is None:
+            panel.close()
+        else:
+            self.back()
 
     def start_procedure(self, name: str) -> None:
         if self.running_procedure:

@@ -1,5 +1,5 @@
-"""Messages the controller and the procedure worker post to the main screen; widgets react to these,
-never to QMP. They are for the screen alone: none bubbles up to the app."""
+"""Messages the controller and the procedure worker post to the main screen (in a fleet: through the fleet's
+screen); widgets react to these, never to QMP. They are for the screen alone: none bubbles up to the app."""
 
 from __future__ import annotations
 
@@ -70,3 +70,14 @@ class ControllerTrouble(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+class FromPair(Message):
+    """One of the controller's messages above, about pair ``name`` of a fleet, for the fleet's screen."""
+
+    bubble = False
+
+    def __init__(self, name: str, message: Message) -> None:
+        super().__init__()
+        self.name = name
+        self.message = message

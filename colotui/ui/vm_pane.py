@@ -24,14 +24,14 @@ from ..qmp import LinkState
 from ..qmp.health import Health
 from .vm_tree import VMTree
 
-_LINK_STYLE = {
+LINK_STYLE = {
     LinkState.CONNECTED: "bold green",
     LinkState.CONNECTING: "yellow",
     LinkState.DISCONNECTED: "bold red",
     LinkState.IDLE: "dim",
 }
 #: The link in one character, for a compact header (its detail line says more when it is not up).
-_LINK_MARK = {LinkState.CONNECTED: "●", LinkState.CONNECTING: "◌", LinkState.DISCONNECTED: "✗", LinkState.IDLE: "·"}
+LINK_MARK = {LinkState.CONNECTED: "●", LinkState.CONNECTING: "◌", LinkState.DISCONNECTED: "✗", LinkState.IDLE: "·"}
 _LOG_STYLE = {"info": "", "warning": "yellow", "critical": "bold red"}
 #: Run states a VM in COLO passes through at every checkpoint (and once after the migration).
 _COLO_RUNNING = frozenset({"running", "colo", "finish-migrate"})
@@ -52,13 +52,13 @@ def header_text(view: VMView, compact: bool = False) -> Text:
     state_style, role_style = ("bold" if view.connected else "dim"), "bold magenta"
     if compact:
         text.append("\n")
-        text.append(_LINK_MARK[view.link] + " ", _LINK_STYLE[view.link])
+        text.append(LINK_MARK[view.link] + " ", LINK_STYLE[view.link])
         text.append(status + known, state_style)
         text.append(" · ")
         text.append(view.role, role_style)
     else:
         text.append("\nlink: ")
-        text.append(view.link.value, _LINK_STYLE[view.link])
+        text.append(view.link.value, LINK_STYLE[view.link])
         text.append("   run state: ")
         text.append(status + known, state_style)
         text.append("\nrole: ")
