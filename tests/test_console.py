@@ -243,3 +243,30 @@ async def test_the_traffic_line_shows_miscompares_become_checkpoints(labs: LabFa
             "each reply waits for a checkpoint"
         text = line.render().plain
         assert text.startswith("net ticks ") and "to primary " in text and "answered" in text, text
+
+
+@pytest.mark.kvm
+async def test_a_console_opened_after_the_secondary_died_offers_the_failover(labs: LabFactory) -> None:
+    """The operator comes after the fact: the secondary died before the console started, so it was never
+    seen. Nothing listens at its address and the primary's checkpoints have stopped: that is a death, and
+    the failover is offered and runs."""
+    lab = await start_colo(labs)
+    await asyncio.to_thread(lab.kill, "secondary")
+    finished: dict[int, str] = {}
+
+    def hook(message: object) -> None:
+        if isinstance(message, ProcedureFinished):
+            finished[id(message)] = message.status
+
+    app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0))
+    async with app.run_test(size=(160, 70), message_hook=hook) as pilot:
+        primary_pane = app.query_one("#pane-primary", VMPane)
+        await until(pilot, lambda: primary_pane.current_alert is not None
+                    and primary_pane.current_alert.offer == "primary-failover", "the failover is offered", timeout=15)
+        assert "SECONDARY LOST" in app.query_one("#pane-secondary", VMPane).current_alert.text
+        await pilot.press("f")
+        await confirm_every_step(pilot, app, finished)
+        assert list(finished.values()) == ["passed"]
+        p = lambda: app.main.views["primary"]  # noqa: E731
+        await until(pilot, lambda: p().colo is not None and p().colo.mode == "none", "the primary runs alone")
+    await counter_advances(lab.state().current("primary"))

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from colotui.model.alerts import assess
 from colotui.model.checkpoints import CheckpointCounter
+from colotui.model.fleet import pair_state
 from colotui.model.network import parse_chardev, parse_info_network
 from colotui.model.replies import view_from_replies
+from colotui.model.vm import VMView
 from colotui.qmp import LinkState
 from colotui.qmp.health import Health
 from colotui.ui.vm_tree import _walk, sections
@@ -110,6 +112,22 @@ def test_alerts_offer_the_failover_for_the_survivor() -> None:
     alerts = assess(idle, dead)
     assert set(alerts) == {"secondary"} and alerts["secondary"].severity == "warning"
     assert alerts["secondary"].offer is None, "the primary already runs alone: no failover to offer"
+
+
+def test_a_peer_dead_before_the_console_came_is_lost_once_the_survivor_says_so() -> None:
+    """Attached after the secondary died: it was never seen, nothing listens at its address. The primary's own
+    COLO tells the rest: checkpoints stalled, the failover is offered; still flowing, nothing is offered."""
+    primary = view_from_replies("p", "127.0.0.1", dump("introspect-primary-colo"))
+    never = VMView("s", "127.0.0.2", link=LinkState.CONNECTING, link_detail="connection refused",
+                   health=Health.DOWN, health_detail="cannot connect: connection refused (nothing listening)")
+    assert all(a.offer is None for a in assess(primary, never).values()), "a wrong address alone is not a death"
+    alerts = assess(primary.with_(checkpoints_stalled=True), never)
+    assert alerts["primary"].offer == "primary-failover" and alerts["secondary"].text.startswith("SECONDARY LOST")
+    assert pair_state(primary.with_(checkpoints_stalled=True), never, alerts) == "COLO, secondary lost"
+    assert pair_state(primary.with_(checkpoints_stalled=True), never) == "COLO, checkpoints stalled"
+    hung = never.with_(health=Health.NOT_ANSWERING, health_detail="no greeting")
+    assert assess(primary.with_(checkpoints_stalled=True), hung)["primary"].offer is None, \
+        "never seen and only silent (a primary greets late): not enough to fail over"
 
 
 def test_two_primaries_is_the_loudest_alert_and_offers_nothing() -> None:

@@ -68,6 +68,16 @@ def _resume_leftovers(view: VMView) -> list[str]:
     return found
 
 
+def _gone(dead: VMView, alive: VMView) -> bool:
+    """Lost, as a failover needs it: known, and now down or not answering; or never reached this session
+    (nothing listens at its address: the console came after it died) while the survivor's own COLO says
+    its peer is gone (no checkpoint for well over the usual interval, or a COLO_EXIT with an error)."""
+    if dead.lost:
+        return True
+    never_seen_down = not dead.structure_known and dead.health is Health.DOWN
+    return never_seen_down and (alive.checkpoints_stalled or _colo_error(alive))
+
+
 def _why(view: VMView) -> str:
     if view.health is Health.NOT_ANSWERING:
         return f"not answering (hung, or cut off): {view.health_detail}"
@@ -94,7 +104,7 @@ def assess(primary: VMView, secondary: VMView) -> dict[str, Alert]:
             dead, alive = views[lost], views[survivor]
             if not _can_take_over(alive, survivor):
                 continue
-            if dead.lost:
+            if _gone(dead, alive):
                 return {lost: Alert(f"{lost.upper()} LOST — {_why(dead)}"),
                         survivor: Alert(advice, "critical", offer, survivor)}
             if _colo_error(alive) and not dead.answers:

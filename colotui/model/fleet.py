@@ -8,11 +8,11 @@ worst alert first. Plain data: the fleet screen only draws it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..qmp.notices import LinkState
-from .alerts import assess
+from .alerts import Alert, assess
 from .vm import VMView
 
 #: How the table may be ordered; the first is the default (worst alert first, then by name).
@@ -61,17 +61,22 @@ def _alone(view: VMView) -> bool:
     return view.colo is not None and view.colo.mode == "none" and view.colo.last_mode != "none" and bool(view.running)
 
 
-def pair_state(primary: VMView, secondary: VMView) -> str:
-    """The pair's COLO state in a few words."""
+def pair_state(primary: VMView, secondary: VMView, alerts: Mapping[str, Alert] | None = None) -> str:
+    """The pair's COLO state in a few words; ``alerts`` (`assess`'s) say which side a failover would replace."""
     views = {"primary": primary, "secondary": secondary}
+    failed_over = {"primary": "secondary", "secondary": "primary"}
+    replaced = {failed_over[a.offer_on] for a in (alerts or {}).values()
+                if a.offer and a.offer.endswith("-failover") and a.offer_on in failed_over}
     alone = [v for v in views.values() if _alone(v) and v.connected]
     if len(alone) == 2:
         return "two primaries"
     if alone:
         return f"running alone ({alone[0].name})"
     if any(v.in_colo for v in views.values()):
-        lost = [role for role, v in views.items() if v.lost]
-        return f"COLO, {lost[0]} lost" if lost else "COLO running"
+        lost = [role for role, v in views.items() if v.lost or role in replaced]
+        if lost:
+            return f"COLO, {lost[0]} lost"
+        return "COLO, checkpoints stalled" if any(v.checkpoints_stalled for v in views.values()) else "COLO running"
     if not any(v.connected for v in views.values()) and not any(v.structure_known for v in views.values()):
         return "connecting"
     return "not in COLO"
@@ -86,7 +91,7 @@ def fleet_row(name: str, primary: VMView, secondary: VMView) -> FleetRow:
     counted = primary if primary.checkpoints.count >= secondary.checkpoints.count else secondary
     stats = counted.checkpoints
     return FleetRow(name, primary.address, secondary.address, f"{_role(primary)} / {_role(secondary)}",
-                    pair_state(primary, secondary), stats.per_minute, stats.last_pause_ms, stats.pauses_ms,
+                    pair_state(primary, secondary, alerts), stats.per_minute, stats.last_pause_ms, stats.pauses_ms,
                     (primary.link, secondary.link), worst[0].text if worst else "",
                     worst[0].severity if worst else "", offer)
 
