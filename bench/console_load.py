@@ -23,15 +23,14 @@ import argparse
 import asyncio
 import json
 import os
-import pty
-import signal
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from pty_command import PtyCommand, cpu_seconds, rss_mb
 
 from colotui.lab import Lab, pair_from_lab
 from colotui.model.replies import STRUCTURE_QUERIES
@@ -86,51 +85,12 @@ async def set_delay(qmp_spare: str, delay_ms: int) -> None:
         assert isinstance(reply, Ok), reply
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class Console:
+class Console(PtyCommand):
     """`colotui connect --lab DIR` in a pseudo-terminal; what it draws is read and dropped."""
 
     def __init__(self, lab_dir: Path, transcript: Path) -> None:
         self.transcript = transcript
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.environ["COLUMNS"], os.environ["LINES"] = "160", "48"
-            os.execv(sys.executable, [sys.executable, "-m", "colotui", "connect", "--lab", str(lab_dir),
-                                      "--transcript", str(transcript)])
-        import fcntl
-        import struct
-        import termios
-
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
-        self.drawn = 0
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.fd, 1 << 16)
-            except OSError:
-                return
-            if not chunk:
-                return
-            self.drawn += len(chunk)
-
-    def alive(self) -> bool:
-        try:
-            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
-        except ChildProcessError:  # reaped already
-            return False
+        super().__init__(["connect", "--lab", str(lab_dir), "--transcript", str(transcript)], (48, 160))
 
     def wait_until_read(self, vms: list[str], timeout: float = 30.0) -> None:
         """Until the console has connected to both VMs and had its first full read of each answered (its
@@ -159,14 +119,6 @@ class Console:
         self.stop()
         sys.exit(f"the console was not ready after {timeout:.0f} s (replies so far, {first_read} needed per VM: "
                  f"{seen})")
-
-    def stop(self) -> None:
-        if self.alive():
-            os.kill(self.pid, signal.SIGTERM)
-            os.waitpid(self.pid, 0)
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
 
 def measure(lab: Lab, tmp: Path, delay_ms: int, seconds: float) -> Row:

@@ -21,15 +21,14 @@ import argparse
 import asyncio
 import json
 import os
-import pty
 import re
-import signal
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from pty_command import PtyCommand, cpu_seconds, rss_mb
 
 from colotui.lab import Lab, pair_from_lab
 from colotui.model.replies import STRUCTURE_QUERIES
@@ -54,57 +53,16 @@ class Row:
         return 100 * self.cpu_s / self.seconds
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class Fleet:
+class Fleet(PtyCommand):
     """`colotui fleet --lab DIR ...` (or `colotui connect --lab DIR`) in a pseudo-terminal, its state
     (transcripts) under ``state``."""
 
     def __init__(self, labs: list[Lab], state: Path, command: str = "fleet") -> None:
         self.transcripts = state / "colotui" / "transcripts"
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:
-            os.environ["COLUMNS"], os.environ["LINES"] = str(SIZE[1]), str(SIZE[0])
-            os.environ["XDG_STATE_HOME"] = str(state)
-            argv = [sys.executable, "-m", "colotui", command]
-            for lab in labs:
-                argv += ["--lab", str(lab.dir)]
-            if command == "connect":
-                argv += ["--transcript", str(self.transcripts / "connect.jsonl")]
-            os.execv(sys.executable, argv)
-        import fcntl
-        import struct
-        import termios
-
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[0], SIZE[1], 0, 0))
-        self.drawn = 0
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.fd, 1 << 16)
-            except OSError:
-                return
-            if not chunk:
-                return
-            self.drawn += len(chunk)
-
-    def alive(self) -> bool:
-        try:
-            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
-        except ChildProcessError:
-            return False
+        args = [command, *(arg for lab in labs for arg in ("--lab", str(lab.dir)))]
+        if command == "connect":
+            args += ["--transcript", str(self.transcripts / "connect.jsonl")]
+        super().__init__(args, SIZE, {"XDG_STATE_HOME": str(state)})
 
     def replies(self) -> list[int]:
         """Replies each VM's main session has had, over every pair's transcript."""
@@ -136,14 +94,6 @@ class Fleet:
             time.sleep(0.5)
         self.stop()
         sys.exit(f"the fleet was not ready after {timeout:.0f} s ({len(counts)} of {vms} VMs seen, replies {counts})")
-
-    def stop(self) -> None:
-        if self.alive():
-            os.kill(self.pid, signal.SIGTERM)
-            os.waitpid(self.pid, 0)
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
 
 def start_lab(lab: Lab, guest: str, memory_mb: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual.app import App
 from textual.pilot import Pilot
 
 from colotui.pair import Endpoint, Pair
@@ -27,7 +28,7 @@ def offline_app(keymap: Keymap | None = None) -> ColotuiApp:
     return console_app(OFFLINE_PAIR, keymap=keymap, connect=False)
 
 
-async def confirm_every_step(pilot: Pilot[None], app: ColotuiApp, finished: dict[int, str]) -> int:
+async def confirm_every_step(pilot: Pilot[None], app: App[None], finished: dict[int, str]) -> int:
     """Press the key that runs a step each time the procedure panel asks, until ``finished`` (filled by a
     message hook with each ProcedureFinished) says the procedure ended; how many steps were confirmed."""
     panel = app.query_one(ProcedurePanel)

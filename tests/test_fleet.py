@@ -28,10 +28,9 @@ from colotui.ui.controller import ConsoleController
 from colotui.ui.fleet_table import FleetTable
 from colotui.ui.main_screen import MainScreen
 from colotui.ui.messages import ProcedureFinished, VMChanged
-from colotui.ui.procedure import ProcedurePanel
 from colotui.ui.vm_pane import VMPane
 
-from .apps import OFFLINE_PAIR
+from .apps import OFFLINE_PAIR, confirm_every_step
 from .colo import start_colo, until
 from .conftest import ALL_QEMUS, LabFactory
 from .terminal import Terminal
@@ -286,13 +285,7 @@ async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from
         primary_pane = console.query_one("#pane-primary", VMPane)
         assert primary_pane.current_alert is not None and primary_pane.current_alert.offer == "primary-failover"
         await pilot.press("f")
-        panel = console.query_one(ProcedurePanel)
-        steps = 0
-        while not finished:
-            if panel.current is not None and panel.current.state.value == "confirm":
-                steps += 1
-                await pilot.press("y")
-            await pilot.pause(0.1)
+        steps = await confirm_every_step(pilot, app, finished)
         assert list(finished.values()) == ["passed"] and steps == 9
         p = lambda: console.views["primary"]  # noqa: E731
         await until(pilot, lambda: p().colo is not None and p().colo.mode == "none" and p().status == "running",
