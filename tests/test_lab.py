@@ -7,6 +7,8 @@ import json
 import socket
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -92,6 +94,35 @@ def test_kill_respawn_down(lab: Lab) -> None:
     assert {vm.name for vm in stopped} == {"primary", "secondary2"}
     assert live_qemus_under(lab.dir) == []
     assert all(vm.state in ("stopped", "killed") for vm in lab.state().vms)
+
+
+def test_a_respawn_is_ready_even_when_a_console_takes_the_new_monitor_first(lab: Lab) -> None:
+    """lab.json names the new VM before it is ready, and a console following the lab may connect to its
+    main monitor at once: that monitor serves one client, so the lab's own check must not wait behind it
+    (it did: "no QMP greeting within 30 s", seen in CI under load)."""
+    lab.kill("secondary")
+    socket_path = lab.dir / "secondary2" / "qmp.sock"
+    holder = socket.socket(socket.AF_UNIX)
+    stop = threading.Event()
+
+    def take_it_first() -> None:
+        while not stop.is_set():
+            try:
+                holder.connect(str(socket_path))
+                return
+            except OSError:
+                time.sleep(0.001)
+
+    thread = threading.Thread(target=take_it_first)
+    thread.start()
+    try:
+        fresh = lab.respawn(timeout=10.0)
+        assert fresh.qemu_version, "the lab read the new VM's version"
+    finally:
+        stop.set()
+        thread.join()
+        holder.close()
+    assert asyncio.run(ask(fresh.qmp, "query-status"))["status"] == "inmigrate", "the main monitor, free again"
 
 
 def test_the_surviving_secondary_becomes_primary_at_respawn(lab: Lab) -> None:

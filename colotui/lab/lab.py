@@ -143,8 +143,12 @@ class _Images:
 
 
 async def _wait_ready(vms: list[VMRecord], timeout: float) -> None:
-    """Until every VM greets on QMP; records its version. Fails fast if a QEMU exits."""
-    endpoints = {vm.name: Endpoint(vm.name, UnixAddress(Path(vm.qmp))) for vm in vms}
+    """Until every VM greets on QMP; records its version. Fails fast if a QEMU exits.
+
+    It asks on the spare monitor: lab.json names a VM before it is ready (so that its PID is known), and a
+    console following the lab may take the VM's main monitor at once; a -qmp socket serves one client, and
+    this check would wait behind it for a greeting that never comes."""
+    endpoints = {vm.name: Endpoint(vm.name, UnixAddress(Path(vm.qmp_spare))) for vm in vms}
     async with open_sessions(endpoints, deadline=5.0, backoff=(0.05, 0.2)) as sessions:
         deadline = time.monotonic() + timeout
         pending = list(vms)

@@ -26,7 +26,7 @@ class VMRecord:
     address: str  # the node's loopback address for COLO traffic
     pid: int
     qmp: str  # host path of colotui's QMP socket
-    qmp_spare: str  # a monitor left for another tool (qmp-shell, a test's observer)
+    qmp_spare: str  # a monitor left for another tool (qmp-shell, a test's observer), and the lab's readiness check
     serial: str
     log: str
     started_as: str  # "primary" or "secondary"
