@@ -7,6 +7,7 @@ from typing import Any
 
 from textual.app import App
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from colotui.pair import Endpoint, Pair
 from colotui.qmp import UnixAddress
@@ -28,7 +29,7 @@ def offline_app(keymap: Keymap | None = None) -> ColotuiApp:
     return console_app(OFFLINE_PAIR, keymap=keymap, connect=False)
 
 
-async def confirm_every_step(pilot: Pilot[None], app: App[None], finished: dict[int, str]) -> int:
+async def confirm_every_step(pilot: Pilot[None], app: App[None] | Screen[None], finished: dict[int, str]) -> int:
     """Press the key that runs a step each time the procedure panel asks, until ``finished`` (filled by a
     message hook with each ProcedureFinished) says the procedure ended; how many steps were confirmed."""
     panel = app.query_one(ProcedurePanel)

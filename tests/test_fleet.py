@@ -285,7 +285,7 @@ async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from
         primary_pane = console.query_one("#pane-primary", VMPane)
         assert primary_pane.current_alert is not None and primary_pane.current_alert.offer == "primary-failover"
         await pilot.press("f")
-        steps = await confirm_every_step(pilot, app, finished)
+        steps = await confirm_every_step(pilot, console, finished)
         assert list(finished.values()) == ["passed"] and steps == 9
         p = lambda: console.views["primary"]  # noqa: E731
         await until(pilot, lambda: p().colo is not None and p().colo.mode == "none" and p().status == "running",

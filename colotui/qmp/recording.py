@@ -88,11 +88,14 @@ class VMRecord:
         i = bisect.bisect_right([g[0] for g in self.greetings], t)
         return self.greetings[i - 1][1] if i else None
 
-    def answer(self, command: str, arguments: dict[str, Any] | None, t: float) -> Exchange | None:
-        """What this VM answered to ``command`` asked at ``t``, on the connection that was up then: the
-        same question asked live within `SAME_QUESTION` after ``t`` (a replay asks at nearly the moments
-        the live console did, a few milliseconds off), else the latest asked before, else the first asked
-        after (the connection had only just come up)."""
+    def answer(self, command: str, arguments: dict[str, Any] | None, t: float, *,
+               exact: bool = False) -> Exchange | None:
+        """What this VM answered to ``command`` asked at ``t``, on the connection that was up then.
+
+        Playing, a replay asks at nearly the moments the live console did, a few milliseconds off: the
+        same question asked live within `SAME_QUESTION` after ``t`` is its answer, else the latest asked
+        before, else the first asked after (the connection had only just come up). ``exact`` (a look at
+        one moment): the latest answer that had come by ``t``, as the live console had it then."""
         link = self.link_at(t)
         if link is None or link.state is not LinkState.CONNECTED:
             return None
@@ -104,6 +107,12 @@ class VMRecord:
         times = self._sent.get(key)
         if times is None or len(times) != len(asked):
             times = self._sent[key] = [x.sent for x in asked]
+        if exact:
+            for x in reversed(asked[:bisect.bisect_right(times, t)]):
+                if x.sent < link.t:
+                    break
+                if x.answered is not None and x.answered <= t:
+                    return x
         i = bisect.bisect_left(times, t)
         if i < len(times) and times[i] <= min(t + SAME_QUESTION, until):
             return asked[i]

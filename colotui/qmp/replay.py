@@ -23,10 +23,12 @@ class ReplaySession(Session):
     """One VM of a recording, as it stood at ``clock()`` (the recording's time, seconds since the epoch)."""
 
     def __init__(self, name: str, address: Address, record: VMRecord | None, clock: Callable[[], float], *,
-                 deadline: float = 10.0) -> None:
+                 deadline: float = 10.0, exact: Callable[[], bool] = lambda: False) -> None:
+        """``exact``: whether questions now look at one moment (`VMRecord.answer`)."""
         super().__init__(name, address, deadline=deadline)
         self.record = record or VMRecord(name)
         self.clock = clock
+        self.exact = exact
         link = self.record.link_at(clock())
         if link is not None:
             self.play_link(link)
@@ -67,7 +69,8 @@ class ReplaySession(Session):
         (`DeadlineExceeded`, at once: a replay does not wait out a hang)."""
         if not self.connected:
             return Disconnected(command, self.detail)
-        asked = self.record.answer(command, dict(arguments) if arguments is not None else None, self.clock())
+        asked = self.record.answer(command, dict(arguments) if arguments is not None else None, self.clock(),
+                                   exact=self.exact())
         if asked is None:
             return CommandError(command, "GenericError", "not asked at this moment of the recording", 0.0)
         limit = self.deadline if deadline is None else deadline

@@ -44,6 +44,7 @@ class Player:
         self._sessions: dict[str, ReplaySession] = {}
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self.exact = False  # questions look at one moment (a seek's look at everything), not along the play
         self.on_pair: Callable[[Pair], Awaitable[None]] | None = None
         self.on_moment: Callable[[Moment], object] = lambda moment: None  # commands sent and notes, for people
 
@@ -129,7 +130,8 @@ class Player:
         return ReplaySessions(endpoints, self)
 
     def session(self, name: str, address: Address, deadline: float) -> ReplaySession:
-        session = ReplaySession(name, address, self.recording.vms.get(name), self.now, deadline=deadline)
+        session = ReplaySession(name, address, self.recording.vms.get(name), self.now, deadline=deadline,
+                                exact=lambda: self.exact)
         self._sessions[name] = session
         return session
 

@@ -96,7 +96,13 @@ class ReplayController(ConsoleController):
         if t < self.player.now():
             await self._restart()
         await self.player.skip_to(t)
-        self.refresh()  # every view read at this moment, not only what its last event made it read
+        # every view read at this moment (as the live console had it then), not only what its last event and
+        # poll made it read
+        self.player.exact = True
+        try:
+            await asyncio.gather(*(w.refresh_all() for w in self.watchers.values() if w.session.connected))
+        finally:
+            self.player.exact = False
 
     async def _restart(self) -> None:
         tasks = [self._tasks.pop(f"watch-{role}") for role in ROLES if f"watch-{role}" in self._tasks]
