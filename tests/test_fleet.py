@@ -302,5 +302,6 @@ async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from
             await pilot.pause(0.2)
         await until(pilot, lambda: state("lab-b").startswith("running alone"), "lab-b's row: running alone")
         assert table.cell("lab-b", "roles").startswith("alone /")
+        assert fleet.members["lab-b"].row.per_minute == 0, "no checkpoint rate for a pair out of COLO"
         assert fleet.members["lab-b"].row.severity != "critical" and fleet.members["lab-b"].row.offer is None
         assert rows(app) == ["lab-c", "lab-b", "lab-a"], "critical first, then the unprotected pair, then the healthy"
