@@ -73,6 +73,8 @@ class Fleet(PtyCommand):
                     line = json.loads(text)
                 except ValueError:  # the line being written
                     continue
+                if line["dir"] not in ("send", "recv", "link"):  # the pair in use, notes: no VM's own words
+                    continue
                 key = (path.name, line["vm"])
                 counts.setdefault(key, 0)
                 if line["dir"] == "recv" and isinstance(line["msg"], dict) and "return" in line["msg"]:
