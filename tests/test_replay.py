@@ -22,7 +22,7 @@ from colotui.cli import main
 from colotui.config import Config
 from colotui.lab import follow, pair_from_lab
 from colotui.pair import ROLES
-from colotui.qmp import LinkState, Transcript, Unreached
+from colotui.qmp import LinkState, Session, Transcript, UnixAddress, Unreached, read_transcript
 from colotui.qmp.recording import Recording
 from colotui.qmp.replay import ReplaySession
 from colotui.qmp.reply import CommandError, DeadlineExceeded, Disconnected, Ok
@@ -68,7 +68,7 @@ def small_recording() -> Recording:
         entry(4.6, "primary", "recv", {"error": {"class": "GenericError", "desc": "no"}, "id": "e"}),
         entry(6.0, "primary", "link", "disconnected: connection lost: QEMU closed the connection"),
         entry(6.5, "primary", "link", "connecting: cannot connect to /run/primary.sock: connection refused (nothing "
-                                      "listening)"),
+                                      "listening)") | {"unreached": "nothing listens"},
     ])
 
 
@@ -85,6 +85,19 @@ def test_a_recording_pairs_replies_and_keeps_the_moments_that_matter() -> None:
     assert [k for k, _ in kinds].count("event") == 1 and kinds[0] == ("pair", None)
     cont = next(m.data for m in rec.timeline if m.kind == "send" and m.data.command == "cont")
     assert cont.error == {"class": "GenericError", "desc": "no"} and cont.answered == T0 + 4.6
+
+
+async def test_a_session_writes_what_an_attempt_found_and_a_recording_reads_it(tmp_path: Path) -> None:
+    """Down at once (nothing listens) is told from a late greeting by the session, not by its words: the
+    transcript carries it, so a replay's watcher judges a dead VM as the live one did."""
+    transcript = Transcript(tmp_path / "t.jsonl")
+    session = Session("gone", UnixAddress(tmp_path / "nobody.sock"), transcript=transcript)
+    session.start()
+    await session.wait_settled(2.0)
+    await session.close()
+    transcript.close()
+    links = Recording.from_entries(read_transcript(tmp_path / "t.jsonl")).vms["gone"].links
+    assert any(link.unreached is Unreached.NOTHING_LISTENS for link in links), links
 
 
 async def test_a_replay_session_answers_what_the_vm_answered_then() -> None:

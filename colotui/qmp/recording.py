@@ -36,22 +36,12 @@ class Exchange:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """A link change as the session wrote it (``state: detail``)."""
+    """A link change as the session wrote it (``state: detail``, and what a failed attempt found)."""
 
     t: float
     state: LinkState
     detail: str
-
-    @property
-    def unreached(self) -> Unreached | None:
-        """What the attempt found, read back from its words (the transcript keeps only the text)."""
-        if self.state is not LinkState.CONNECTING:
-            return None
-        if "connection refused" in self.detail or "no socket at that path" in self.detail:
-            return Unreached.NOTHING_LISTENS
-        if "waiting for QEMU's greeting" in self.detail:
-            return Unreached.NO_GREETING
-        return None
+    unreached: Unreached | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +142,8 @@ class Recording:
             if direction == "link" and isinstance(msg, str):
                 state, _, detail = msg.partition(": ")
                 try:
-                    link = Link(t, LinkState(state), detail)
+                    link = Link(t, LinkState(state), detail,
+                                Unreached(entry["unreached"]) if "unreached" in entry else None)
                 except ValueError:
                     continue
                 record.links.append(link)

@@ -312,10 +312,11 @@ class Session:
         if (state, detail) == (self.state, self.detail):
             return
         self.state, self.detail = state, detail
-        if self.transcript is not None:
-            self.transcript.write(self.name, "link", f"{state.value}: {detail}")
-        self._hub.publish(LinkChanged(self.name, state, detail,
-                                      self.unreached if state is LinkState.CONNECTING else None))
+        unreached = self.unreached if state is LinkState.CONNECTING else None
+        if self.transcript is not None:  # what the attempt found goes along, for a replay's watcher
+            more = {"unreached": unreached.value} if unreached is not None else {}
+            self.transcript.write(self.name, "link", f"{state.value}: {detail}", **more)
+        self._hub.publish(LinkChanged(self.name, state, detail, unreached))
 
     def _wire(self, direction: str, data: bytes) -> None:
         if self.transcript is not None:

@@ -82,11 +82,12 @@ class Transcript:
         self._rotate_at = math.inf if max_age is None else (started or self._clock()) + max_age
         return alone
 
-    def write(self, vm: str, direction: str, msg: Any) -> None:
+    def write(self, vm: str, direction: str, msg: Any, **more: str) -> None:
+        """One entry; ``more``: keys of its own kind (a link's ``unreached``)."""
         if self._file is None:
             return
         now = self._clock()
-        line = json.dumps({"t": round(now, 6), "vm": vm, "dir": direction, "msg": msg},
+        line = json.dumps({"t": round(now, 6), "vm": vm, "dir": direction, "msg": msg, **more},
                           default=str, separators=(",", ":")) + "\n"
         self._append(line, now)
         self._file.flush()

@@ -66,7 +66,7 @@ class ConsoleController:
         self.facts = FactsCache()
         self.sessions: PairSessions | None = None
         self.watchers: dict[str, VMWatcher] = {}
-        self.views: dict[str, VMView] = {role: blank_view(pair, role) for role in ROLES}
+        self.views: dict[str, VMView] = {role: _blank(pair, role) for role in ROLES}
         self.repl: Repl | None = None
         self._post: Callable[[Message], object] = lambda message: None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -181,19 +181,24 @@ class ConsoleController:
             return changed
         self._record_pair()
         for role in changed:
-            task = self._tasks.pop(f"watch-{role}", None)
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-            del self.watchers[role]
+            await self._unwatch(role)
             await self.sessions.replace(role, pair.by_role()[role])
-            self.views[role] = blank_view(pair, role)
-            self._pending.pop(role, None)
-            self._delivered.pop(role, None)
             self._watch(role)
         if self.repl is not None:
             self.repl = self._new_repl()
         return changed
+
+    async def _unwatch(self, role: str) -> None:
+        """Stop watching ``role``'s VM and forget what was seen of it (the view starts blank for the VM that
+        plays it in ``self.pair``)."""
+        task = self._tasks.pop(f"watch-{role}", None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.watchers.pop(role, None)
+        self.views[role] = _blank(self.pair, role)
+        self._pending.pop(role, None)
+        self._delivered.pop(role, None)
 
     # -- the QMP console and procedures ----------------------------------------------------------
 
@@ -259,6 +264,6 @@ class ConsoleController:
         self._post(StepChanged(update))
 
 
-def blank_view(pair: Pair, role: str) -> VMView:
+def _blank(pair: Pair, role: str) -> VMView:
     endpoint = pair.by_role()[role]
     return VMView(endpoint.name, endpoint.address or str(endpoint.qmp))

@@ -31,7 +31,7 @@ from ..qmp.recording import Exchange, Moment
 from ..scenario import PreflightError
 from ..service.player import SPEEDS, Player, parse_when
 from ..service.sessions import PairSessions
-from .controller import ConsoleController, blank_view
+from .controller import ConsoleController
 from .keymap import bindings
 from .main_screen import MainScreen
 from .messages import PairChanged
@@ -105,23 +105,18 @@ class ReplayController(ConsoleController):
             self.player.exact = False
 
     async def _restart(self) -> None:
-        tasks = [self._tasks.pop(f"watch-{role}") for role in ROLES if f"watch-{role}" in self._tasks]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        first = self.player.first_pair()
+        moved = first.by_role() != self.pair.by_role()
+        self.pair = first
+        for role in ROLES:
+            await self._unwatch(role)
         if self.sessions is not None:
             await self.sessions.close()
         self.player.rewind()
         self._post(Recorded(None))
-        first = self.player.first_pair()
-        if first.by_role() != self.pair.by_role():
-            self.pair = first
+        if moved:  # only now: the screen takes the views the controller holds when it reads this
             self._post(PairChanged(first))
         self.sessions = self._open_sessions()
-        self.watchers.clear()
-        self.views = {role: blank_view(self.pair, role) for role in ROLES}
-        self._pending.clear()
-        self._delivered.clear()
         for role in ROLES:
             self._watch(role)
 
