@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from colotui.qmp import UnixAddress
 from colotui.ui.app import ColotuiApp
 from colotui.ui.controller import ConsoleController
 from colotui.ui.keymap import Keymap
+from colotui.ui.messages import ProcedureFinished
 from colotui.ui.procedure import ProcedurePanel
 
 OFFLINE_PAIR = Pair(Endpoint("primary", UnixAddress(Path("/nonexistent/p.sock")), "127.0.0.1"),
@@ -27,6 +29,18 @@ def console_app(pair: Pair, *, keymap: Keymap | None = None, **controller: Any) 
 def offline_app(keymap: Keymap | None = None) -> ColotuiApp:
     """No session: views arrive only as messages posted to ``app.main``."""
     return console_app(OFFLINE_PAIR, keymap=keymap, connect=False)
+
+
+def finished_procedures() -> tuple[dict[int, str], Callable[[object], None]]:
+    """A message hook for ``run_test`` and what it fills: each ProcedureFinished's status, by message (the
+    hook sees a message to a screen more than once)."""
+    finished: dict[int, str] = {}
+
+    def hook(message: object) -> None:
+        if isinstance(message, ProcedureFinished):
+            finished[id(message)] = message.status
+
+    return finished, hook
 
 
 async def confirm_every_step(pilot: Pilot[None], app: App[None] | Screen[None], finished: dict[int, str]) -> int:

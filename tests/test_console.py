@@ -16,12 +16,11 @@ from colotui.model.network import Chardev
 from colotui.qmp import LinkState
 from colotui.qmp.health import Health
 from colotui.ui.app import ColotuiApp
-from colotui.ui.messages import ProcedureFinished
 from colotui.ui.procedure import ProcedurePanel
 from colotui.ui.vm_pane import VMPane
 from colotui.ui.vm_tree import VMTree
 
-from .apps import confirm_every_step, console_app, pick_procedure
+from .apps import confirm_every_step, console_app, finished_procedures, pick_procedure
 from .colo import counter_advances, hung, run, start_colo, until
 from .conftest import ALL_QEMUS, LabFactory
 
@@ -45,12 +44,8 @@ def chardev(view_chardevs: tuple[Chardev, ...], label: str) -> Chardev:
 @ALL_QEMUS
 async def test_console_shows_colo_alerts_and_runs_primary_failover(labs: LabFactory) -> None:
     lab = await start_colo(labs)
-    finished: dict[int, str] = {}  # by message: the hook sees a message to a screen more than once
+    finished, hook = finished_procedures()
     app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0), follow=follow)
-
-    def hook(message: object) -> None:
-        if isinstance(message, ProcedureFinished):
-            finished[id(message)] = message.status
 
     async with app.run_test(size=(160, 70), message_hook=hook) as pilot:
         p, s = (lambda: app.main.views["primary"]), (lambda: app.main.views["secondary"])
@@ -144,11 +139,7 @@ async def test_a_hung_secondary_raises_the_alert_and_f_fails_over(labs: LabFacto
     state = lab.state()
     primary, secondary = state.current("primary"), state.current("secondary")
     assert primary is not None and secondary is not None
-    finished: dict[int, str] = {}
-
-    def hook(message: object) -> None:
-        if isinstance(message, ProcedureFinished):
-            finished[id(message)] = message.status
+    finished, hook = finished_procedures()
 
     app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0))
     async with app.run_test(size=(160, 70), message_hook=hook) as pilot:
@@ -182,11 +173,7 @@ async def test_the_secondary_side_story_leaves_no_alert(labs: LabFactory) -> Non
     """Kill the primary → f on the secondary → respawn → secondary-resume, all in the console: once COLO
     runs again on both sides, neither pane raises an alert, and none comes back on a refresh."""
     lab = await start_colo(labs)
-    finished: dict[int, str] = {}
-
-    def hook(message: object) -> None:
-        if isinstance(message, ProcedureFinished):
-            finished[id(message)] = message.status
+    finished, hook = finished_procedures()
 
     app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0), follow=follow)
     async with app.run_test(size=(160, 70), message_hook=hook) as pilot:
@@ -252,11 +239,7 @@ async def test_a_console_opened_after_the_secondary_died_offers_the_failover(lab
     the failover is offered and runs."""
     lab = await start_colo(labs)
     await asyncio.to_thread(lab.kill, "secondary")
-    finished: dict[int, str] = {}
-
-    def hook(message: object) -> None:
-        if isinstance(message, ProcedureFinished):
-            finished[id(message)] = message.status
+    finished, hook = finished_procedures()
 
     app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0))
     async with app.run_test(size=(160, 70), message_hook=hook) as pilot:

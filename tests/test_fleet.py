@@ -27,10 +27,10 @@ from colotui.ui.app import FleetApp
 from colotui.ui.controller import ConsoleController
 from colotui.ui.fleet_table import FleetTable
 from colotui.ui.main_screen import MainScreen
-from colotui.ui.messages import ProcedureFinished, VMChanged
+from colotui.ui.messages import VMChanged
 from colotui.ui.vm_pane import VMPane
 
-from .apps import OFFLINE_PAIR, confirm_every_step
+from .apps import OFFLINE_PAIR, confirm_every_step, finished_procedures
 from .colo import start_colo, until
 from .conftest import ALL_QEMUS, LabFactory
 from .terminal import Terminal
@@ -253,11 +253,7 @@ async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from
     sorts first (the newly critical pair does; an unprotected pair still above a healthy one)."""
     names = ["lab-a", "lab-b", "lab-c"]
     started = {name: await start_colo(labs, name=name) for name in names}
-    finished: dict[int, str] = {}
-
-    def hook(message: object) -> None:
-        if isinstance(message, ProcedureFinished):
-            finished[id(message)] = message.status
+    finished, hook = finished_procedures()
 
     app = FleetApp([(name, ConsoleController(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0),
                                              follow=follow)) for name, lab in started.items()])

@@ -29,12 +29,11 @@ from colotui.qmp.reply import CommandError, DeadlineExceeded, Disconnected, Ok
 from colotui.qmp.series import Limits
 from colotui.service.player import Player, open_recording, parse_when
 from colotui.ui.app import ColotuiApp
-from colotui.ui.messages import ProcedureFinished
 from colotui.ui.repl_pane import ReplPane
 from colotui.ui.replay import ReplayBar, ReplayController
 from colotui.ui.vm_pane import VMPane
 
-from .apps import confirm_every_step, console_app, pick_procedure
+from .apps import confirm_every_step, console_app, finished_procedures, pick_procedure
 from .colo import start_colo, until
 from .conftest import LabFactory
 from .test_console import tree_text
@@ -208,12 +207,8 @@ async def test_a_replay_shows_what_the_live_console_showed(labs: LabFactory, tmp
     transcript = Transcript(path, Limits(max_size=256 * 1024, max_age=None, keep_size=None, keep_days=None))
     app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0), follow=follow,
                       transcript=transcript)
-    finished: dict[int, str] = {}
+    finished, hook = finished_procedures()
     moments: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
-
-    def hook(message: object) -> None:
-        if isinstance(message, ProcedureFinished):
-            finished[id(message)] = message.status
 
     async def capture(name: str) -> None:
         """What the live console shows now, once it has been still for a moment (so that the time of the
