@@ -21,7 +21,7 @@ from .errors import UserError
 from .pair import Pair
 from .qmp import Transcript
 from .qmp.transcript import new_transcript
-from .serve import DEFAULT_HOST, DEFAULT_PORT, binding_warning, check_port, console_argv, split_args
+from .serve import DEFAULT_HOST, DEFAULT_PORT, binding_warning, check_port, console_argv, parse_origin, split_args
 from .topology import VARIANTS
 
 if TYPE_CHECKING:  # the console and the lab load only for the commands that use them
@@ -227,10 +227,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     checked = build_parser().parse_args(console[3:])  # a bad option: argparse's usage and exit status 2
     if check := getattr(checked, "check", None):
         check(checked)
+    allowed = [parse_origin(origin) for origin in args.allow_origin]
     if warning := binding_warning(args.host):
         print(f"colotui serve: {warning}", file=sys.stderr, flush=True)
     check_port(args.host, args.port)
-    serve(console, host=args.host, port=args.port)
+    serve(console, host=args.host, port=args.port, allowed=allowed)
     return 0
 
 
@@ -507,16 +508,22 @@ def build_parser() -> argparse.ArgumentParser:
     connect.set_defaults(func=cmd_connect, check=check_connect)
 
     serve = sub.add_parser("serve", help="serve the console in a browser (textual-serve)",
-                           usage="colotui serve [CONNECT ARGS | fleet FLEET ARGS] [--host HOST] [--port N]",
+                           usage="colotui serve [CONNECT ARGS | fleet FLEET ARGS] [--host HOST] [--port N] "
+                                 "[--allow-origin ORIGIN]...",
                            description="Serve the console on a web page: each browser session gets its own "
                                        "console, `colotui connect` with the arguments given (`--lab DIR`, two "
                                        "addresses, `--profile NAME`, …), or `colotui fleet …` after `fleet`. "
-                                       "Whoever opens the page controls both VMs over QMP: there is no "
-                                       "password, so it listens on loopback unless --host says otherwise.")
+                                       "Whoever opens the page controls both VMs over QMP: the address it "
+                                       "prints holds a token made for this run, and only that page, at that "
+                                       "address, reaches a console. It listens on loopback unless --host says "
+                                       "otherwise.")
     serve.add_argument("--host", default=DEFAULT_HOST,
                        help=f"the address to listen on (default {DEFAULT_HOST}; anything not loopback is warned "
-                            "about: it exposes full QMP control without authentication)")
+                            "about: plain HTTP carries the token in clear)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"the TCP port (default {DEFAULT_PORT})")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="another address the page is opened at, scheme://host[:port] (a tunnel's other "
+                            "port, a proxy): its requests and websockets are let in (repeatable)")
     serve.set_defaults(func=cmd_serve, rest=[])
 
     run = sub.add_parser("run", help="run a COLO procedure (scenario) step by step, without the TUI",

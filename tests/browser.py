@@ -68,11 +68,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what:
 
 
 class Page:
-    """One page of the browser: a DevTools session on it (events are read past, not kept)."""
+    """One page of the browser: a DevTools session on it (events are read past; of them, only the
+    requests the page sends are kept)."""
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.ids = itertools.count(1)
+        self.requests: list[dict[str, Any]] = []  # each one's url and headers, as the page sends them
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         call_id = next(self.ids)
@@ -82,6 +84,8 @@ class Page:
             if reply.get("id") == call_id:
                 assert "error" not in reply, f"{method}: {reply['error']}"
                 return dict(reply["result"])
+            if reply.get("method") == "Network.requestWillBeSent":
+                self.requests.append(reply["params"]["request"])
         raise AssertionError(f"the browser closed its DevTools connection during {method}")
 
     async def rows(self) -> list[str]:
@@ -136,6 +140,7 @@ class Chromium:
             async with http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
                 page = Page(ws)
                 await page.call("Page.enable")  # without it, the script below is not run on new documents
+                await page.call("Network.enable")  # the requests the page sends (`Page.requests`)
                 await page.call("Page.addScriptToEvaluateOnNewDocument", source=_KEEP_TERMINAL)
                 await page.call("Page.navigate", url=url)
                 yield page
