@@ -22,7 +22,7 @@ from qemu.qmp.message import Message
 
 from .address import Address
 from .notices import CommandSent, Event, Hub, LinkChanged, LinkState, Subscription, Unreached, event_filter
-from .readonly import is_read_only
+from .readonly import is_read_only, refusal
 from .reply import CommandError, DeadlineExceeded, Disconnected, Ok, Reply
 from .transcript import Transcript
 from .version import QemuVersion
@@ -31,6 +31,9 @@ from .version import QemuVersion
 # last-resort handler would print them over the TUI. Colotui reports them itself.
 logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
 logging.getLogger("qemu.qmp").propagate = False
+
+#: The error class of a command a read-only session refused (it was never sent).
+READ_ONLY_CLASS = "ReadOnly"
 
 #: How long a connection attempt may wait for the greeting before the link
 #: state says so (it keeps waiting: the greeting may legitimately be late).
@@ -107,12 +110,16 @@ class Session:
         deadline: float = 10.0,
         transcript: Transcript | None = None,
         backoff: tuple[float, float] = (0.1, 2.0),
+        read_only: bool = False,
     ) -> None:
         self.name = name
         self.address = address
         self.deadline = deadline
         self.transcript = transcript
         self.backoff = backoff
+        #: Send only what `is_read_only` allows; anything else is refused here, where every surface's
+        #: commands pass (the console, the shell, procedures), so read-only holds whatever asks.
+        self.read_only = read_only
         self.state = LinkState.IDLE
         self.detail = "not started"
         self.greeting: dict[str, Any] | None = None
@@ -204,6 +211,9 @@ class Session:
         main loop is blocked; only commands the schema allows out of band, on a session that
         negotiated it (`oob_capable`)."""
         limit = self.deadline if deadline is None else deadline
+        if self.read_only and not is_read_only(command, arguments):
+            self.note(refusal(command, arguments))
+            return CommandError(command, READ_ONLY_CLASS, refusal(command, arguments), 0.0)
         if arguments is not None:
             try:
                 json.dumps(arguments)

@@ -1,7 +1,7 @@
 """Which commands change a VM, and what the operator must say before one reaches a VM in COLO.
 
-A query only reads; everything else (including commands colotui does not know)
-is taken to change state. ``--read-only`` refuses every state-changing
+A command on the read-only allowlist (`colotui.qmp.readonly`) only reads; everything
+else (including commands colotui does not know) is taken to change state. ``--read-only`` refuses every state-changing
 command; by default one sent to a VM that is in COLO is confirmed first,
 because a stray ``stop`` or ``object-del`` there breaks replication.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..qmp.readonly import is_read_only
+from ..qmp.readonly import is_read_only, refusal
 from .parser import Request
 
 
@@ -50,9 +50,9 @@ def judge(request: Request, policy: Policy, in_colo: dict[str, bool]) -> Verdict
     """What to do with ``request`` for targets ``in_colo`` (target name → whether that VM is in COLO)."""
     if not changes_state(request):
         return Verdict()
-    what = f"HMP {request.hmp!r}" if request.hmp else request.command
     if policy.read_only:
-        return Verdict(refusal=f"read-only: {what} may change the VM; nothing was sent")
+        return Verdict(refusal=refusal(request.command, request.arguments))
+    what = f"HMP {request.hmp!r}" if request.hmp else request.command
     colo = [name for name, yes in in_colo.items() if yes]
     if policy.confirm is Confirm.ALWAYS or (policy.confirm is Confirm.COLO and colo):
         where = f"{' and '.join(colo)} {'is' if len(colo) == 1 else 'are'} in COLO" if colo \

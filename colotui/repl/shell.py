@@ -83,7 +83,7 @@ async def _run(endpoints: dict[str, Endpoint], transcript: Transcript, *, deadli
     from .runner import Repl
 
     async with open_sessions(endpoints, transcript=transcript, deadline=deadline,
-                             connect_timeout=CONNECT_TIMEOUT) as sessions:
+                             connect_timeout=CONNECT_TIMEOUT, read_only=policy.read_only) as sessions:
         try:
             repl = Repl(sessions, target=target, policy=policy, history=History())
         except ValueError as exc:

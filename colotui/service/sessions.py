@@ -24,11 +24,14 @@ OOB_DEADLINE = 1.0
 
 class PairSessions(Mapping[str, Session]):
     """Sessions by target name (``primary``, ``secondary``; or any names given), all started; and for
-    an endpoint with a yank address, a second session held for out-of-band commands (`oob`)."""
+    an endpoint with a yank address, a second session held for out-of-band commands (`oob`).
+    ``read_only``: every session sends only commands that only read (`Session.read_only`)."""
 
     def __init__(self, endpoints: Mapping[str, Endpoint], *, transcript: Transcript | None = None,
-                 deadline: float = DEFAULT_DEADLINE, backoff: tuple[float, float] = DEFAULT_BACKOFF) -> None:
+                 deadline: float = DEFAULT_DEADLINE, backoff: tuple[float, float] = DEFAULT_BACKOFF,
+                 read_only: bool = False) -> None:
         self.transcript, self.deadline, self.backoff = transcript, deadline, backoff
+        self.read_only = read_only
         self._sessions: dict[str, Session] = {}
         self._oob: dict[str, Session] = {}
         for name, endpoint in endpoints.items():
@@ -41,7 +44,8 @@ class PairSessions(Mapping[str, Session]):
             self._oob[name] = self._start(f"{endpoint.name}/oob", endpoint.yank, OOB_DEADLINE)
 
     def _start(self, name: str, address: Address, deadline: float) -> Session:
-        session = Session(name, address, deadline=deadline, transcript=self.transcript, backoff=self.backoff)
+        session = Session(name, address, deadline=deadline, transcript=self.transcript, backoff=self.backoff,
+                          read_only=self.read_only)
         session.start()
         return session
 
@@ -83,12 +87,12 @@ class PairSessions(Mapping[str, Session]):
 @asynccontextmanager
 async def open_sessions(targets: Pair | Mapping[str, Endpoint], *, transcript: Transcript | None = None,
                         deadline: float = DEFAULT_DEADLINE, backoff: tuple[float, float] = DEFAULT_BACKOFF,
-                        connect_timeout: float | None = None) -> AsyncIterator[PairSessions]:
+                        connect_timeout: float | None = None, read_only: bool = False) -> AsyncIterator[PairSessions]:
     """Sessions to a pair's VMs (by role) or to named endpoints, closed on leaving the block.
     With ``connect_timeout``, waits that long for them to connect first (going on either way:
     a session that did not connect says why, and keeps trying)."""
     endpoints = targets.by_role() if isinstance(targets, Pair) else targets
-    sessions = PairSessions(endpoints, transcript=transcript, deadline=deadline, backoff=backoff)
+    sessions = PairSessions(endpoints, transcript=transcript, deadline=deadline, backoff=backoff, read_only=read_only)
     try:
         if connect_timeout is not None:
             await sessions.wait_connected(connect_timeout)

@@ -40,6 +40,10 @@ FRAME = 1 / 60
 CHECKPOINT_PAINT = 1.0
 
 
+#: Why a read-only console (`--read-only`) runs no procedure, the failover key's included.
+READ_ONLY_PROCEDURES = ("this console is read-only: procedures change the VMs (start it without --read-only "
+                        "to run one); nothing was sent")
+
 #: Given the pair in use, yields the pair whenever other VMs play its roles (`colotui.lab.follow`).
 Follower = Callable[[Callable[[], Pair]], AsyncIterator[Pair]]
 #: A lab's traffic reports as they come (`colotui.lab.traffic.watch_stats`), for a lab with the net guest.
@@ -103,7 +107,8 @@ class ConsoleController:
             await self.sessions.close()
 
     def _open_sessions(self) -> PairSessions:
-        return PairSessions(self.pair.by_role(), transcript=self.transcript, deadline=self.config.deadline)
+        return PairSessions(self.pair.by_role(), transcript=self.transcript, deadline=self.config.deadline,
+                            read_only=self.read_only)
 
     def _record_pair(self) -> None:
         """Which VMs play which role from now on, in the transcript: a replay attaches the same."""
@@ -220,15 +225,24 @@ class ConsoleController:
             self.history = History()
         return Repl(self.sessions, policy=policy, history=self.history, facts=self.facts, in_colo=in_colo)
 
+    def procedure_refusal(self) -> str | None:
+        """Why this console runs no procedure at all, if it runs none (asked before one is even picked)."""
+        if self.read_only:
+            return READ_ONLY_PROCEDURES
+        if self.sessions is None:
+            return "this console is not connected to any VM"
+        return None
+
     async def run_procedure(self, scenario: Scenario, decide: Callable[[StepUpdate], Awaitable[Decision]],
                             warn: Callable[[str], None],
                             planned: Callable[[Scenario], None] = lambda scenario: None) -> str:
         """Run ``scenario`` on the pair, each step shown as it moves (`StepChanged`); its final status.
         ``planned`` gets the procedure as it will run (the steps of the pair's variant) before its first step.
-        Raises `PreflightError` when the pair's QEMUs cannot run it."""
-        if self.sessions is None:
-            raise PreflightError("this console is not connected to any VM")
+        Raises `PreflightError` when the pair's QEMUs cannot run it, or this console runs none."""
+        if (refused := self.procedure_refusal()) is not None:
+            raise PreflightError(refused)
         sessions = self.sessions
+        assert sessions is not None
         try:
             plan = await make_plan(scenario, sessions, self.pair)
         except PlanRefused as exc:

@@ -156,7 +156,8 @@ class FleetScreen(Screen[None]):
 
     def _subtitle(self) -> None:
         shown = f" · filter: {self.text!r}" if self.text else ""
-        self.sub_title = f"fleet: {len(self.members)} pairs · sorted by {self.sort}{shown}"
+        read_only = " · read-only" if all(m.controller.read_only for m in self.members.values()) else ""
+        self.sub_title = f"fleet: {len(self.members)} pairs · sorted by {self.sort}{shown}{read_only}"
 
     # -- the operator's actions ------------------------------------------------------------------
 

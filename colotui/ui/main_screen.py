@@ -37,6 +37,8 @@ from .traffic_line import TrafficLine
 from .vm_pane import VMPane
 from .vm_tree import VMTree
 
+#: The header's word for a console started with --read-only.
+READ_ONLY_TITLE = "read-only"
 #: Below either size the layout is compact: header lines merged, short event logs.
 COMPACT_BELOW = (100, 32)
 
@@ -68,6 +70,8 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.controller.read_only:  # said where the operator always sees it, beside the pair's name in a fleet
+            self.sub_title = " · ".join(part for part in (self.sub_title, READ_ONLY_TITLE) if part)
         if self.back is None:  # its own controller; a fleet's is started by the fleet, and posts here through it
             self.controller.start(self.post_message)
         self._judge()
@@ -164,7 +168,16 @@ class MainScreen(Screen[None]):
 
     # -- procedures ------------------------------------------------------------------------------
 
+    def _refuse_procedures(self) -> bool:
+        """Say, in one line, why this console runs no procedure, if it runs none."""
+        refused = self.controller.procedure_refusal()
+        if refused is not None:
+            self.notify(f"refused: {refused}", severity="warning", timeout=10)
+        return refused is not None
+
     def action_pick_procedure(self) -> None:
+        if self._refuse_procedures():
+            return
         if self.running_procedure:
             self.notify("a procedure is running: finish or abort it first", severity="warning")
             return
@@ -175,6 +188,8 @@ class MainScreen(Screen[None]):
             self.start_procedure(name)
 
     def action_offered_procedure(self) -> None:
+        if self._refuse_procedures():
+            return
         for role in ROLES:
             alert = self.pane(role).current_alert
             if alert is not None and alert.offer:
@@ -193,7 +208,7 @@ class MainScreen(Screen[None]):
             self.back()
 
     def start_procedure(self, name: str) -> None:
-        if self.running_procedure:
+        if self.running_procedure or self._refuse_procedures():
             return
         try:
             scenario = find_scenario(name)

@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -28,7 +28,6 @@ from textual.widgets import Input, Label, Static
 from ..config import Config
 from ..pair import ROLES, Pair
 from ..qmp.recording import Exchange, Moment
-from ..scenario import PreflightError
 from ..service.player import SPEEDS, Player, parse_when
 from ..service.sessions import PairSessions
 from .controller import ConsoleController
@@ -120,8 +119,8 @@ class ReplayController(ConsoleController):
         for role in ROLES:
             self._watch(role)
 
-    async def run_procedure(self, *args: Any, **kwargs: Any) -> str:
-        raise PreflightError(READ_ONLY)
+    def procedure_refusal(self) -> str:
+        return READ_ONLY
 
 
 class ReplayBar(Static):
@@ -240,13 +239,7 @@ class ReplayScreen(MainScreen):
         await self.controller.seek(t)
         self.query_one(ReplayBar).tick()
 
-    # what a live console does and a replay cannot
-    def action_pick_procedure(self) -> None:
-        self.notify(READ_ONLY, severity="warning")
-
-    def action_offered_procedure(self) -> None:
-        self.notify(READ_ONLY, severity="warning")
-
+    # what a live console does and a replay cannot (procedures: the controller refuses them)
     def action_doctor(self) -> None:
         self.notify(READ_ONLY + " (the doctor asks the VMs)", severity="warning")
 
