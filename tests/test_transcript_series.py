@@ -433,6 +433,55 @@ def test_retention_by_size_deletes_the_oldest_first_and_never_a_live_file(tmp_pa
     assert names(tmp_path) == ["d.jsonl", "e.3.jsonl.gz", "e.jsonl"], "c.jsonl is no longer held"
 
 
+def on_disk(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.iterdir())
+
+
+def test_retention_counts_every_file_at_its_size_on_disk_and_keeps_the_directory_under_keep_size(
+        tmp_path: Path) -> None:
+    now = time.time()
+    old_series(tmp_path, "a", 3, 3, now)  # finished: 4 files of 1000 bytes
+    old_series(tmp_path, "b", 0, 2, now)  # another writer's, below: its live file and a member it compresses
+    (tmp_path / "b.1.jsonl").write_bytes(b'{"t":1}\n' * 375)  # 3000 bytes, not compressed yet
+    os.utime(tmp_path / "b.1.jsonl", (now - 2 * DAY - 1,) * 2)
+    old_series(tmp_path, "c", 1, 1, now, size=200)  # finished; a crash left its member's plain copy too
+    (tmp_path / "c.1.jsonl").write_bytes(b"y" * 5000)
+    other_writer = series.Claim.take(tmp_path / "b.jsonl")
+    try:
+        deleted = series.prune(tmp_path, Limits(keep_size=5000, keep_days=None), now)
+        kept = ["b.1.jsonl", "b.jsonl", "b.jsonl.lock", "c.1.jsonl.gz", "c.jsonl"]
+        assert names(tmp_path) == kept, "b's plain member counted at its 3000 bytes: every file of a went"
+        assert sorted(p.name for p in deleted) == ["a.1.jsonl.gz", "a.2.jsonl.gz", "a.3.jsonl.gz", "a.jsonl",
+                                                   "c.1.jsonl"]
+        assert on_disk(tmp_path) <= 5000 < on_disk(tmp_path) + 1000, "under keep_size, and no more went than had to"
+        assert series.compress(tmp_path / "b.1.jsonl") is not None  # its writer compresses it: now ~40 bytes
+        packed = on_disk(tmp_path) - len((tmp_path / "b.jsonl.lock").read_bytes())
+        assert packed - 1400 == (tmp_path / "b.1.jsonl.gz").stat().st_size < 100
+        assert series.prune(tmp_path, Limits(keep_size=packed, keep_days=None), now) == []
+        assert series.prune(tmp_path, Limits(keep_size=packed - 1, keep_days=None), now) == [tmp_path / "b.1.jsonl.gz"]
+        assert names(tmp_path) == ["b.jsonl", "b.jsonl.lock", "c.1.jsonl.gz", "c.jsonl"], "a held live file stays"
+    finally:
+        other_writer.release()
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_a_rotating_series_keeps_as_much_as_keep_size_allows(tmp_path: Path, compress: bool,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    max_size, keep_size = 4096, 16 * 1024
+    with caplog.at_level(logging.WARNING):
+        written_series(tmp_path, 6000, Limits(max_size=max_size, max_age=None, keep_size=keep_size, keep_days=None,
+                                                compress=compress))
+    assert caplog.records == [], "nothing left undone"
+    members = on_disk(tmp_path) - (tmp_path / "s.jsonl").stat().st_size
+    largest = max(p.stat().st_size for p in tmp_path.iterdir() if p.name != "s.jsonl")
+    # the last retention ran after the last member was compressed, the live file then at most max_size
+    assert keep_size - largest - max_size < members <= keep_size
+    entries = read_series(tmp_path / "s")
+    assert "deleted by retention" in entries[0]["msg"]
+    kept = ids(entries)
+    assert kept == list(range(kept[0], 6000)) and kept[0] > 0, "the newest, all of them"
+
+
 def test_retention_by_age_and_a_named_path_touches_only_its_own_series(tmp_path: Path) -> None:
     clock = Clock()
     old_series(tmp_path, "other", 1, 30, clock.now)  # not colotui's: a --transcript in someone's directory

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -268,17 +269,26 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
-def prune(directory: Path, limits: Limits, now: float, *, name: str | None = None,
-          writing: str | None = None) -> list[Path]:
-    """Delete the oldest series files beyond ``limits.keep_size`` (all files together) or older than
-    ``limits.keep_days``; only series ``name`` if given. ``writing``: the series the caller writes and
-    compresses (on the thread that calls this), whose plain members it may delete.
+def prune(directory: Path, limits: Limits, now: float, *, name: str | None = None, writing: str | None = None,
+          pending: Collection[Path] = ()) -> list[Path]:
+    """Delete the oldest series files beyond ``limits.keep_size`` (all files together, each at its size on
+    disk) or older than ``limits.keep_days``; only series ``name`` if given. ``writing``: the series the
+    caller writes, whose plain members are final but for its ``pending`` ones: those it is about to
+    compress are neither counted nor deleted (its retention after compressing them counts their ``.gz``;
+    counted plain, they would push out as many older files as they are larger).
 
     Never deleted, but counted: a live file a writer holds, and a plain member of a series another writer
-    holds (it may be compressing it). Returns what was deleted."""
+    holds (it may be compressing it). A plain member beside its ``.gz`` goes first. Returns what was
+    deleted."""
     deleted = []
+    for copy in _copies(series_files(directory, name)):
+        with contextlib.suppress(FileNotFoundError):
+            copy.unlink()
+            deleted.append(copy)
     files = []
     for f in series_files(directory, name):
+        if f.path in pending:
+            continue
         try:
             info = f.path.stat()
         except FileNotFoundError:

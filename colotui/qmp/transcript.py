@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import stat
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -72,6 +73,8 @@ class Transcript:
         self._name = named.name if named is not None else self.path.name
         self._prune_directory = prune_directory
         self._worker: ThreadPoolExecutor | None = None
+        self._pending: set[Path] = set()  # members rotated, not compressed yet
+        self._pending_lock = threading.Lock()  # the loop adds to them, the worker takes them off
         self._file: IO[str] | None = None
         self._flush_pending = False
         series.make_directory(self.path.parent)
@@ -174,13 +177,15 @@ class Transcript:
         self._background([member])
 
     def _background(self, members: list[Path]) -> None:
+        with self._pending_lock:
+            self._pending.update(members)
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="colotui-transcript")
         self._worker.submit(self._tidy, members)
 
     def _tidy(self, members: list[Path]) -> None:
         """In the worker: compress rotated ``members`` (one gone meanwhile was retention's), then apply
-        retention."""
+        retention (to what is on disk but the members rotated meanwhile: the next run counts their .gz)."""
         assert self.limits is not None
         for member in members:
             if self.limits.compress:
@@ -188,9 +193,13 @@ class Transcript:
                     series.compress(member)
                 except OSError as exc:  # the plain member stays (nothing is lost); retention counts it
                     log.warning("transcript %s: %s left uncompressed: %s", self.path, member.name, exc)
+            with self._pending_lock:
+                self._pending.discard(member)
+        with self._pending_lock:
+            pending = frozenset(self._pending)
         try:
             series.prune(self.path.parent, self.limits, self._clock(),
-                         name=None if self._prune_directory else self._name, writing=self._name)
+                         name=None if self._prune_directory else self._name, writing=self._name, pending=pending)
         except OSError as exc:
             log.warning("transcript %s: retention left undone: %s", self.path, exc)
 
