@@ -1,14 +1,22 @@
-"""Transcripts that do not fill the disk: rotation, compression, retention, reading a series back, the config.
+"""Transcripts that do not fill the disk: rotation, compression, retention, reading a series back, the config;
+one writer per series (a second one, in this process or another, is refused and touches nothing).
 
-Plain files and an injected clock (no sleeping); the same series written through a real QEMU session is
-in test_session.py.
+Plain files, real processes for the second writer, and an injected clock (no sleeping); the same series
+written through a real QEMU session is in test_session.py.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import logging
 import os
+import re
+import stat
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -141,6 +149,260 @@ def test_a_crash_mid_rotation_loses_nothing_and_the_next_writer_finishes_it(tmp_
     assert ids(read_series(tmp_path / "s")) == [0, 1, 2, 3]
 
 
+#: A writer in a process of its own: ``PATH TAG COUNT``; COUNT lines ``TAG00000``…, rotated every 16 KiB;
+#: at half of them it waits (its worker done: the series still) until told to go on by a line on stdin.
+WRITER = """
+import sys, time
+from pathlib import Path
+from colotui.errors import UserError
+from colotui.qmp.series import Limits
+from colotui.qmp.transcript import new_transcript
+path, tag, count, pause = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "pause"
+try:
+    transcript = new_transcript(path, Limits(max_size=16 * 1024, max_age=None, keep_size=None, keep_days=None))
+except UserError as exc:
+    sys.exit(f"colotui: {exc}")
+for i in range(count):
+    if pause and i == count // 2:
+        while any(p.name.endswith((".jsonl", ".tmp")) and p != path for p in path.parent.iterdir()):
+            time.sleep(0.01)  # a member still being compressed
+        print("half", flush=True)
+        sys.stdin.readline()
+    transcript.write_wire("vm", "send", b'{"execute":"query-status","id":"%s%05d"}' % (tag.encode(), i))
+transcript.close()
+"""
+LINES = 20_000
+
+
+def writer(path: Path, tag: str, *, pause: bool = False) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(path), tag, str(LINES), "pause" if pause else "go"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def tagged(entries: list[dict[str, object]]) -> list[str]:
+    return [e["msg"]["id"] for e in entries if e["dir"] == "send"]  # type: ignore[index]
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, int, int, str]]:
+    """Every file: inode, size, mtime, content hash (a rename, a write or a delete changes it)."""
+    found = {}
+    for p in directory.iterdir():
+        info = p.stat()
+        found[p.name] = (info.st_ino, info.st_size, info.st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+    return found
+
+
+def assert_whole(directory: Path, tags: list[str], lines: int = LINES) -> None:
+    """The series holds exactly ``tags``' lines, each writer's in order, every member intact, nothing left over."""
+    entries = read_series(directory / "s.jsonl")
+    assert [e["msg"] for e in entries if e["dir"] == "note"] == [], "nothing missing, damaged or torn"
+    assert tagged(entries) == [f"{tag}{i:05d}" for tag in tags for i in range(lines)]
+    members = [p for p in directory.iterdir() if p.name != "s.jsonl"]
+    assert len(members) >= lines // 400 and all(re.fullmatch(r"s\.[0-9]+\.jsonl\.gz", p.name) for p in members), \
+        "rotated many times; no plain member, temporary file or lock file left"
+    for member in members:
+        gzip.decompress(member.read_bytes())  # raises on a damaged member
+
+
+def test_a_second_process_on_the_transcript_is_refused_touching_nothing_and_the_first_loses_no_line(
+        tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    first = writer(path, "a", pause=True)
+    try:
+        assert first.stdout is not None and first.stdout.readline() == "half\n", first.stderr
+        before = snapshot(tmp_path)
+        refusal = (f"colotui: the transcript {path} is being written by another colotui (pid {first.pid}); "
+                   "give another --transcript\n")
+        second = writer(path, "b")
+        try:
+            _, err = second.communicate(timeout=60)
+        finally:
+            second.kill()
+        assert (second.returncode, err) == (1, refusal)
+        shell = subprocess.run([sys.executable, "-m", "colotui", "shell", str(tmp_path / "no.sock"),
+                                "--transcript", str(path)], stdin=subprocess.DEVNULL, capture_output=True,
+                               text=True, timeout=60)
+        assert (shell.returncode, shell.stderr) == (1, refusal), "the command says the same, in one line"
+        assert snapshot(tmp_path) == before, "no rename, no file written or deleted, the lock's pid kept"
+        _, err = first.communicate("go on\n", timeout=60)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err
+    assert_whole(tmp_path, ["a"])
+
+
+def test_two_processes_started_together_one_writes_or_they_take_turns(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    procs = {tag: writer(path, tag) for tag in "ab"}
+    try:
+        errors = {tag: proc.communicate(timeout=60)[1] for tag, proc in procs.items()}
+    finally:
+        for proc in procs.values():
+            proc.kill()
+    refused = [tag for tag, proc in procs.items() if proc.returncode != 0]
+    if refused:  # they overlapped: the one that came second is refused in one line, the other lost nothing
+        assert len(refused) == 1, errors
+        other = "b" if refused[0] == "a" else "a"
+        assert errors[refused[0]] == (f"colotui: the transcript {path} is being written by another colotui "
+                                      f"(pid {procs[other].pid}); give another --transcript\n")
+        assert_whole(tmp_path, [other])
+    else:  # the first was done before the second started: it continued the series
+        first = tagged(read_series(path))[0][0]
+        assert_whole(tmp_path, [first, "b" if first == "a" else "a"])
+
+
+def test_a_second_transcript_in_one_process_is_refused_touching_nothing(tmp_path: Path) -> None:
+    limits = Limits(max_size=16 * 1024, max_age=None, **NO_RETENTION)
+    path = tmp_path / "s.jsonl"
+    first = Transcript(path, limits)
+    for n in range(LINES // 2):
+        first.write_wire("vm", "send", b'{"execute":"query-status","id":"a%05d"}' % n)
+    first.flush()
+    while any(p.name.endswith((".tmp", ".1.jsonl")) or re.fullmatch(r"s\.[0-9]+\.jsonl", p.name)
+              for p in tmp_path.iterdir()):
+        time.sleep(0.01)  # the worker compresses the last member
+    (tmp_path / "s.999.jsonl.gz.tmp").write_bytes(b"a crash's")  # what a writer's start would delete
+    before = snapshot(tmp_path)
+    with pytest.raises(series.Held) as held:
+        Transcript(path, limits)
+    assert held.value.pid == os.getpid()
+    with pytest.raises(UserError, match=re.escape(f"the transcript {path} is being written by this colotui "
+                                                  f"already (pid {os.getpid()}); give another --transcript")):
+        new_transcript(path, limits)
+    assert snapshot(tmp_path) == before, "no rename, no file written or deleted"
+    for n in range(LINES // 2, LINES):
+        first.write_wire("vm", "send", b'{"execute":"query-status","id":"a%05d"}' % n)
+    first.close()
+    (tmp_path / "s.999.jsonl.gz.tmp").unlink()
+    assert_whole(tmp_path, ["a"])
+    again = Transcript(path, limits)  # let go at close: the next writer continues the series
+    send(again, 0)
+    again.close()
+    assert tagged(read_series(path))[-2:] == ["a19999", "q0000"]
+
+
+def test_a_process_that_never_closes_its_transcript_leaves_it_whole_and_unlocked(tmp_path: Path) -> None:
+    """As a console does: its transcript lives as long as the process."""
+    script = WRITER.replace("transcript.close()", "")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "s.jsonl"), "a", "2000", "go"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert_whole(tmp_path, ["a"], 2000)
+
+
+def test_a_writer_waits_out_retention_that_holds_the_series_a_moment(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    retention = series.Claim.take(path)  # as prune holds a finished series while it deletes its live file
+    threading.Timer(0.1, retention.release).start()
+    started = time.monotonic()
+    transcript = Transcript(path)
+    assert time.monotonic() - started >= 0.09, "it waited for the claim"
+    send(transcript, 1)
+    transcript.close()
+    assert ids(read_series(path)) == [1]
+
+
+def test_retention_forgets_a_crashed_writers_lock_and_it_blocks_no_one(tmp_path: Path) -> None:
+    for name in ("gone", "kept"):
+        (tmp_path / f"{name}.jsonl.lock").write_text("999999\n")  # left by a crash: nobody holds them
+    (tmp_path / "kept.jsonl").write_text("")
+    starting = series.Claim.take(tmp_path / "new.jsonl")  # a writer about to create its live file
+    try:
+        deleted = series.prune(tmp_path, Limits(keep_size=None, keep_days=None), time.time())
+        assert deleted == [tmp_path / "gone.jsonl.lock"]
+        assert names(tmp_path) == ["kept.jsonl", "kept.jsonl.lock", "new.jsonl.lock"]
+    finally:
+        starting.release()
+    transcript = Transcript(tmp_path / "kept.jsonl")
+    assert (tmp_path / "kept.jsonl.lock").read_text() == f"{os.getpid()}\n"
+    transcript.close()
+    assert names(tmp_path) == ["kept.jsonl"], "a writer deletes its lock as it lets go"
+
+
+def test_a_member_gone_before_it_is_compressed_is_no_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert series.compress(tmp_path / "s.1.jsonl") is None
+    transcript = Transcript(tmp_path / "s.jsonl", Limits(max_size=1, max_age=None, **NO_RETENTION))
+    for n in range(3):
+        send(transcript, n)
+    transcript.close()
+    (tmp_path / "s.2.jsonl.gz").unlink()
+    (tmp_path / "s.2.jsonl").write_text("")  # left by a crash, then taken by retention before it was compressed
+    with caplog.at_level(logging.WARNING):
+        again = Transcript(tmp_path / "s.jsonl", Limits(max_size=1, max_age=None, **NO_RETENTION))
+        (tmp_path / "s.2.jsonl").unlink()
+        again.close()
+    assert caplog.records == [], "nothing left undone"
+
+
+def test_a_rotation_that_cannot_rename_keeps_writing_the_live_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    def refused(*_: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    limits = Limits(max_size=300, max_age=None, **NO_RETENTION)
+    transcript = Transcript(tmp_path / "s.jsonl", limits)
+    with caplog.at_level(logging.WARNING):
+        monkeypatch.setattr(series.os, "rename", refused)  # e.g. a member's name taken by another user in /tmp
+        for n in range(6):  # 3 lines fit: the 4th tries once, then waits for as much again
+            send(transcript, n)
+        monkeypatch.undo()
+        for n in range(6, 9):
+            send(transcript, n)
+    transcript.close()
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records] == ["not rotated (Operation not permitted); "
+                                                                          "it grows on"]
+    assert names(tmp_path) == ["s.1.jsonl.gz", "s.jsonl"]
+    assert ids(read_transcript(tmp_path / "s.1.jsonl.gz")) == list(range(6))
+    assert ids(read_series(tmp_path / "s")) == list(range(9))
+
+
+def test_a_live_file_deleted_by_hand_starts_anew(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    transcript = Transcript(tmp_path / "s.jsonl", Limits(max_size=300, max_age=None, **NO_RETENTION))
+    send(transcript, 0)
+    (tmp_path / "s.jsonl").unlink()
+    with caplog.at_level(logging.WARNING):
+        for n in range(1, 6):
+            send(transcript, n)
+    transcript.close()
+    assert "the live file was deleted; a new one starts" in caplog.text
+    assert ids(read_series(tmp_path / "s")) == [3, 4, 5], "what the deleted file held went with it; no more"
+
+
+def test_files_are_created_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        path = tmp_path / "new" / "deeper" / "s.jsonl"
+        transcript = Transcript(path, Limits(max_size=1, max_age=None, **NO_RETENTION))
+        assert stat.S_IMODE((tmp_path / "new" / "deeper" / "s.jsonl.lock").stat().st_mode) == 0o600
+        for n in range(3):
+            send(transcript, n)
+        transcript.close()
+        plain = Transcript(tmp_path / "new" / "p.jsonl", Limits(max_size=1, max_age=None, compress=False,
+                                                                **NO_RETENTION))
+        for n in range(2):
+            send(plain, n)
+        plain.close()
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*")}
+    assert modes == {"new": 0o700, "new/deeper": 0o700, "new/deeper/s.jsonl": 0o600,
+                     "new/deeper/s.1.jsonl.gz": 0o600, "new/deeper/s.2.jsonl.gz": 0o600,
+                     "new/p.jsonl": 0o600, "new/p.1.jsonl": 0o600}
+
+
+def test_a_link_or_a_fifo_at_the_transcript_path_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "bashrc"
+    target.write_text("untouched\n")
+    (tmp_path / "link.jsonl").symlink_to(target)  # planted in a shared directory
+    with pytest.raises(UserError, match=r"link\.jsonl is a symbolic link \(not followed: give the file itself\)$"):
+        new_transcript(tmp_path / "link.jsonl")
+    assert target.read_text() == "untouched\n"
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    with pytest.raises(UserError, match=r"cannot write the transcript .*fifo\.jsonl: it is not a regular file$"):
+        new_transcript(tmp_path / "fifo.jsonl")  # no reader: it would block an open for writing
+    assert names(tmp_path) == ["bashrc", "fifo.jsonl", "link.jsonl"], "no lock left behind"
+
+
 def old_series(directory: Path, name: str, members: int, age_days: float, now: float, size: int = 1000) -> None:
     """A finished series: ``members`` rotated members and a live file, each ``size`` bytes, written
     ``age_days`` ago (a second apart, oldest member first)."""
@@ -157,16 +419,67 @@ def test_retention_by_size_deletes_the_oldest_first_and_never_a_live_file(tmp_pa
     old_series(tmp_path, "b", 2, 2, clock.now)  # finished
     old_series(tmp_path, "c", 1, 1, clock.now)  # its live file is held by a running session below
     limits = Limits(max_size=None, max_age=None, keep_size=3500, keep_days=None)
-    with (tmp_path / "c.jsonl").open("a") as other_session:
-        series.hold(other_session)
+    other_session = series.Claim.take(tmp_path / "c.jsonl")
+    try:
         live = Transcript(tmp_path / "d.jsonl", limits, prune_directory=True, clock=clock)
         live.write("vm", "note", "x" * 2000)  # d.jsonl, larger than what is left to keep
         live.close()  # waits for the retention that ran at its start
         Transcript(tmp_path / "d.jsonl", limits, prune_directory=True, clock=clock).close()  # runs it again
+    finally:
+        other_session.release()
     assert names(tmp_path) == ["c.jsonl", "d.jsonl"], "everything else went, oldest first; held files stay"
     old_series(tmp_path, "e", 3, 0.5, clock.now)
     series.prune(tmp_path, Limits(keep_size=2000 + 2400, keep_days=None), clock.now)
     assert names(tmp_path) == ["d.jsonl", "e.3.jsonl.gz", "e.jsonl"], "c.jsonl is no longer held"
+
+
+def on_disk(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.iterdir())
+
+
+def test_retention_counts_every_file_at_its_size_on_disk_and_keeps_the_directory_under_keep_size(
+        tmp_path: Path) -> None:
+    now = time.time()
+    old_series(tmp_path, "a", 3, 3, now)  # finished: 4 files of 1000 bytes
+    old_series(tmp_path, "b", 0, 2, now)  # another writer's, below: its live file and a member it compresses
+    (tmp_path / "b.1.jsonl").write_bytes(b'{"t":1}\n' * 375)  # 3000 bytes, not compressed yet
+    os.utime(tmp_path / "b.1.jsonl", (now - 2 * DAY - 1,) * 2)
+    old_series(tmp_path, "c", 1, 1, now, size=200)  # finished; a crash left its member's plain copy too
+    (tmp_path / "c.1.jsonl").write_bytes(b"y" * 5000)
+    other_writer = series.Claim.take(tmp_path / "b.jsonl")
+    try:
+        deleted = series.prune(tmp_path, Limits(keep_size=5000, keep_days=None), now)
+        kept = ["b.1.jsonl", "b.jsonl", "b.jsonl.lock", "c.1.jsonl.gz", "c.jsonl"]
+        assert names(tmp_path) == kept, "b's plain member counted at its 3000 bytes: every file of a went"
+        assert sorted(p.name for p in deleted) == ["a.1.jsonl.gz", "a.2.jsonl.gz", "a.3.jsonl.gz", "a.jsonl",
+                                                   "c.1.jsonl"]
+        assert on_disk(tmp_path) <= 5000 < on_disk(tmp_path) + 1000, "under keep_size, and no more went than had to"
+        assert series.compress(tmp_path / "b.1.jsonl") is not None  # its writer compresses it: now ~40 bytes
+        packed = on_disk(tmp_path) - len((tmp_path / "b.jsonl.lock").read_bytes())
+        assert packed - 1400 == (tmp_path / "b.1.jsonl.gz").stat().st_size < 100
+        assert series.prune(tmp_path, Limits(keep_size=packed, keep_days=None), now) == []
+        assert series.prune(tmp_path, Limits(keep_size=packed - 1, keep_days=None), now) == [tmp_path / "b.1.jsonl.gz"]
+        assert names(tmp_path) == ["b.jsonl", "b.jsonl.lock", "c.1.jsonl.gz", "c.jsonl"], "a held live file stays"
+    finally:
+        other_writer.release()
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_a_rotating_series_keeps_as_much_as_keep_size_allows(tmp_path: Path, compress: bool,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    max_size, keep_size = 4096, 16 * 1024
+    with caplog.at_level(logging.WARNING):
+        written_series(tmp_path, 6000, Limits(max_size=max_size, max_age=None, keep_size=keep_size, keep_days=None,
+                                                compress=compress))
+    assert caplog.records == [], "nothing left undone"
+    members = on_disk(tmp_path) - (tmp_path / "s.jsonl").stat().st_size
+    largest = max(p.stat().st_size for p in tmp_path.iterdir() if p.name != "s.jsonl")
+    # the last retention ran after the last member was compressed, the live file then at most max_size
+    assert keep_size - largest - max_size < members <= keep_size
+    entries = read_series(tmp_path / "s")
+    assert "deleted by retention" in entries[0]["msg"]
+    kept = ids(entries)
+    assert kept == list(range(kept[0], 6000)) and kept[0] > 0, "the newest, all of them"
 
 
 def test_retention_by_age_and_a_named_path_touches_only_its_own_series(tmp_path: Path) -> None:
@@ -215,13 +528,18 @@ def test_new_transcript_refuses_a_member_name_and_names_by_time(tmp_path: Path,
     with pytest.raises(UserError, match=r"ends in \.jsonl \(not in \.N\.jsonl"):
         new_transcript(tmp_path / "t.3.jsonl")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    first, second = new_transcript(), new_transcript()
+    first, second = new_transcript(), new_transcript()  # the first holds its name: the second takes another
     try:
         assert first.path.parent == second.path.parent == tmp_path / "state" / "colotui" / "transcripts"
         assert first.path != second.path and series.parse(second.path).number is None  # type: ignore[union-attr]
     finally:
         first.close()
         second.close()
+    third = new_transcript()  # the first's file is there, though nobody writes it: not continued
+    third.close()
+    assert third.path not in (first.path, second.path)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "state", first.path.parent.parent, first.path.parent,
+                                                    first.path)] == [0o700, 0o700, 0o700, 0o600]
 
 
 TRANSCRIPTS_CONFIG = """\

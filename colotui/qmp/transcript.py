@@ -2,7 +2,9 @@
 
 It is written at the wire: a command's line is on disk (flushed) before its
 bytes go to QEMU, so a crash or a hung QEMU never hides what was last sent.
-One file can take several sessions; each line names its VM.
+One file can take several sessions (of one process: they share its `Transcript`);
+each line names its VM. A file has one writer: a second `Transcript` on it, in
+this process or another, is refused (`series.Claim`) before it touches anything.
 
 With `series.Limits` it does not fill the disk: the live file ``NAME.jsonl`` is
 rotated by size or age into ``NAME.1.jsonl.gz``, ``NAME.2.jsonl.gz``, … (renamed
@@ -13,12 +15,16 @@ files; `read_series` reads all of a series back as one timeline.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import errno
 import functools
 import gzip
 import json
 import logging
 import math
 import os
+import stat
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -48,10 +54,16 @@ class Transcript:
     ``keep_size``/``keep_days`` of this series, or of every series in the directory
     if ``prune_directory`` (colotui's own transcripts directory). ``clock`` gives
     the lines' times and the file's age (tests move it).
+
+    The series is held (`series.Claim`) from here to `close`: another writer holding it raises
+    `series.Held` having changed nothing. ``fresh``: a series of its own (one named by the time), so a
+    name in use (held, or a live file there) is refused at once (`series.Held`, `FileExistsError`) and the
+    caller picks another. Files are created 0600, directories 0700; a symbolic link or a file that is not a
+    regular one at ``path`` is refused (`OSError`).
     """
 
     def __init__(self, path: Path, limits: Limits | None = None, *, prune_directory: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, fresh: bool = False) -> None:
         self.path = Path(path)
         self.limits = limits
         self._clock = clock
@@ -60,27 +72,43 @@ class Transcript:
             raise ValueError(f"a rotated transcript is named NAME.jsonl, not {self.path.name}")
         self._name = named.name if named is not None else self.path.name
         self._prune_directory = prune_directory
-        self._max_size = limits.max_size if limits is not None and limits.max_size is not None else math.inf
         self._worker: ThreadPoolExecutor | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._pending: set[Path] = set()  # members rotated, not compressed yet
+        self._pending_lock = threading.Lock()  # the loop adds to them, the worker takes them off
         self._file: IO[str] | None = None
-        alone = self._open()
         self._flush_pending = False
+        series.make_directory(self.path.parent)
+        self._claim = series.Claim.take(self.path, patience=0 if fresh else series.LOCK_PATIENCE)
+        try:
+            self._open(exclusive=fresh)
+        except BaseException:
+            self._claim.release()
+            raise
+        atexit.register(self.close)  # a console's transcript lives as long as its process: no lock file left
         if limits is not None:
             self._next = series.next_number(self.path.parent, self._name)
-            leftovers = series.finish(self.path.parent, self._name) if alone else []
-            self._background(leftovers)
+            self._background(series.finish(self.path.parent, self._name))
 
-    def _open(self) -> bool:
-        """Start (or continue) the live file; True if no other session writes it."""
-        file = self.path.open("a", encoding="utf-8")
-        alone = series.hold(file)
-        self._file = file
-        self._size = os.fstat(file.fileno()).st_size
+    def _open(self, *, exclusive: bool = False) -> None:
+        """Start (or continue) the live file (``exclusive``: it must not be there yet)."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else 0)
+        # not through a link someone left at the path; a FIFO neither blocks the open (O_NONBLOCK: no effect
+        # on a regular file) nor is taken
+        not_regular = OSError(errno.EINVAL, "it is not a regular file", str(self.path))
+        try:
+            fd = os.open(self.path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, series.PRIVATE_FILE)
+        except OSError as exc:
+            raise not_regular if exc.errno == errno.ENXIO else exc from None  # ENXIO: a FIFO nobody reads
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise not_regular
+        self._file = open(fd, "a", encoding="utf-8")  # noqa: SIM115 (the live file, closed in close or _rotate)
+        self._size = os.fstat(fd).st_size
         started = _first_time(self.path) if self._size else None
+        max_size = self.limits.max_size if self.limits is not None else None
         max_age = self.limits.max_age if self.limits is not None else None
+        self._rotate_size = math.inf if max_size is None else max_size
         self._rotate_at = math.inf if max_age is None else (started or self._clock()) + max_age
-        return alone
 
     def write(self, vm: str, direction: str, msg: Any, **more: str) -> None:
         """One entry; ``more``: keys of its own kind (a link's ``unreached``)."""
@@ -113,42 +141,67 @@ class Transcript:
     def _append(self, line: str, now: float) -> None:
         """Write ``line`` to the live file, rotating first if it is full or old (the size counts characters:
         QMP's JSON is ASCII but for the odd string)."""
-        if self._size and (self._size + len(line) > self._max_size or now >= self._rotate_at):
-            self._rotate()
+        if self._size and (self._size + len(line) > self._rotate_size or now >= self._rotate_at):
+            self._rotate(now)
         assert self._file is not None
         self._file.write(line)
         self._size += len(line)
 
-    def _rotate(self) -> None:
+    def _rotate(self, now: float) -> None:
         """The live file becomes the next member; a new live file starts. Only renames on the caller's
-        thread (the event loop's); compressing the member and retention run in the worker. The old file
-        stays open (held) until the new one is, so no other session's retention takes it for a dead one."""
+        thread (the event loop's); compressing the member and retention run in the worker. The series'
+        claim makes this the only writer: nobody else renames or deletes its live file meanwhile."""
         old = self._file
-        assert old is not None
+        assert old is not None and self.limits is not None
         old.flush()
         member = series.member_path(self.path.parent, self._name, self._next, compressed=False)
-        os.rename(self.path, member)
+        while os.path.lexists(member) or os.path.lexists(f"{member}.gz"):  # put there by hand: not overwritten
+            self._next += 1
+            member = series.member_path(self.path.parent, self._name, self._next, compressed=False)
+        try:
+            os.rename(self.path, member)
+        except FileNotFoundError:  # deleted by hand, with what it held: a new live file starts
+            log.warning("transcript %s: the live file was deleted; a new one starts", self.path)
+            old.close()
+            self._open()
+            return
+        except OSError as exc:  # the lines stay where they are; another try after as much again
+            log.warning("transcript %s: not rotated (%s); it grows on", self.path, exc.strerror)
+            max_size, max_age = self.limits.max_size, self.limits.max_age
+            self._rotate_size = math.inf if max_size is None else self._size + max_size
+            self._rotate_at = math.inf if max_age is None else now + max_age
+            return
         self._next += 1
-        self._open()
         old.close()
+        self._open()
         self._background([member])
 
     def _background(self, members: list[Path]) -> None:
+        with self._pending_lock:
+            self._pending.update(members)
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="colotui-transcript")
         self._worker.submit(self._tidy, members)
 
     def _tidy(self, members: list[Path]) -> None:
-        """In the worker: compress rotated ``members``, then apply retention."""
+        """In the worker: compress rotated ``members`` (one gone meanwhile was retention's), then apply
+        retention (to what is on disk but the members rotated meanwhile: the next run counts their .gz)."""
         assert self.limits is not None
-        try:
+        for member in members:
             if self.limits.compress:
-                for member in members:
+                try:
                     series.compress(member)
+                except OSError as exc:  # the plain member stays (nothing is lost); retention counts it
+                    log.warning("transcript %s: %s left uncompressed: %s", self.path, member.name, exc)
+            with self._pending_lock:
+                self._pending.discard(member)
+        with self._pending_lock:
+            pending = frozenset(self._pending)
+        try:
             series.prune(self.path.parent, self.limits, self._clock(),
-                         name=None if self._prune_directory else self._name)
-        except OSError as exc:  # a plain member stays (nothing is lost); retention counts it
-            log.warning("transcript %s: rotation left undone: %s", self.path, exc)
+                         name=None if self._prune_directory else self._name, writing=self._name, pending=pending)
+        except OSError as exc:
+            log.warning("transcript %s: retention left undone: %s", self.path, exc)
 
     @staticmethod
     @functools.cache
@@ -175,14 +228,16 @@ class Transcript:
             self._file.flush()
 
     def close(self) -> None:
-        """Wait for the worker (a rotated member is compressed before this returns), then close the live
-        file (held until then: the worker's retention must not take it for a finished session's)."""
+        """Wait for the worker (a rotated member is compressed before this returns), close the live file,
+        then let the series go (held until then: no retention takes the live file for a finished one's)."""
         if self._worker is not None:
             self._worker.shutdown(wait=True)
             self._worker = None
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._claim.release()
+        atexit.unregister(self.close)
 
 
 def _first_time(path: Path) -> float | None:
@@ -308,25 +363,42 @@ def _note(entries: list[dict[str, Any]], text: str) -> None:
 
 def new_transcript(path: Path | None = None, limits: Limits | None = None) -> Transcript:
     """A transcript at ``path``, or a new file named by the time in the state directory's ``transcripts``
-    (whose retention then covers every series there; ``path``'s covers its own series only)."""
+    (whose retention then covers every series there; ``path``'s covers its own series only). A ``path``
+    another colotui writes is a `UserError`."""
     from ..errors import UserError
     from ..paths import state_dir
 
     limits = limits or Limits()
-    if path is None:
-        directory = state_dir() / "transcripts"
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        where = directory / f"{stamp}.jsonl"
-        for n in range(2, 100):  # two sessions started in one second get a series each
-            if not where.exists():
-                break
-            where = directory / f"{stamp}-{n}.jsonl"
-    else:
-        where = path
-        named = series.parse(where)
+    if path is not None:
+        named = series.parse(path)
         if named is None or named.number is not None:
-            raise UserError(f"a transcript's name ends in .jsonl (not in .N.jsonl, a rotated member's): {where}")
+            raise UserError(f"a transcript's name ends in .jsonl (not in .N.jsonl, a rotated member's): {path}")
+    where = path or state_dir() / "transcripts"
     try:
-        return Transcript(where, limits, prune_directory=path is None)
+        if path is None:
+            return _named_by_time(where, limits)
+        return Transcript(path, limits)
+    except series.Held as held:
+        by = "this colotui already" if held.pid == os.getpid() else "another colotui"
+        raise UserError(f"the transcript {path} is being written by {by}"
+                        f"{f' (pid {held.pid})' if held.pid else ''}; give another --transcript") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UserError(f"cannot write the transcript {where}: {exc.filename} is a symbolic link "
+                            "(not followed: give the file itself)") from None
         raise UserError(f"cannot write the transcript {where}: {exc.strerror}") from None
+
+
+#: Series that may start in one second (two sessions started in one second get a series each).
+_PER_SECOND = 99
+
+
+def _named_by_time(directory: Path, limits: Limits) -> Transcript:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, _PER_SECOND + 1):
+        try:
+            return Transcript(directory / (f"{stamp}-{n}.jsonl" if n > 1 else f"{stamp}.jsonl"), limits,
+                              prune_directory=True, fresh=True)
+        except (series.Held, FileExistsError):
+            continue
+    raise OSError(errno.EEXIST, f"{_PER_SECOND} transcripts were started there this second")
