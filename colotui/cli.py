@@ -270,10 +270,9 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     from .ui.keymap import keymap_or_default
 
     config = _config(args)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    pairs = [(name, _controller(args, config, pair, new_transcript(
-        state_dir() / "transcripts" / f"{stamp}-fleet-{name.replace('/', '_')}.jsonl", config.transcripts)))
-        for name, pair in _fleet_pairs(args, config)]
+    pairs = [(name, _controller(args, config, pair, new_transcript(None, config.transcripts,
+                                                                   label=f"fleet-{name.replace('/', '_')}")))
+             for name, pair in _fleet_pairs(args, config)]
     FleetApp(pairs, config=config, keymap=keymap_or_default(args.keymap or config.keymap)).run()
     return 0
 

@@ -540,6 +540,14 @@ def test_new_transcript_refuses_a_member_name_and_names_by_time(tmp_path: Path,
     assert third.path not in (first.path, second.path)
     assert [stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "state", first.path.parent.parent, first.path.parent,
                                                     first.path)] == [0o700, 0o700, 0o700, 0o600]
+    # a fleet's pair: its label after the time; two fleets on one pair in one second get a series each
+    fleets = [new_transcript(label="fleet-west") for _ in range(2)]
+    try:
+        assert all(t.path.name.split("-fleet-west")[0].replace("-", "").isdigit() for t in fleets)
+        assert fleets[0].path != fleets[1].path and all("-fleet-west" in t.path.name for t in fleets)
+    finally:
+        for transcript in fleets:
+            transcript.close()
 
 
 TRANSCRIPTS_CONFIG = """\

@@ -361,10 +361,10 @@ def _note(entries: list[dict[str, Any]], text: str) -> None:
     entries.append({"t": entries[-1]["t"] if entries else None, "vm": "transcript", "dir": "note", "msg": text})
 
 
-def new_transcript(path: Path | None = None, limits: Limits | None = None) -> Transcript:
-    """A transcript at ``path``, or a new file named by the time in the state directory's ``transcripts``
-    (whose retention then covers every series there; ``path``'s covers its own series only). A ``path``
-    another colotui writes is a `UserError`."""
+def new_transcript(path: Path | None = None, limits: Limits | None = None, *, label: str = "") -> Transcript:
+    """A transcript at ``path``, or a new file named by the time (and ``label``: a fleet's pair) in the state
+    directory's ``transcripts`` (whose retention then covers every series there; ``path``'s covers its own
+    series only). A ``path`` another colotui writes is a `UserError`."""
     from ..errors import UserError
     from ..paths import state_dir
 
@@ -376,7 +376,7 @@ def new_transcript(path: Path | None = None, limits: Limits | None = None) -> Tr
     where = path or state_dir() / "transcripts"
     try:
         if path is None:
-            return _named_by_time(where, limits)
+            return _named_by_time(where, limits, label)
         return Transcript(path, limits)
     except series.Held as held:
         by = "this colotui already" if held.pid == os.getpid() else "another colotui"
@@ -393,8 +393,8 @@ def new_transcript(path: Path | None = None, limits: Limits | None = None) -> Tr
 _PER_SECOND = 99
 
 
-def _named_by_time(directory: Path, limits: Limits) -> Transcript:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+def _named_by_time(directory: Path, limits: Limits, label: str = "") -> Transcript:
+    stamp = time.strftime("%Y%m%d-%H%M%S") + (f"-{label}" if label else "")
     for n in range(1, _PER_SECOND + 1):
         try:
             return Transcript(directory / (f"{stamp}-{n}.jsonl" if n > 1 else f"{stamp}.jsonl"), limits,
