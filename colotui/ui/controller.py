@@ -227,11 +227,7 @@ class ConsoleController:
 
     def procedure_refusal(self) -> str | None:
         """Why this console runs no procedure at all, if it runs none (asked before one is even picked)."""
-        if self.read_only:
-            return READ_ONLY_PROCEDURES
-        if self.sessions is None:
-            return "this console is not connected to any VM"
-        return None
+        return READ_ONLY_PROCEDURES if self.read_only else None
 
     async def run_procedure(self, scenario: Scenario, decide: Callable[[StepUpdate], Awaitable[Decision]],
                             warn: Callable[[str], None],
@@ -241,8 +237,9 @@ class ConsoleController:
         Raises `PreflightError` when the pair's QEMUs cannot run it, or this console runs none."""
         if (refused := self.procedure_refusal()) is not None:
             raise PreflightError(refused)
+        if self.sessions is None:
+            raise PreflightError("this console is not connected to any VM")
         sessions = self.sessions
-        assert sessions is not None
         try:
             plan = await make_plan(scenario, sessions, self.pair)
         except PlanRefused as exc:
