@@ -4,7 +4,9 @@ One JSON object per line in ``$XDG_STATE_HOME/colotui/history.jsonl``:
 ``{"t": <unix time>, "target": "primary", "text": "query-status"}``. JSON lines
 keep a multi-line transaction( as one entry; appending one line per entry lets
 a shell and a console write the same file at once; each reader picks up what
-the other appended. The file is cut back to the newest entries now and then.
+the other appended. The file is cut back to the newest entries now and then. No secret is kept:
+each line is stored redacted (`colotui.repl.redacted`), and one from an older file is redacted as
+it is read, so the file's next compaction leaves it clean.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..paths import state_dir
+from .redacted import redact_line
 
 #: Entries kept; the file is rewritten with the newest ones when it holds twice as many.
 LIMIT = 10_000
@@ -48,8 +51,9 @@ class History:
         return list(self._entries[-self.limit:])
 
     def append(self, text: str, target: str = "") -> Entry | None:
-        """Record ``text``; a blank one or a repeat of the newest entry is not recorded again."""
+        """Record ``text`` (redacted); a blank one or a repeat of the newest entry is not recorded again."""
         self._catch_up()
+        text = redact_line(text)
         if not text.strip() or (self._entries and self._entries[-1].text == text):
             return None
         entry = Entry(text, round(time.time(), 3), target)
@@ -115,6 +119,6 @@ def _entry(raw: bytes) -> Entry | None:
     """One line of the file, or None if it is not an entry (a torn or foreign line is skipped, not fatal)."""
     try:
         item = json.loads(raw)
-        return Entry(str(item["text"]), float(item.get("t", 0.0)), str(item.get("target", "")))
+        return Entry(redact_line(str(item["text"])), float(item.get("t", 0.0)), str(item.get("target", "")))
     except (ValueError, KeyError, TypeError):
         return None
