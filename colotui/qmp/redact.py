@@ -113,7 +113,6 @@ def _norm(name: str) -> str:
 _SECRET = frozenset(_norm(n) for n in SECRET_MEMBERS)
 _SECRET_IN_COMMAND = {_norm(c): frozenset(_norm(n) for n in names) for c, names in SECRET_IN_COMMAND.items()}
 _SECRET_PROPERTIES = {_norm(t): names for t, names in SECRET_PROPERTIES.items()}
-_QOM_SET = frozenset({"qom-set"})
 
 
 def is_secret_member(name: str, command: str | None = None) -> bool:
@@ -151,16 +150,11 @@ def redact_arguments(command: str, arguments: Any) -> Any:
     if not isinstance(arguments, dict):
         return _walk(arguments, None)
     redacted = _walk(arguments, command)
-    if _norm(command) in _QOM_SET and isinstance(arguments.get("property"), str) \
-            and _secret_property(arguments["property"]) and "value" in arguments:
-        redacted = _put(redacted if redacted is not arguments else dict(arguments), "value")
+    written = arguments.get("property")  # qom-set writes the property it names
+    if _norm(command) == "qom-set" and isinstance(written, str) and _secret_property(written) \
+            and arguments.get("value") not in (None, REDACTED):
+        redacted = {**redacted, "value": REDACTED}
     return redacted
-
-
-def _put(into: dict[str, Any], key: str) -> dict[str, Any]:
-    if into.get(key) != REDACTED:
-        into[key] = REDACTED
-    return into
 
 
 def _walk(value: Any, command: str | None, extra: frozenset[str] = frozenset()) -> Any:
