@@ -391,6 +391,19 @@ def test_a_runbook_of_an_old_transcript_with_secrets_in_clear_is_clean(tmp_path:
     assert "`HMP set_password vnc <redacted>` | ok" in book
 
 
+def test_a_history_an_older_colotui_wrote_in_clear_is_rewritten_without_the_secret(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    old = [{"t": 1.0, "target": "primary", "text": "query-status"},
+           {"t": 2.0, "target": "primary", "text": f"change-vnc-password password=h-{MARK}"},
+           {"t": 3.0, "target": "both", "text": f"!set_password vnc i-{MARK}"}]
+    path.write_text("".join(json.dumps(entry) + "\n" for entry in old))
+    entries = History(path).entries()
+    assert [e.text for e in entries] == ["query-status", f"change-vnc-password password={REDACTED}",
+                                         f"!set_password vnc {REDACTED}"]
+    assert secret_free(path.read_text(), MARK) and len(path.read_text().splitlines()) == 3
+    assert [e.target for e in History(path).entries()] == ["primary", "primary", "both"]
+
+
 async def test_a_note_about_an_hmp_line_loses_its_secret(tmp_path: Path) -> None:
     """The engine notes how it judged an HMP answer, quoting the line (`Session.note`)."""
     transcript = Transcript(tmp_path / "t.jsonl")

@@ -5,8 +5,8 @@ One JSON object per line in ``$XDG_STATE_HOME/colotui/history.jsonl``:
 keep a multi-line transaction( as one entry; appending one line per entry lets
 a shell and a console write the same file at once; each reader picks up what
 the other appended. The file is cut back to the newest entries now and then. No secret is kept:
-each line is stored redacted (`colotui.repl.redacted`), and one from an older file is redacted as
-it is read, so the file's next compaction leaves it clean.
+each line is stored redacted (`colotui.repl.redacted`), and a file an older colotui left with a
+secret in it is rewritten without it as soon as it is read.
 """
 
 from __future__ import annotations
@@ -93,12 +93,16 @@ class History:
             data = f.read()
         complete = data[:data.rfind(b"\n") + 1]  # a line still being written is read next time
         self._read_to += len(complete)
+        exposed = False
         for raw in complete.splitlines():
             self._lines += 1
-            entry = _entry(raw)
-            if entry is not None:
-                self._entries.append(entry)
+            read = _entry(raw)
+            if read is not None:
+                self._entries.append(read[0])
+                exposed = exposed or read[1]
         del self._entries[:-self.limit]
+        if exposed:  # written with a secret in clear (by an older colotui): not a moment longer
+            self._compact()
 
     def _compact(self) -> None:
         keep = self._entries[-self.limit:]
@@ -115,10 +119,13 @@ class History:
         self._entries, self._lines, self._read_to = keep, len(keep), self.path.stat().st_size
 
 
-def _entry(raw: bytes) -> Entry | None:
-    """One line of the file, or None if it is not an entry (a torn or foreign line is skipped, not fatal)."""
+def _entry(raw: bytes) -> tuple[Entry, bool] | None:
+    """One line of the file, redacted, and whether it held a secret; None if it is not an entry (a torn or
+    foreign line is skipped, not fatal)."""
     try:
         item = json.loads(raw)
-        return Entry(redact_line(str(item["text"])), float(item.get("t", 0.0)), str(item.get("target", "")))
+        text = str(item["text"])
+        entry = Entry(redact_line(text), float(item.get("t", 0.0)), str(item.get("target", "")))
     except (ValueError, KeyError, TypeError):
         return None
+    return entry, entry.text != text
