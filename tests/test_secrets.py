@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Input
 
 from colotui import crashlog
+from colotui.config import Config
+from colotui.lab import Lab, pair_from_lab
 from colotui.paths import keep_state_private
 from colotui.qmp import Session, Transcript, UnixAddress
 from colotui.qmp.recording import Recording
@@ -45,8 +48,12 @@ from colotui.repl.history import History
 from colotui.repl.parser import ParseError, Request, parse
 from colotui.repl.redacted import redact_line, scrub
 from colotui.runbook import export, runbook
+from colotui.ui.repl_pane import ReplPane
 
+from .apps import console_app
+from .colo import until
 from .conftest import ALL_QEMUS, PlainVM
+from .test_repl_pane import enter, log_text
 
 #: Every secret in these tests carries this mark, so a leak of any of them is found by one search.
 MARK = "Zq7"
@@ -357,6 +364,9 @@ def test_no_record_of_a_shell_holds_a_secret_and_all_are_private(plain_vm: Plain
     assert "object_add secret,id=sec1,data=<redacted>" in hmp
     assert "migrate -d tcp://<redacted>@127.0.0.1:1" in hmp
     assert f"| `change-vnc-password {{\"password\": \"{REDACTED}\"}}` |" in files[markdown]
+    errors = [e["msg"]["error"]["desc"] for e in entries if e["dir"] == "recv" and "error" in e["msg"]]
+    if plain_vm.qemu.version.major >= 10:  # these QEMUs quote a migration URI back: redacted as it is received
+        assert "unknown migration protocol: nbd://<redacted>@127.0.0.1:1" in errors, errors
 
     # a replay reads the redacted transcript as any other: the recorded answers are there
     recording = Recording.from_entries(entries)
@@ -366,6 +376,34 @@ def test_no_record_of_a_shell_holds_a_secret_and_all_are_private(plain_vm: Plain
     assert asked is not None and asked.value["status"] == "prelaunch"
     keys = [key for key in record.exchanges if key[0] == "change-vnc-password"]
     assert keys and all(REDACTED in key[1] for key in keys)
+
+
+async def test_the_console_pane_echoes_and_recalls_a_password_line_without_the_password(
+        lab: Lab, tmp_path: Path) -> None:
+    """The console's QMP pane: what it shows of the line typed and of the reply, what ↑ brings back, and
+    that sending what ↑ brought back is refused (it would set the password to "<redacted>")."""
+    history = History(tmp_path / "history.jsonl")
+    transcript = Transcript(tmp_path / "t.jsonl")
+    app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0), history=history,
+                      transcript=transcript)
+    async with app.run_test(size=(140, 50)) as pilot:
+        await until(pilot, lambda: all(s.connected for s in app.controller.sessions.values()), "both connect")
+        await pilot.press("colon")
+        await enter(pilot, f"set_password protocol=vnc password=pane-{MARK}")
+        await until(pilot, lambda: "set_password" in log_text(app) and "✗" in log_text(app), "QEMU's answer")
+        await enter(pilot, f"!migrate -d nbd://u:pane2-{MARK}@127.0.0.1:1")
+        await until(pilot, lambda: log_text(app).count("✗") + log_text(app).count("✓") >= 2, "the HMP answer")
+        await pilot.press("up", "up")
+        field = app.query_one(ReplPane).query_one(Input)
+        assert field.value == f"set_password protocol=vnc password={REDACTED}"
+        await pilot.press("enter")
+        await until(pilot, lambda: "stands where a secret was" in log_text(app), "the recalled line is refused")
+        shown = log_text(app)
+    transcript.close()
+    assert secret_free(shown, MARK) and f"password={REDACTED}" in shown and f"nbd://{REDACTED}@" in shown, shown
+    assert secret_free((tmp_path / "t.jsonl").read_text() + (tmp_path / "history.jsonl").read_text(), MARK)
+    sent = [e["msg"] for e in read_series(tmp_path / "t.jsonl") if e["dir"] == "send"]
+    assert sum(m["execute"] == "set_password" for m in sent) == 1  # the refused one never went out
 
 
 def test_a_runbook_of_an_old_transcript_with_secrets_in_clear_is_clean(tmp_path: Path) -> None:
