@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import time
 import traceback
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace

@@ -222,7 +222,7 @@ def test_what_is_said_about_a_line_loses_its_secrets_too() -> None:
 
 def test_text_and_a_command_line_lose_their_secrets() -> None:
     text = (f"HMP object_add secret,id=s,data=a-{MARK} said \"\"; ValueError: {{'password': 'b-{MARK}'}} "
-            f"from nbd://c-{MARK}@host/x and iscsi://user%d-{MARK}@host/iqn/0")
+            f"from nbd://c-{MARK}@host/x and iscsi://user%d-{MARK}@host/iqn/0; open http://127.0.0.1:8566/?token=t-{MARK}")
     assert secret_free(redact_text(text), MARK)
     argv = ["colotui", "run", "startup", "--set", f"password=e-{MARK}", f"--set=vnc.password=f-{MARK}",
             f"--primary=nbd://u:g-{MARK}@127.0.0.1:1", f"--vnc-password=h-{MARK}", "--set", "ports.nbd=9999"]

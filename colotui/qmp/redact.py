@@ -92,7 +92,7 @@ NOT_SECRET: Mapping[str, str] = {
 #: Lower-cased bytes without any of these hold no secret by the rules below (tests/test_secrets.py checks
 #: the table's names): a name, a URI's ``@``, or a JSON escape that could spell one (``"p\u0061ssword"``).
 #: Searched case-sensitively in a lower-cased copy: three times faster than ``re.IGNORECASE``.
-MAY_HOLD = re.compile(rb"pass|secret|cookie|qom.set|@|\\u")
+MAY_HOLD = re.compile(rb"pass|secret|cookie|token|qom.set|@|\\u")
 _MAY_HOLD_TEXT = re.compile(MAY_HOLD.pattern.decode())
 
 
@@ -232,8 +232,10 @@ _JSON_PAIR = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')(\s*:\s*)("(?:[
 #: quoted, or up to a space or a comma (QemuOpts writes a comma in a value as ``,,``).
 _OPTION_KEY = re.compile(r"(?<![\w.-])((?:[\w-]+\.)*[\w-]+)=")
 _OPTION_VALUE = re.compile(r""""(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|(?:,,|[^\s,])*""")
-#: In text (a command line, an option of another tool), a name that ends so is a password too (``--vnc-password``).
-_SECRET_SUFFIXES = ("-password", "-passphrase", "-passwd")
+#: In text (a command line, an option of another tool, a URL), these are secrets too: ``--vnc-password``,
+#: ``?token=…`` (the address `colotui serve` prints; no QAPI member has the name).
+_SECRET_SUFFIXES = ("-password", "-passphrase", "-passwd", "-token")
+_TEXT_SECRETS = frozenset({"token"})
 #: A JSON escape (``\u0065``), decoded where the context is judged.
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 #: A text about a secret object: its ``data`` is a secret there (``object_add secret,id=s,data=…``).
@@ -249,8 +251,8 @@ def _names_in(text: str) -> Callable[[str], bool]:
     for command, names in _SECRET_IN_COMMAND.items():
         if command in text.lower():
             extra |= names
-    return lambda key: (name := _norm(key).lstrip("-")) in _SECRET or name in extra or \
-        name.endswith(_SECRET_SUFFIXES)
+    return lambda key: (name := _norm(key).lstrip("-")) in _SECRET or name in _TEXT_SECRETS or name in extra \
+        or name.endswith(_SECRET_SUFFIXES)
 
 
 def _key(literal: str) -> str:
