@@ -78,6 +78,7 @@ LINES = [
      f'"data": "esc-{MARK}"}}}}', f"esc-{MARK}"),
     ('{"execute": "change-vnc-password", "arguments": {"pass\\u0077ord": ' f'"key-{MARK}"}}}}', f"key-{MARK}"),
     (f"object-add qom-type=secret id=sec3 props.data=props-{MARK}", f"props-{MARK}"),
+    (f'object-add qom-type=secret id=sec4 data="two {MARK}"', f"two {MARK}"),  # a note quotes it back, as JSON
     (f"change-vnc-password password=comma-{MARK},more", f"comma-{MARK}"),
     (f"change-vnc-password bare-{MARK}", f"bare-{MARK}"),
 ]

@@ -38,7 +38,9 @@ def scrub(message: str, text: str) -> str:
     """``message`` (a parse error's, a refusal's) about input ``text``, without the secrets of ``text``."""
     found: list[str] = []
     redact_line(text, found)
-    for secret in sorted(found, key=len, reverse=True):
+    bare = [secret.strip("\"'") for secret in found]  # as typed, and without the quotes around it
+    forms = {*found, *bare, *(json.dumps(secret)[1:-1] for secret in (*found, *bare))}  # and as JSON writes it
+    for secret in sorted(filter(None, forms), key=len, reverse=True):
         message = message.replace(secret, REDACTED)
     return redact_text(message)
 
