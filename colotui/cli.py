@@ -6,20 +6,20 @@ import argparse
 import json
 import os
 import sys
-import time
 import traceback
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, crashlog
 from .compat import deprecation_lines
 from .config import Config, load_config
 from .config import default_path as default_config_path
 from .errors import UserError
 from .pair import Pair
 from .qmp import Transcript
+from .qmp.redact import redact_text
 from .qmp.transcript import new_transcript
 from .serve import DEFAULT_HOST, DEFAULT_PORT, binding_warning, check_port, console_argv, parse_origin, split_args
 from .topology import VARIANTS
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the console and the lab load only for the commands that use
     from .scenario import Scenario
     from .ui.app import ColotuiApp
     from .ui.controller import ConsoleController
-from .paths import default_lab_dir, state_dir
+from .paths import default_lab_dir, keep_state_private, state_dir
 
 DESCRIPTION = """\
 An operator console for QEMU COLO fault tolerance: both VMs side by side,
@@ -627,6 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(0o077)  # every file colotui (and a QEMU its lab starts) creates is its user's alone
+    keep_state_private()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:  # serve's own options, wherever they are; the rest is the console's command
@@ -648,12 +650,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. piped into head: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception:  # a bug: keep the screen clean, keep the details
-        crash = state_dir() / "crash.log"
-        crash.parent.mkdir(parents=True, exist_ok=True)
-        with crash.open("a") as f:
-            f.write(f"--- {time.ctime()} colotui {__version__} {sys.argv}\n{traceback.format_exc()}")
-        print(f"colotui: internal error: {sys.exc_info()[1]!r} (details in {crash})", file=sys.stderr)
+    except Exception as exc:  # a bug: keep the screen clean, keep the details (without secrets)
+        try:
+            where = f"details in {crashlog.record(traceback.format_exc(), sys.argv)}"
+        except OSError as trouble:
+            where = f"and {crashlog.default_path()} could not be written: {trouble.strerror}"
+        print(f"colotui: internal error: {redact_text(repr(exc))} ({where})", file=sys.stderr)
         return 70
 
 

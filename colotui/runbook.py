@@ -4,7 +4,8 @@ The transcript (JSON lines, every message on the wire) is the record; the
 runbook is its Markdown reading for people after an incident: each command
 that changed something with its reply, and the events that matter. Queries
 (the console asks many) and checkpoint STOP/RESUME pairs are left out unless
-asked for; the checkpoints are counted.
+asked for; the checkpoints are counted. No secret reaches either file: what is read is redacted
+again (`colotui.qmp.redact`), so a transcript written before colotui redacted gives a clean runbook.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from .qmp.notices import CHECKPOINT_EVENTS
 from .qmp.readonly import is_read_only
+from .qmp.redact import redact_entry
 from .qmp.transcript import read_series
 
 
@@ -63,7 +65,7 @@ def runbook(entries: list[dict[str, Any]], *, everything: bool = False, source: 
     pending: dict[tuple[str, str], _Row | None] = {}
     checkpoints: Counter[str] = Counter()
     versions: dict[str, str] = {}
-    for e in entries:
+    for e in map(redact_entry, entries):
         vm, msg, at = e.get("vm", "?"), e.get("msg"), float(e.get("t", 0))
         if e.get("dir") == "link":
             rows.append(_Row(at, vm, f"link {msg}", ""))
@@ -113,7 +115,7 @@ def export(transcript: Path, directory: Path, *, everything: bool = False) -> tu
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"colotui-{time.strftime('%Y%m%d-%H%M%S')}"
     jsonl, markdown = directory / f"{stem}.jsonl", directory / f"{stem}.md"
-    entries = read_series(transcript)
+    entries = [redact_entry(entry) for entry in read_series(transcript)]
     with jsonl.open("w", encoding="utf-8") as out:
         out.writelines(json.dumps(entry, separators=(",", ":")) + "\n" for entry in entries)
     markdown.write_text(runbook(entries, everything=everything, source=str(transcript)))

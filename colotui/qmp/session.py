@@ -23,6 +23,7 @@ from qemu.qmp.message import Message
 from .address import Address
 from .notices import CommandSent, Event, Hub, LinkChanged, LinkState, Subscription, Unreached, event_filter
 from .readonly import is_read_only, refusal
+from .redact import redact_text, redact_wire
 from .reply import CommandError, DeadlineExceeded, Disconnected, Ok, Reply
 from .transcript import Transcript
 from .version import QemuVersion
@@ -138,7 +139,7 @@ class Session:
         """Put colotui's own remark about this VM into the transcript (``dir: note``), where the runbook
         shows it beside the messages it is about."""
         if self.transcript is not None:
-            self.transcript.write(self.name, "note", text)
+            self.transcript.write(self.name, "note", redact_text(text))  # it may quote an HMP line
 
     # -- lifecycle -------------------------------------------------------
 
@@ -329,8 +330,8 @@ class Session:
         self._hub.publish(LinkChanged(self.name, state, detail, unreached))
 
     def _wire(self, direction: str, data: bytes) -> None:
-        if self.transcript is not None:
-            self.transcript.write_wire(self.name, direction, data)
+        if self.transcript is not None:  # no secret goes on record (the wire gets the message as it was)
+            self.transcript.write_wire(self.name, direction, redact_wire(data))
 
     def _event(self, msg: Message) -> None:
         event = Event.from_message(self.name, dict(msg))

@@ -4,7 +4,9 @@ One JSON object per line in ``$XDG_STATE_HOME/colotui/history.jsonl``:
 ``{"t": <unix time>, "target": "primary", "text": "query-status"}``. JSON lines
 keep a multi-line transaction( as one entry; appending one line per entry lets
 a shell and a console write the same file at once; each reader picks up what
-the other appended. The file is cut back to the newest entries now and then.
+the other appended. The file is cut back to the newest entries now and then. No secret is kept:
+each line is stored redacted (`colotui.repl.redacted`), and a file an older colotui left with a
+secret in it is rewritten without it as soon as it is read.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..paths import state_dir
+from .redacted import redact_line
 
 #: Entries kept; the file is rewritten with the newest ones when it holds twice as many.
 LIMIT = 10_000
@@ -48,8 +51,9 @@ class History:
         return list(self._entries[-self.limit:])
 
     def append(self, text: str, target: str = "") -> Entry | None:
-        """Record ``text``; a blank one or a repeat of the newest entry is not recorded again."""
+        """Record ``text`` (redacted); a blank one or a repeat of the newest entry is not recorded again."""
         self._catch_up()
+        text = redact_line(text)
         if not text.strip() or (self._entries and self._entries[-1].text == text):
             return None
         entry = Entry(text, round(time.time(), 3), target)
@@ -89,12 +93,16 @@ class History:
             data = f.read()
         complete = data[:data.rfind(b"\n") + 1]  # a line still being written is read next time
         self._read_to += len(complete)
+        exposed = False
         for raw in complete.splitlines():
             self._lines += 1
-            entry = _entry(raw)
-            if entry is not None:
-                self._entries.append(entry)
+            read = _entry(raw)
+            if read is not None:
+                self._entries.append(read[0])
+                exposed = exposed or read[1]
         del self._entries[:-self.limit]
+        if exposed:  # written with a secret in clear (by an older colotui): not a moment longer
+            self._compact()
 
     def _compact(self) -> None:
         keep = self._entries[-self.limit:]
@@ -111,10 +119,13 @@ class History:
         self._entries, self._lines, self._read_to = keep, len(keep), self.path.stat().st_size
 
 
-def _entry(raw: bytes) -> Entry | None:
-    """One line of the file, or None if it is not an entry (a torn or foreign line is skipped, not fatal)."""
+def _entry(raw: bytes) -> tuple[Entry, bool] | None:
+    """One line of the file, redacted, and whether it held a secret; None if it is not an entry (a torn or
+    foreign line is skipped, not fatal)."""
     try:
         item = json.loads(raw)
-        return Entry(str(item["text"]), float(item.get("t", 0.0)), str(item.get("target", "")))
+        text = str(item["text"])
+        entry = Entry(redact_line(text), float(item.get("t", 0.0)), str(item.get("target", "")))
     except (ValueError, KeyError, TypeError):
         return None
+    return entry, entry.text != text

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from .outcome import Outcome, Pending, Quit, Refused, Rejected, Sent
+from .redacted import scrub
 from .render import json_records
 from .runner import Repl
 
@@ -40,7 +41,7 @@ async def run_pipe(repl: Repl, lines: TextIO, out: TextIO, err: TextIO) -> int:
         if not outcome.ok:
             failed = True
             for problem in _problems(outcome):
-                print(f"colotui: line {number}: {problem}", file=err, flush=True)
+                print(f"colotui: line {number}: {scrub(problem, outcome.text)}", file=err, flush=True)
     if pending:
         failed = True
         print(f"colotui: line {number}: the input ended inside a transaction( (end it with ')')", file=err)

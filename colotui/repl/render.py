@@ -3,7 +3,8 @@
 Replies are pretty-printed and highlighted, with how long each took; with two
 targets they stand side by side. A QMP error shows its class and description;
 a parse error shows the input with a caret under the column. Used by the shell
-and meant for the console pane's widgets too (Textual renders rich objects).
+and meant for the console pane's widgets too (Textual renders rich objects). Nothing
+shown holds a secret: the input is shown redacted, and so is what QEMU answered.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ..qmp import CommandError, DeadlineExceeded, Disconnected, Event, LinkChanged, LinkState, Ok, Reply
+from ..qmp.redact import redact_text, redact_value
 from .completer import Hint
 from .events import FeedItem
 from .outcome import Info, Outcome, Pending, Quit, Refused, Rejected, Sent, TargetReply
+from .redacted import redact_line, scrub
 
 _TARGET_WIDTH = len("secondary")
 _LINK_STYLE = {LinkState.CONNECTED: "green", LinkState.CONNECTING: "yellow", LinkState.DISCONNECTED: "bold red",
@@ -35,7 +38,7 @@ def outcome_renderable(outcome: Outcome) -> RenderableType | None:
     if isinstance(outcome, Rejected):
         return rejected_renderable(outcome)
     if isinstance(outcome, Refused):
-        return Text(outcome.reason, "bold yellow")
+        return Text(scrub(outcome.reason, outcome.text), "bold yellow")
     if isinstance(outcome, Info):
         return Group(Text(outcome.title, "bold"), *(Text(line) for line in outcome.lines))
     if isinstance(outcome, Pending):
@@ -45,7 +48,7 @@ def outcome_renderable(outcome: Outcome) -> RenderableType | None:
 
 
 def sent_renderable(sent: Sent) -> RenderableType:
-    notes = list(dict.fromkeys(note for r in sent.replies for note in r.request.notes))
+    notes = list(dict.fromkeys(scrub(note, sent.text) for r in sent.replies for note in r.request.notes))
     parts: list[RenderableType] = [Text(f"note: {note}", "dim") for note in notes]
     if len(sent.replies) == 1:
         only = sent.replies[0]
@@ -72,12 +75,12 @@ def reply_body(r: TargetReply) -> RenderableType:
     reply = r.reply
     if isinstance(reply, Ok):
         if r.request.hmp is not None and isinstance(reply.value, str):
-            output = reply.value.replace("\r\n", "\n").rstrip("\n")
+            output = redact_text(reply.value.replace("\r\n", "\n").rstrip("\n"))
             return Text(output) if output else Text("(no output)", "dim")
-        return JSON.from_data(reply.value, indent=2)
+        return JSON.from_data(redact_value(reply.value), indent=2)
     if isinstance(reply, CommandError):
         text = Text(reply.error_class, "bold red")
-        text.append(f": {reply.desc}")
+        text.append(f": {redact_text(reply.desc)}")
         return text
     return Text(reply.message, "yellow" if isinstance(reply, DeadlineExceeded) else "red")
 
@@ -86,9 +89,11 @@ def rejected_renderable(rejected: Rejected) -> RenderableType:
     error = rejected.error
     lines = rejected.text.split("\n")
     line = lines[error.line - 1] if 0 < error.line <= len(lines) else ""
-    caret = Text(" " * (error.column - 1) + "^", "bold red")
+    column = len(scrub(line[:error.column - 1], rejected.text)) + 1  # where it is once secrets are hidden
+    caret = Text(" " * (column - 1) + "^", "bold red")
     where = f" (for {rejected.target})" if rejected.target else ""
-    message = Text(f"{error}{where}", "red")
+    message = Text(f"{scrub(str(error), rejected.text)}{where}", "red")
+    line = scrub(line, rejected.text)
     return Group(Text(line, "dim"), caret, message)
 
 
@@ -148,29 +153,31 @@ def json_records(outcome: Outcome) -> list[dict[str, Any]]:
         return [_reply_record(outcome.text, r) for r in outcome.replies]
     if isinstance(outcome, Rejected):
         e = outcome.error
-        record: dict[str, Any] = {"input": outcome.text, "ok": False,
-                                  "error": {"class": "ParseError", "kind": e.kind, "desc": e.message,
+        record: dict[str, Any] = {"input": redact_line(outcome.text), "ok": False,
+                                  "error": {"class": "ParseError", "kind": e.kind,
+                                            "desc": scrub(e.message, outcome.text),
                                             "line": e.line, "column": e.column}}
         if outcome.target:
             record["vm"] = outcome.target
         return [record]
     if isinstance(outcome, Refused):
-        return [{"input": outcome.text, "ok": False, "error": {"class": "Refused", "desc": outcome.reason}}]
+        return [{"input": redact_line(outcome.text), "ok": False,
+                 "error": {"class": "Refused", "desc": scrub(outcome.reason, outcome.text)}}]
     if isinstance(outcome, Info):
-        return [{"input": outcome.text, "ok": True, "info": outcome.title, "lines": list(outcome.lines)}]
+        return [{"input": redact_line(outcome.text), "ok": True, "info": outcome.title, "lines": list(outcome.lines)}]
     return []
 
 
 def _reply_record(text: str, r: TargetReply) -> dict[str, Any]:
-    record: dict[str, Any] = {"input": text, "vm": r.target, "command": r.request.command, "ok": r.reply.ok,
-                              "ms": round(r.reply.elapsed * 1000, 3)}
+    record: dict[str, Any] = {"input": redact_line(text), "vm": r.target, "command": r.request.command,
+                              "ok": r.reply.ok, "ms": round(r.reply.elapsed * 1000, 3)}
     if r.request.notes:
-        record["notes"] = list(r.request.notes)
+        record["notes"] = [scrub(note, text) for note in r.request.notes]
     reply: Reply = r.reply
     if isinstance(reply, Ok):
-        record["return"] = reply.value
+        record["return"] = redact_value(reply.value)
     elif isinstance(reply, CommandError):
-        record["error"] = {"class": reply.error_class, "desc": reply.desc}
+        record["error"] = {"class": reply.error_class, "desc": redact_text(reply.desc)}
     else:
         assert isinstance(reply, (DeadlineExceeded, Disconnected))
         record["error"] = {"class": type(reply).__name__, "desc": reply.message}

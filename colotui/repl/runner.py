@@ -10,10 +10,12 @@ sessions, so the transcript has it.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Mapping
 
 from ..qmp import Ok, Session
 from ..qmp.probe import FactsCache, VMFacts
+from ..qmp.redact import REDACTED
 from ..qmp.schema import Schema
 from .completer import Completion, Hint, complete, hint
 from .events import EventFilter, FilterError
@@ -21,6 +23,7 @@ from .history import History
 from .meta import LANGUAGE_HELP, META
 from .outcome import Info, Outcome, Pending, Quit, Refused, Rejected, Sent, TargetReply
 from .parser import Incomplete, MetaCommand, Parsed, ParseError, Request, parse
+from .redacted import scrub
 from .safety import Confirm, Policy, changes_state, judge
 
 #: Asks the operator a yes/no question; True sends.
@@ -125,6 +128,9 @@ class Repl:
                 return Rejected(text, request, name)
             assert isinstance(request, Request)
             requests[name] = request
+        if REDACTED in json.dumps(first.arguments or {}):  # recalled from the history, which keeps no secret
+            return Refused(text, f"{REDACTED} stands where a secret was (the history keeps none): type the "
+                                 "secret itself; nothing was sent")
         in_colo: dict[str, bool] = dict.fromkeys(self.target, False)
         if changes_state(first) and not self.policy.read_only and self.policy.confirm is Confirm.COLO:
             found = await asyncio.gather(*(self._in_colo(name) for name in self.target))
@@ -136,7 +142,7 @@ class Repl:
             if confirm is None:
                 return Refused(text, f"{verdict.question[:-1]}: that needs a confirmation, and there is no one to "
                                      "ask; nothing was sent")
-            if not await confirm(verdict.question):
+            if not await confirm(scrub(verdict.question, text)):
                 return Refused(text, "not confirmed; nothing was sent")
         replies = await asyncio.gather(*(self.sessions[n].execute(r.command, r.arguments) for n, r in requests.items()))
         return Sent(text, tuple(TargetReply(name, self.sessions[name].name, requests[name], reply)

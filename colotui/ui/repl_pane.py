@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 from ..repl.completer import Completion
 from ..repl.events import EventFeed
 from ..repl.outcome import Quit
+from ..repl.redacted import redact_line
 from ..repl.render import event_text, hint_text, outcome_renderable
 from ..repl.runner import Repl
 from .keymap import bindings
@@ -266,7 +267,7 @@ class ReplPane(Vertical):
     async def _submit(self, text: str) -> None:
         assert self.repl is not None
         log = self.query_one(RichLog)
-        log.write(Text.assemble((f"[{self.repl.target_label}] › ", "bold cyan"), text))
+        log.write(Text.assemble((f"[{self.repl.target_label}] › ", "bold cyan"), redact_line(text)))
         self.repl.remember(text)
         outcome = await self.repl.submit(text, self._confirm)
         if isinstance(outcome, Quit):

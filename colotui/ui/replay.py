@@ -28,6 +28,7 @@ from textual.widgets import Input, Label, Static
 from ..config import Config
 from ..pair import ROLES, Pair
 from ..qmp.recording import Exchange, Moment
+from ..qmp.redact import redact_arguments, redact_text, redact_value
 from ..service.player import SPEEDS, Player, parse_when
 from ..service.sessions import PairSessions
 from .controller import ConsoleController
@@ -248,19 +249,20 @@ def _moment_text(moment: Moment) -> Text:
     stamp = time.strftime("%H:%M:%S", time.localtime(moment.t)) + f".{int(moment.t % 1 * 1000):03d}"
     line = Text(f"{stamp} {moment.vm:<12} ", "dim")
     if moment.kind == "note":
-        line.append(str(moment.data), "italic")
+        line.append(redact_text(str(moment.data)), "italic")  # a recording made before colotui redacted
         return line
     exchange = moment.data
     assert isinstance(exchange, Exchange)
     line.append(exchange.command, "bold cyan")
     if exchange.arguments:
-        line.append(" " + json.dumps(exchange.arguments, separators=(",", ":")), "cyan")
+        line.append(" " + json.dumps(redact_arguments(exchange.command, exchange.arguments), separators=(",", ":")),
+                    "cyan")
     if exchange.answered is None:
         line.append("  → no reply", "bold red")
     elif exchange.error is not None:
-        line.append(f"  → {exchange.error.get('class')}: {exchange.error.get('desc')}", "red")
+        line.append(f"  → {exchange.error.get('class')}: {redact_text(str(exchange.error.get('desc')))}", "red")
     else:
-        line.append(f"  → {json.dumps(exchange.value, separators=(',', ':'))[:200]}", "green")
+        line.append(f"  → {json.dumps(redact_value(exchange.value), separators=(',', ':'))[:200]}", "green")
     return line
 
 
