@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__, crashlog
 from .compat import deprecation_lines
-from .config import Config, load_config
+from .config import MAX_SECONDS, Config, load_config
 from .config import default_path as default_config_path
 from .errors import UserError
 from .pair import Pair
@@ -47,6 +47,17 @@ examples:
   colotui keys --keymap vim             the console's keys with the vim keymap
   colotui serve --lab /tmp/lab          the console in a browser, on 127.0.0.1 port 8566
 """
+
+
+def seconds(text: str) -> float:
+    """An option's number of seconds: more than 0 and at most a day (not nan, not inf); argparse says why not."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text}: give a number of seconds more than 0 and at most {MAX_SECONDS:g}")
+    return value
 
 
 def _lab_dir(args: argparse.Namespace) -> Path:
@@ -136,7 +147,8 @@ def _settings(items: Sequence[str], variant: str | None = None) -> dict[str, obj
         if not sep or name not in NAMES:
             raise UserError(f"--set {item!r}: give NAME=VALUE with one of {', '.join(NAMES)}")
         if name.startswith("ports.") or name == "checkpoint_delay_ms":
-            if not value.isdigit() or (name.startswith("ports.") and not 0 < int(value) < 65536):
+            if not (value.isascii() and value.isdigit() and len(value) <= 10) or \
+                    (name.startswith("ports.") and not 0 < int(value) < 65536):
                 raise UserError(f"--set {item!r}: {name} takes a number" + (" (a TCP port)" if "ports" in name else ""))
             settings[name] = int(value)
         elif name == "variant" and value not in VARIANTS:
@@ -451,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--transcript", metavar="FILE",
                        help="write every QMP message here, NAME.jsonl (rotated into NAME.1.jsonl.gz, … as the "
                             f"config's [transcripts] says; default: a new file under {state_dir() / 'transcripts'})")
-        p.add_argument("--deadline", type=float, metavar="SECONDS",
+        p.add_argument("--deadline", type=seconds, metavar="SECONDS",
                        help="how long any QMP command may take before it is reported as late "
                             "(default: the config's, 10)")
 
@@ -610,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--lab", action="append", metavar="DIR", help="a lab's pair (repeatable)")
     fleet.add_argument("--profile", action="append", metavar="NAME",
                        help="a connection profile from the config file (repeatable)")
-    fleet.add_argument("--deadline", type=float, metavar="SECONDS",
+    fleet.add_argument("--deadline", type=seconds, metavar="SECONDS",
                        help="how long any QMP command may take before it is reported as late "
                             "(default: the config's, 10)")
     add_console_options(fleet)

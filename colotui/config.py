@@ -8,6 +8,8 @@ reported with its line, and nothing starts on a guess.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,8 @@ _TRANSCRIPTS = ("compress", "keep_days", "keep_size", "max_age", "max_size")
 _SIZES = {"b": 1, "kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
 _DURATIONS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
 _AMOUNT = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*([A-Za-z]+)\s*$")
+#: The longest a setting in seconds may be (a deadline, the refresh interval): a day is beyond any use of them.
+MAX_SECONDS = 86400.0
 _PROFILE = {"lab": str, "primary": str, "secondary": str, "topology": str, "primary_yank": str,
             "secondary_yank": str, "variant": str}
 
@@ -77,8 +81,10 @@ def _check(where: Locator, table: dict[str, Any], schema: dict[str, Any], sectio
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             names = {str: "a string", bool: "true or false", (int, float): "a number"}
             raise where.error(f"{label}{key} must be {names[kind]}", line)
-        if kind == (int, float) and value <= 0:
-            raise where.error(f"{label}{key} must be more than 0", line)
+        if kind == (int, float) and not 0 < value <= MAX_SECONDS:  # not NaN, not inf (TOML has both)
+            raise where.error(f"{label}{key} must be more than 0 and at most {MAX_SECONDS:g} (seconds)", line)
+        if kind is str and "\0" in value:
+            raise where.error(f"{label}{key} holds a NUL character", line)
 
 
 def _line(where: Locator, key: str) -> int | None:
@@ -92,11 +98,11 @@ def _amount(where: Locator, key: str, value: Any, units: dict[str, int], what: s
     if value is False:
         return None
     amount: float | None = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63):
         amount = float(value)
     elif isinstance(value, str) and (match := _AMOUNT.match(value)) and match[2].lower() in units:
         amount = float(match[1]) * units[match[2].lower()]
-    if amount is None:
+    if amount is None or not math.isfinite(amount):  # TOML has nan and inf; so has "1e999 MiB"
         raise where.error(f"transcripts.{key} must be {what}, or false for no limit", line)
     if amount <= 0:
         raise where.error(f"transcripts.{key} must be more than 0 (false: no limit)", line)
@@ -124,6 +130,11 @@ def _transcripts(where: Locator, table: dict[str, Any]) -> Limits:
     return Limits(max_size=None if max_size is None else int(max_size), max_age=got["max_age"],
                   keep_size=None if keep_size is None else int(keep_size), keep_days=got["keep_days"],
                   compress=table.get("compress", defaults.compress))
+
+
+def _user_path(text: str) -> Path:
+    """``~/lab`` is under the home directory (``~nobody-known/x`` stays as written: it names no file)."""
+    return Path(os.path.expanduser(text))
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -161,9 +172,9 @@ def load_config(path: Path | None = None) -> Config:
                               where.key("variant", section) or line)
         if "lab" not in table and not ("primary" in table and "secondary" in table):
             raise where.error(f"profile {name!r} needs lab = DIR, or primary = and secondary = addresses", line)
-        profiles[name] = Profile(name, Path(table["lab"]).expanduser() if "lab" in table else None,
+        profiles[name] = Profile(name, _user_path(table["lab"]) if "lab" in table else None,
                                  table.get("primary"), table.get("secondary"),
-                                 Path(table["topology"]).expanduser() if "topology" in table else None,
+                                 _user_path(table["topology"]) if "topology" in table else None,
                                  table.get("primary_yank"), table.get("secondary_yank"), table.get("variant"))
     confirm = data.get("confirm", {})
     return Config(path=target, keymap=data.get("keymap", "default"), theme=data.get("theme"),

@@ -64,6 +64,9 @@ class Ids:
     resync_job: str = "resync"
 
 
+#: The most ``x-checkpoint-delay`` QEMU takes (milliseconds; it is a uint32 there).
+MAX_CHECKPOINT_DELAY_MS = 2**32 - 1
+
 #: How the procedures attach, and detach, the primary's link to the secondary's disk: each step of a
 #: scenario is in both variants unless it names one (``variant = "upstream"``).
 VARIANTS = {
@@ -121,19 +124,20 @@ def _checked(path: Path) -> dict[str, Any]:
             if key not in names:
                 raise where.error(f"unknown {section[:-1]} {key!r} (known: {', '.join(sorted(names))})",
                                   where.key(key, section))
-            if not isinstance(value, kind) or isinstance(value, bool):
+            if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, str) and "\0" in value):
                 raise where.error(f"{section}.{key} must be {'a number' if kind is int else 'a string'}",
                                   where.key(key, section))
             if isinstance(value, int) and not 0 < value < 65536:
                 raise where.error(f"ports.{key} = {value} is not a TCP port", where.key(key, section))
     for key in ("primary", "secondary"):
-        if key in data and not isinstance(data[key], str):
+        if key in data and (not isinstance(data[key], str) or "\0" in data[key]):
             raise where.error(f"{key} must be an address (a string)", where.key(key))
-    if "variant" in data and data["variant"] not in VARIANTS:
+    if "variant" in data and (not isinstance(data["variant"], str) or data["variant"] not in VARIANTS):
         raise where.error(f"variant = {data['variant']!r}: give one of {', '.join(VARIANTS)}", where.key("variant"))
-    if "checkpoint_delay_ms" in data and (not isinstance(data["checkpoint_delay_ms"], int)
-                                          or isinstance(data["checkpoint_delay_ms"], bool)):
-        raise where.error("checkpoint_delay_ms must be a number of milliseconds", where.key("checkpoint_delay_ms"))
+    delay = data.get("checkpoint_delay_ms", 0)
+    if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= MAX_CHECKPOINT_DELAY_MS:
+        raise where.error(f"checkpoint_delay_ms must be a number of milliseconds (0 to {MAX_CHECKPOINT_DELAY_MS})",
+                          where.key("checkpoint_delay_ms"))
     return data
 
 

@@ -17,9 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import loads, read_regular
 
 _BINDS = ("proc", "dev")
 _GRACE = 120.0  # seconds a lab counts as a user before its QEMUs must be seen running
+_MAX_USERS_SIZE = 2**20  # the users file: a line per lab that uses the root
 
 
 def _mounted(path: Path) -> bool:
@@ -39,12 +41,8 @@ class RootMounts:
         self._users.parent.mkdir(parents=True, exist_ok=True)
         with (self.root / "run" / "colotui-users.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                users = dict(json.loads(self._users.read_text())) if self._users.exists() else {}
-            except (ValueError, TypeError):
-                users = {}
             now = time.time()
-            users = {u: t for u, t in users.items() if now - t < _GRACE or _still_running(Path(u))}
+            users = {u: t for u, t in _read_users(self._users).items() if now - t < _GRACE or _still_running(Path(u))}
             yield users
             self._users.write_text(json.dumps(users))
 
@@ -67,6 +65,20 @@ class RootMounts:
             if not users:
                 for name in reversed(_BINDS):
                     _unmount(self.root / name)
+
+
+def _read_users(path: Path) -> dict[str, float]:
+    """The registered labs; a file that is damaged (or not ours) counts none (each lab's QEMUs are looked at
+    again by PID, so nothing still running is unbound)."""
+    try:
+        data = loads(read_regular(path, _MAX_USERS_SIZE).decode("utf-8"))
+    except (OSError, UserError, ValueError):  # none yet, or damaged
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {user: float(t) for user, t in data.items()
+            if isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= time.time() + _GRACE
+            and user.startswith("/") and "\0" not in user}
 
 
 def _unmount(target: Path, attempts: int = 50) -> None:

@@ -52,7 +52,10 @@ def _reap(pid: int) -> None:
 
 
 def alive(pid: int, marker: str) -> bool:
-    """True if ``pid`` runs and its command line contains ``marker`` (e.g. its QMP socket path)."""
+    """True if ``pid`` runs and its command line contains ``marker`` (e.g. its QMP socket path). An empty
+    marker is in every command line: it tells nothing, and no process is ours by it."""
+    if not marker or pid < 2:  # 0 and -1 are no process: os.kill takes them for groups, or for everyone
+        return False
     _reap(pid)
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

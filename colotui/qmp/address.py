@@ -54,7 +54,7 @@ def parse_address(text: str) -> Address:
         return UnixAddress(Path(text[5:]))
     if text.startswith("tcp:"):
         text = text[4:]
-    elif "/" in text or Path(text).exists():
+    elif "/" in text or _exists(text):
         return UnixAddress(Path(text))
     match = _HOST_PORT.match(text)
     if match is None:
@@ -63,3 +63,11 @@ def parse_address(text: str) -> Address:
     if not 0 < port < 65536:
         raise AddressError(f"port {port} in {text!r} is out of range")
     return TcpAddress(match["v6"] or match["host"], port)
+
+
+def _exists(name: str) -> bool:
+    """Whether a file ``name`` is here (a name too long for one names none: not an error)."""
+    try:
+        return Path(name).exists()
+    except OSError:
+        return False

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .entries import problem
 from .notices import LinkState, Unreached
 from .readonly import is_read_only
 
@@ -123,13 +124,19 @@ class Recording:
 
     @classmethod
     def from_entries(cls, entries: Iterable[dict[str, Any]]) -> Recording:
+        """The recording in ``entries`` (a transcript's, oldest first). An entry that is not one (no time, an
+        event without a name…: `entries.problem`; a transcript's reader leaves those out already) is left out
+        here too, and a note at the start says how many: a replay never trips over one."""
         vms: dict[str, VMRecord] = {}
         timeline: list[Moment] = []
         pending: dict[str, dict[Any, Exchange]] = {}  # per VM, commands awaiting their reply by id
         times: list[float] = []
+        left_out = 0
         for entry in entries:
-            t, vm, direction, msg = float(entry.get("t", 0.0)), str(entry.get("vm", "")), entry.get("dir"), \
-                entry.get("msg")
+            if problem(entry) is not None:
+                left_out += 1
+                continue
+            t, vm, direction, msg = float(entry["t"]), entry["vm"], entry["dir"], entry.get("msg")
             times.append(t)
             if direction == "pair" and isinstance(msg, dict):
                 timeline.append(Moment(t, vm, "pair", msg))
@@ -151,10 +158,10 @@ class Recording:
                     waiting.clear()  # unanswered: the connection they went out on is gone
                 timeline.append(Moment(t, vm, "link", link))
             elif direction == "send" and isinstance(msg, dict):
-                command = str(msg.get("execute") or msg.get("exec-oob") or "")
+                command = msg.get("execute") or msg.get("exec-oob") or ""
                 arguments = msg.get("arguments")
                 exchange = Exchange(t, command, arguments if isinstance(arguments, dict) else None)
-                waiting[msg.get("id")] = exchange
+                waiting[_id(msg.get("id"))] = exchange
                 record.exchanges.setdefault(_key(exchange.command, exchange.arguments), []).append(exchange)
                 if not is_read_only(command, exchange.arguments) and not _plumbing(command, exchange.arguments):
                     timeline.append(Moment(t, vm, "send", exchange))
@@ -163,18 +170,26 @@ class Recording:
                     record.greetings.append((t, msg))
                 elif "event" in msg:
                     timeline.append(Moment(t, vm, "event", msg))
-                elif "id" in msg and msg["id"] in waiting:
-                    exchange = waiting.pop(msg["id"])
+                elif "id" in msg and _id(msg["id"]) in waiting:
+                    exchange = waiting.pop(_id(msg["id"]))
                     exchange.answered, exchange.value = t, msg.get("return")
                     exchange.error = msg["error"] if isinstance(msg.get("error"), dict) else None
         if not times:
             raise ValueError("the transcript holds no messages")
+        if left_out:
+            timeline.append(Moment(min(times), "transcript", "note",
+                                   f"{left_out} entries of the transcript are not what colotui writes: left out"))
         timeline.sort(key=lambda moment: moment.t)
         return cls(vms, timeline, min(times), max(times))
 
     def pairs(self) -> list[Moment]:
         """The pair in use, each time the console (re)attached."""
         return [m for m in self.timeline if m.kind == "pair"]
+
+
+def _id(value: Any) -> Any:
+    """A command's id as a key (QMP's ids are any JSON: a list or an object is not hashable)."""
+    return value if value is None or isinstance(value, (str, int, float)) else json.dumps(value, sort_keys=True)
 
 
 def _plumbing(command: str, arguments: dict[str, Any] | None) -> bool:

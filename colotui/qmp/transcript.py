@@ -32,7 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+from ..errors import UserError
+from ..files import open_regular, size_text
 from . import series
+from .entries import MAX_LINE, parse_line
 from .series import Limits
 
 #: Seconds a received line may wait in the buffer (a crash loses at most this much of what was received).
@@ -243,50 +246,63 @@ class Transcript:
 def _first_time(path: Path) -> float | None:
     """The time of a file's first line (when a live file that is continued was started)."""
     try:
-        with path.open(encoding="utf-8") as f:
-            return float(json.loads(f.readline())["t"])
-    except (OSError, ValueError, KeyError, TypeError):
+        first = next(_lines(path), None)
+    except (OSError, UserError):
         return None
+    entry = parse_line(first)[0] if first else None
+    return float(entry["t"]) if entry is not None else None
 
 
-def _lines(path: Path) -> Iterator[str]:
-    if path.name.endswith(".gz"):
-        with gzip.open(path, "rt", encoding="utf-8") as packed:
-            yield from packed
-    else:
-        with path.open(encoding="utf-8") as plain:
-            yield from plain
+def _lines(path: Path) -> Iterator[bytes | None]:
+    """A file's lines (a gzip member's, uncompressed), as bytes; None for one longer than `MAX_LINE`, whose
+    bytes are skipped. Only a regular file is read (a FIFO would wait forever)."""
+    with open_regular(path) as raw:
+        stream: IO[bytes] | gzip.GzipFile = gzip.GzipFile(fileobj=raw, mode="rb") if path.name.endswith(".gz") else raw
+        while line := stream.readline(MAX_LINE + 1):
+            if len(line) > MAX_LINE and not line.endswith(b"\n"):
+                while (rest := stream.readline(MAX_LINE)) and not rest.endswith(b"\n"):
+                    pass
+                yield None
+            else:
+                yield line
 
 
-def _parse(path: Path, *, live: bool) -> tuple[list[dict[str, Any]], list[int], str | None]:
-    """A file's entries, the numbers of its lines that are not JSON, and what cut it short (a damaged
-    gzip) if anything did. In a ``live`` file, a last line that is not JSON is being written: left out."""
+def _parse(path: Path, *, live: bool) -> tuple[list[dict[str, Any]], list[tuple[int, str]], str | None]:
+    """A file's entries, its lines that are not entries (number, why: not UTF-8, not JSON, no time…), and
+    what cut it short (a damaged gzip) if anything did. In a ``live`` file, a last line without its newline
+    that is not an entry is being written: left out."""
     entries: list[dict[str, Any]] = []
-    bad: list[int] = []
+    bad: list[tuple[int, str]] = []
     damage = None
-    number = last = 0
+    number = 0
+    torn = False
     try:
         for number, line in enumerate(_lines(path), 1):
+            if line is None:
+                bad.append((number, f"is longer than {size_text(MAX_LINE)}"))
+                torn = False
+                continue
             if not line.strip():
                 continue
-            last = number
-            try:
-                entries.append(json.loads(line))
-            except ValueError:
-                bad.append(number)
-    except (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError) as exc:
+            entry, why = parse_line(line)
+            if entry is None:
+                bad.append((number, why))
+            else:
+                entries.append(entry)
+            torn = entry is None and not line.endswith(b"\n")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         damage = f"is damaged after line {number} ({exc})"
-    if live and bad and bad[-1] == last and damage is None:
+    if live and torn and damage is None:
         bad.pop()
     return entries, bad, damage
 
 
 def read_transcript(path: Path) -> list[dict[str, Any]]:
     """Every entry of one transcript file (plain or gzip), oldest first (a last line still being written
-    is left out); a line that is not JSON elsewhere, or a damaged gzip, raises ValueError."""
+    is left out); a line that is not an entry elsewhere, or a damaged gzip, raises ValueError."""
     entries, bad, damage = _parse(Path(path), live=True)
     if damage or bad:
-        raise ValueError(f"{path} {damage or f'line {bad[0]} is not JSON'}")
+        raise ValueError(f"{path} {damage or f'line {bad[0][0]} {bad[0][1]}'}")
     return entries
 
 
@@ -300,8 +316,6 @@ def read_series(path: Path) -> list[dict[str, Any]]:
     The live file's last line, if still being written, is left out quietly. No file of the series at all
     is a `UserError`.
     """
-    from ..errors import UserError
-
     path = Path(path)
     named = series.parse(path)
     directory, name = path.parent, named.name if named is not None else path.name
@@ -330,8 +344,8 @@ def read_series(path: Path) -> list[dict[str, Any]]:
     except FileNotFoundError:  # a series whose live file retention took
         part, bad = [], []
     entries += part
-    for line in bad:
-        _note(entries, f"{live.name} line {line} is not JSON (left out)")
+    for line, why in bad:
+        _note(entries, f"{live.name} line {line} {why} (left out)")
     first = next((e["t"] for e in entries if e["t"] is not None), 0)
     for entry in entries:  # notes before the first entry
         if entry["t"] is None:
@@ -351,8 +365,8 @@ def _read_member(candidates: list[Path], entries: list[dict[str, Any]]) -> None:
         entries += part
         if damage:
             _note(entries, f"{candidate.name} {damage}: the rest of it is left out")
-        for line in bad:
-            _note(entries, f"{candidate.name} line {line} is not JSON (left out)")
+        for line, why in bad:
+            _note(entries, f"{candidate.name} line {line} {why} (left out)")
         return
     _note(entries, f"{candidates[0].name} went away while it was read")
 

@@ -8,14 +8,14 @@ unknown kind. See ``scenarios/README.md`` for the format.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..files import loads
 from ..paths import builtin_dir, config_dir
-from ..tomlfile import FileError, Locator, load_toml
+from ..tomlfile import MAX_DEPTH, FileError, Locator, load_toml
 from ..topology import VARIANTS, Topology
 from .live import LIVE
 from .model import CHECK_KINDS, ROLE_ALIASES, ROLES, YANK_KINDS, Check, Command, Scenario, Step, Wait
@@ -26,7 +26,15 @@ _STEP_KEYS = {"id", "title", "target", "why", "qmp", "hmp", "yank", "arguments",
 _WAIT_KEYS = {"event", "data", "timeout", "target"}
 _CHECK_MODIFIERS = {"target", "present", "status", "state"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+#: What ``extends`` may name: a scenario beside the file or a built-in one, never a path.
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 DEFAULT_WAIT_TIMEOUT = 30.0
+#: The longest a step may wait (seconds): a day is beyond any COLO procedure's wait (the disk copy's is 600 s).
+MAX_WAIT_TIMEOUT = 86400.0
+#: How many scenarios may extend one another in a row.
+MAX_EXTENDS = 8
+#: More steps than this is no procedure (the longest built-in has a dozen).
+MAX_STEPS = 500
 
 
 @functools.cache
@@ -49,7 +57,7 @@ class _StepReader:
         return self.where.error(f"step {step}: {reason}", self.at(key) if key else self.line)
 
     def role(self, value: Any, key: str) -> str:
-        if value in ROLES or value in ROLE_ALIASES:
+        if isinstance(value, str) and (value in ROLES or value in ROLE_ALIASES):
             return str(value)
         raise self.fail(f"unknown target {value!r} (targets: {', '.join((*ROLES, *ROLE_ALIASES))})", key)
 
@@ -84,7 +92,7 @@ class _StepReader:
         arguments = table.get("arguments")
         if isinstance(arguments, str):
             try:
-                arguments = json.loads(arguments)
+                arguments = loads(arguments, MAX_DEPTH)
             except ValueError as exc:
                 raise self.fail(f"arguments are not valid JSON: {exc}", "arguments" if key == "qmp" else key) from None
         if arguments is not None and not isinstance(arguments, dict):
@@ -138,8 +146,9 @@ class _StepReader:
                             "wait")
         target = self.role(table.get("target", self.raw.get("target")), "wait")
         timeout = table.get("timeout", DEFAULT_WAIT_TIMEOUT)
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-            raise self.fail("wait timeout must be a positive number of seconds", "wait")
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= MAX_WAIT_TIMEOUT:
+            raise self.fail(f"wait timeout must be a positive number of seconds, at most {MAX_WAIT_TIMEOUT:g}",
+                            "wait")
         if "event" in table:
             extra = set(table) - _WAIT_KEYS
             if extra:
@@ -187,7 +196,7 @@ class _StepReader:
         if not isinstance(title, str):
             raise self.fail("title must be a string", "title")
         variant = raw.get("variant")
-        if variant is not None and variant not in VARIANTS:
+        if variant is not None and (not isinstance(variant, str) or variant not in VARIANTS):
             raise self.fail(f"variant = {variant!r}: give one of {', '.join(VARIANTS)} (or none: every variant)",
                             "variant")
         return Step(id=step_id, number=self.index + 1, target=target, why=" ".join(why.split()), command=command,
@@ -199,6 +208,11 @@ class _StepReader:
 
 def load_scenario(path: Path) -> Scenario:
     """Read and check one scenario file; raises `FileError`."""
+    return _load(Path(path), ())
+
+
+def _load(path: Path, extending: tuple[Path, ...]) -> Scenario:
+    """``extending``: the files that extend this one, resolved (a cycle of ``extends`` is an error)."""
     data, where = load_toml(path)
     for key in data:
         if key not in ("title", "description", "step", "extends"):
@@ -208,10 +222,13 @@ def load_scenario(path: Path) -> Scenario:
         if not isinstance(data.get(key, ""), str):
             raise where.error(f"{key} must be a string", where.key(key))
     if "extends" in data:
-        return _extend(Path(path), data, where)
+        return _extend(path, data, where, extending)
     steps_raw = data.get("step")
-    if not isinstance(steps_raw, list) or not steps_raw:
-        raise where.error("a scenario needs at least one [[step]]", None)
+    if not isinstance(steps_raw, list) or not steps_raw or not all(isinstance(raw, dict) for raw in steps_raw):
+        raise where.error("a scenario needs at least one [[step]] (each a table)", where.key("step"))
+    if len(steps_raw) > MAX_STEPS:
+        raise where.error(f"{len(steps_raw)} steps: a scenario has at most {MAX_STEPS}",
+                          where.header("step", MAX_STEPS))
     seen: set[str] = set()
     steps = []
     for index, raw in enumerate(steps_raw):
@@ -223,16 +240,25 @@ def load_scenario(path: Path) -> Scenario:
                     steps=tuple(steps))
 
 
-def _extend(path: Path, data: dict[str, Any], where: Locator) -> Scenario:
+def _extend(path: Path, data: dict[str, Any], where: Locator, extending: tuple[Path, ...]) -> Scenario:
     """A scenario that reuses another's steps under its own name, title and description."""
     if "step" in data:
         raise where.error("a scenario that extends another has no [[step]] of its own", where.header("step"))
+    if not _NAME.fullmatch(data["extends"]):
+        raise where.error(f"extends {data['extends']!r}: give a scenario's name (letters, digits, _ . -), not a path",
+                          where.key("extends"))
     candidates = [path.with_name(f"{data['extends']}.toml"), builtin_dir("scenarios") / f"{data['extends']}.toml"]
     base_path = next((p for p in candidates if p.is_file() and p.resolve() != path.resolve()), None)
     if base_path is None:
         raise where.error(f"extends {data['extends']!r}, but there is no such scenario beside this file "
                           "or among the built-in ones", where.key("extends"))
-    base = load_scenario(base_path)
+    chain = (*extending, path.resolve())
+    if base_path.resolve() in chain:
+        raise where.error(f"extends {data['extends']!r}, which extends this one again (a cycle)", where.key("extends"))
+    if len(chain) > MAX_EXTENDS:
+        raise where.error(f"extends {data['extends']!r}: more than {MAX_EXTENDS} scenarios extend one another here",
+                          where.key("extends"))
+    base = _load(base_path, chain)
     return Scenario(name=path.stem, title=data.get("title", base.title),
                     description=" ".join(str(data.get("description", base.description)).split()), path=path,
                     steps=base.steps)
@@ -283,7 +309,7 @@ def find_scenario(name: str, extra: list[Path] | None = None) -> Scenario:
     if name.endswith(".toml") or "/" in name:
         return load_scenario(Path(name))
     directories = [directory for _, directory in search_path(extra) if directory.is_dir()]
-    for directory in reversed(directories):  # the last one on the path wins, as in the catalogue
+    for directory in reversed(directories if _NAME.fullmatch(name) else []):  # the last one on the path wins
         if (directory / f"{name}.toml").is_file():
             return load_scenario(directory / f"{name}.toml")
     known = sorted({path.stem for directory in directories for path in directory.glob("*.toml")})

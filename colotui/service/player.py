@@ -235,7 +235,7 @@ def open_recording(path: Path) -> Recording:
         raise UserError(f"no transcript at {path}") from None
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError, AttributeError, TypeError) as exc:
+    except ValueError as exc:  # a file renamed by hand with a line that is not an entry; no entry at all
         raise UserError(f"{path} is not a colotui transcript: {exc}") from None
 
 

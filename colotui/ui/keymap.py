@@ -13,6 +13,7 @@ file, line and reason, and the console starts with the default one.
 from __future__ import annotations
 
 import functools
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ _MODIFIERS = {"ctrl", "shift", "alt", "meta", "super", "hyper"}
 _NAMED = ({k.value for k in Keys if "+" not in k.value} | set(KEY_NAME_REPLACEMENTS.values())
           | {_character_to_key(c) for c in string.punctuation} | {"enter", "space", "backspace", "tab", "escape"}
           | {f"f{n}" for n in range(1, 25)})
+#: A keymap's name (a file name in a keymaps directory, not too long for one).
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 #: Key names shown as the character people press.
 _SHOWN = {"question_mark": "?", "colon": ":", "slash": "/"}
 
@@ -62,7 +65,7 @@ def find_keymap(name: str) -> Path:
     """A keymap by name (``vim``: the operator's config dir first, then the built-in ones) or path."""
     if name.endswith(".toml") or "/" in name:
         return Path(name)
-    for directory in (config_dir() / "keymaps", builtin_dir("keymaps")):
+    for directory in (config_dir() / "keymaps", builtin_dir("keymaps")) if _NAME.fullmatch(name) else ():
         if (directory / f"{name}.toml").is_file():
             return directory / f"{name}.toml"
     known = sorted({p.stem for d in (config_dir() / "keymaps", builtin_dir("keymaps")) if d.is_dir()
