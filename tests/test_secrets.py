@@ -513,3 +513,54 @@ def test_a_parse_error_of_a_password_line_hides_the_words() -> None:
     parsed = parse(f"change-vnc-password bare-{MARK}")
     assert isinstance(parsed, ParseError)
     assert redact_line(f"change-vnc-password bare-{MARK}") == f"change-vnc-password {REDACTED}"
+
+
+SECRET_STEP = """\
+title = "set a secret"
+description = "an operator's own procedure that adds a secret object"
+
+[[step]]
+id = "add-secret"
+target = "primary"
+title = "add the secret"
+why = "the disk's key"
+qmp = "object-add"
+arguments = { qom-type = "secret", id = "sec0", data = "hunter2-scenario" }
+
+[[step]]
+id = "vnc"
+target = "primary"
+title = "a vnc password"
+why = "the console's"
+hmp = "change vnc password hunter2-hmp"
+"""
+
+
+def test_a_procedure_shown_or_run_prints_no_secret(tmp_path: Path) -> None:
+    """`colotui run FILE --show`, and what a run prints (for people and as JSON lines): a run's output is
+    kept in CI logs and tickets."""
+    import io
+
+    from colotui.scenario import find_scenario
+    from colotui.scenario.engine import StepState, StepUpdate
+    from colotui.scenario.render import Request as StepRequest
+    from colotui.scenario.runner import Printer
+
+    path = tmp_path / "secret.toml"
+    path.write_text(SECRET_STEP)
+    shown = subprocess.run([sys.executable, "-m", "colotui", "run", str(path), "--show"],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "hunter2" not in shown.stdout and shown.stdout.count("<redacted>") == 2, shown.stdout
+    scenario = find_scenario(str(path))
+    for json_lines in (False, True):
+        out = io.StringIO()
+        printer = Printer(out, json_lines)
+        for step in scenario.steps:
+            request = StepRequest(step.command.qmp or "human-monitor-command", dict(step.command.arguments or {})
+                                  if step.command.qmp else {"command-line": step.command.hmp}, step.command.hmp,
+                                  role="primary", vm="primary")
+            for state in (StepState.CONFIRM, StepState.FAILED):
+                printer.update(StepUpdate(scenario.name, step, state, 2, "primary", request,
+                                          message=f"QEMU said: no ({step.command.hmp or ''})"))
+        assert "hunter2" not in out.getvalue() and "<redacted>" in out.getvalue(), out.getvalue()
