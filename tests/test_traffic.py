@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from colotui.lab.netguest import reply_to
 from colotui.lab.traffic import LabRoute, Traffic, read_stats
 from colotui.qmp import Event, Session
 
-from .colo import count_checkpoints, observe, run, serial_counters
+from .colo import count_checkpoints, guest_counting, observe, run, serial_counters
 from .conftest import ALL_QEMUS, LabFactory
 
 pytestmark = [pytest.mark.kvm]
@@ -46,10 +47,33 @@ def helper_said(lab: Lab) -> str:
     return (lab.dir / "traffic.log").read_text(errors="replace")[-2000:]
 
 
+#: A tick the traffic helper logged as late, and the newest it had seen then.
+_LATE = re.compile(r"tick (\d+) late \(after (\d+)\)")
+
+
+def late_by_after(lab: Lab, tick: int) -> int:
+    """The most ticks a late one came behind, of those after ``tick`` (the helper logs each late one): the
+    first checkpoint after both guests boot lets out as many as their boots are apart, newest first, which
+    is the host's pace, not COLO's (seen: 6 on a slow host); what matters is every flush after it."""
+    found = ((int(n), int(after)) for n, after in _LATE.findall((lab.dir / "traffic.log").read_text(errors="replace")))
+    return max((after - n for n, after in found if n > tick), default=0)
+
+
 async def colo_with_traffic(labs: LabFactory, traffic: str, settings: dict[str, object] | None = None) -> Lab:
     lab = await asyncio.to_thread(labs.up, guest="net", traffic=traffic)
     await run(lab, "startup", settings=settings)
     return lab
+
+
+async def booted(lab: Lab) -> int:
+    """Once the primary's guest counts and COLO's first checkpoint after it has passed: the last tick then."""
+    primary = lab.state().current("primary")
+    assert primary is not None
+    await guest_counting(primary)
+    async with observe(primary) as session:
+        await first_checkpoint(session)
+    stats = read_stats(lab.dir)
+    return stats.last_tick or 0 if stats is not None else 0
 
 
 async def until_replies(client: Traffic, count: int, timeout: float = 15.0) -> None:
@@ -172,6 +196,7 @@ async def test_a_client_through_both_failovers(labs: LabFactory) -> None:
     only requests inside the window, and never sees a tick go back (COLO let out nothing it then lost)."""
     lab = await colo_with_traffic(labs, "same")
     qemu = str(lab.state().qemu["version"])
+    boot = await booted(lab)
     client = Traffic(None, LabRoute(lab.dir))
     task = asyncio.create_task(client.run())
     try:
@@ -191,7 +216,8 @@ async def test_a_client_through_both_failovers(labs: LabFactory) -> None:
             resumed = await resume_and_check(lab, client)
             record(test="resume", qemu=qemu, after=procedure, **resumed)
         stats = read_stats(lab.dir)
-        assert stats is not None and stats.ticks_repeated == 0 and stats.late_by <= LATE_BY, helper_said(lab)
+        assert stats is not None and stats.ticks_repeated == 0 and late_by_after(lab, boot) <= LATE_BY, \
+            helper_said(lab)
         assert stats.ticks > 100, stats.line()
     finally:
         task.cancel()
@@ -206,6 +232,7 @@ async def test_a_failover_at_an_operators_pace_strands_no_output(labs: LabFactor
     lab = await colo_with_traffic(labs, "same")
     primary = lab.state().current("primary")
     assert primary is not None
+    boot = await booted(lab)  # (SeaBIOS takes seconds): it has output to lose
     async with observe(primary) as session:  # between checkpoints: killed inside one, the guest stays stopped
         sub = session.subscribe(events={"RESUME"})
         deadline = time.monotonic() + 15
@@ -223,4 +250,4 @@ async def test_a_failover_at_an_operators_pace_strands_no_output(labs: LabFactor
     await asyncio.sleep(3.0)  # past the resume's first checkpoint
     stats = read_stats(lab.dir)
     assert stats is not None and stats.ticks > 0, stats
-    assert stats.ticks_repeated == 0 and stats.late_by <= LATE_BY, helper_said(lab)
+    assert stats.ticks_repeated == 0 and late_by_after(lab, boot) <= LATE_BY, helper_said(lab)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..model.network import Chardev, Filter, Netdev, parse_chardev, parse_info_network
 from ..model.replies import STRUCTURE_QUERIES
+from ..model.shape import tolerant
 from ..qmp.version import QemuVersion
 
 #: What a snapshot asks, by the key its reply is stored under: the console's structure queries, and the state.
@@ -41,7 +42,8 @@ class BlockNodeInfo:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A VM as discovery sees it; ``replies`` are kept whole, what is derived is computed once."""
+    """A VM as discovery sees it; ``replies`` are kept whole, what is derived is computed once (from a reply
+    not of QEMU's shape, as from none: `tolerant`)."""
 
     name: str
     replies: dict[str, Any] = field(default_factory=dict)
@@ -51,6 +53,7 @@ class Snapshot:
         return value if isinstance(value, kind) else kind()
 
     @cached_property
+    @tolerant(lambda: None)
     def version(self) -> QemuVersion | None:
         q = self._get("query-version", dict).get("qemu")
         return QemuVersion.from_qmp(q) if q else None
@@ -72,6 +75,7 @@ class Snapshot:
         return str(self._get("query-migrate", dict).get("status", "none"))
 
     @cached_property
+    @tolerant(lambda: None)
     def migration_listens(self) -> tuple[str, int] | None:
         """The incoming migration's listening address (``socket-address``), if it listens."""
         for address in self._get("query-migrate", dict).get("socket-address", []):
@@ -80,24 +84,29 @@ class Snapshot:
         return None
 
     @cached_property
+    @tolerant(dict)
     def capabilities(self) -> dict[str, bool]:
         return {c["capability"]: bool(c.get("state")) for c in self._get("query-migrate-capabilities", list)}
 
     @property
+    @tolerant(lambda: None)
     def checkpoint_delay(self) -> int | None:
         value = self._get("query-migrate-parameters", dict).get("x-checkpoint-delay")
         return int(value) if value is not None else None
 
     @cached_property
+    @tolerant(dict)
     def chardevs(self) -> dict[str, Chardev]:
         return {c.label: c for c in (parse_chardev(e) for e in self._get("query-chardev", list))}
 
     @cached_property
+    @tolerant(tuple)
     def netdevs(self) -> tuple[Netdev, ...]:
         text = self.replies.get("hmp info network")
         return parse_info_network(text) if isinstance(text, str) else ()
 
     @cached_property
+    @tolerant(dict)
     def objects(self) -> dict[str, str]:
         """id → QOM type, under /objects."""
         return {o["name"]: str(o.get("type", ""))[6:-1] for o in self._get("qom-list", list)
@@ -106,10 +115,12 @@ class Snapshot:
     def objects_of(self, qom_type: str) -> list[str]:
         return sorted(i for i, t in self.objects.items() if t == qom_type)
 
+    @tolerant(dict)
     def props(self, object_id: str) -> dict[str, Any]:
         return dict(self._get("objects-props", dict).get(object_id, {}))
 
     @cached_property
+    @tolerant(set)
     def iothreads(self) -> set[str]:
         return {t["id"] for t in self._get("query-iothreads", list)}
 
@@ -118,17 +129,20 @@ class Snapshot:
         return [(n, f) for n in self.netdevs for f in n.filters if kind is None or f.type == kind]
 
     @cached_property
+    @tolerant(dict)
     def drives(self) -> dict[str, str]:
         """Block backends with a medium: device name → its root node's name."""
         return {b["device"]: b["inserted"]["node-name"] for b in self._get("query-block", list)
                 if b.get("device") and "inserted" in b}
 
     @cached_property
+    @tolerant(set)
     def guest_drives(self) -> set[str]:
         """Drives a guest device is attached to."""
         return {b["device"] for b in self._get("query-block", list) if b.get("qdev") and "inserted" in b}
 
     @cached_property
+    @tolerant(dict)
     def nodes(self) -> dict[str, BlockNodeInfo]:
         """Named block nodes with their children (by the block graph's edges) and options."""
         graph = self._get("x-debug-query-block-graph", dict)
@@ -166,11 +180,13 @@ class Snapshot:
         return seen
 
     @cached_property
+    @tolerant(list)
     def quorums(self) -> list[str]:
         """Drives whose root is a quorum, guest-attached first."""
         found = [d for d, n in self.drives.items() if n in self.nodes and self.nodes[n].driver == "quorum"]
         return sorted(found, key=lambda d: (d not in self.guest_drives, d))
 
+    @tolerant(dict)
     def quorum_children(self, drive: str) -> dict[str, BlockNodeInfo]:
         """``children.N`` → node, for a quorum drive."""
         root = self.nodes.get(self.drives.get(drive, ""))
@@ -180,11 +196,13 @@ class Snapshot:
                 if edge.startswith("children.") and child in self.nodes}
 
     @cached_property
+    @tolerant(dict)
     def exports(self) -> dict[str, str]:
         """NBD export id → node name."""
         return {str(e.get("id", "")): str(e.get("node-name", "")) for e in self._get("query-block-exports", list)}
 
     @cached_property
+    @tolerant(dict)
     def jobs(self) -> dict[str, str]:
         """Block job id → status."""
         return {str(j.get("device", "")): str(j.get("status", "")) for j in self._get("query-block-jobs", list)}

@@ -25,11 +25,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
+from ..files import loads, read_regular
 from ..model.traffic import TrafficStats
 from .netguest import reply_to, tick_counter
 from .state import LabState
 
 STATS_FILE = "traffic.json"
+#: The most a report can be (it is a few hundred bytes).
+STATS_LIMIT = 64 * 1024
 REQUEST_EVERY = 0.1  # seconds
 LOST_AFTER = 1.0  # a request unanswered this long is lost
 SEEN = 100_000  # tick counters remembered (about three hours of ticks)
@@ -185,8 +188,8 @@ class LabRoute:
 def read_stats(directory: Path) -> TrafficStats | None:
     """The last report of a lab's traffic, or None if there is none."""
     try:
-        return TrafficStats(**json.loads((Path(directory) / STATS_FILE).read_text()))
-    except (OSError, ValueError, TypeError):
+        return TrafficStats.from_dict(loads(read_regular(Path(directory) / STATS_FILE, STATS_LIMIT).decode()))
+    except (OSError, ValueError, UserError):  # none yet, or damaged: the next report replaces it
         return None
 
 

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass
@@ -25,6 +26,21 @@ class TrafficStats:
     target: str = ""
     updated: float = 0.0  # time.time() of this report
 
+    @classmethod
+    def from_dict(cls, data: Any) -> TrafficStats | None:
+        """A report as the helper wrote it (`dataclasses.asdict`); None if it is not one (a damaged file)."""
+        if not isinstance(data, dict):
+            return None
+        blank = cls()
+        for name, value in data.items():
+            if name in _UNSEEN and value is None:
+                continue
+            expected = _UNSEEN.get(name) or type(getattr(blank, name, None))
+            if name not in _FIELDS or isinstance(value, bool) or not (
+                    isinstance(value, expected) or (expected is float and isinstance(value, int))):
+                return None
+        return cls(**data)
+
     def line(self) -> str:
         rate = f"{self.tick_rate:.1f}/s"
         rtt = f"{self.rtt_ms:.1f} ms" if self.rtt_ms is not None else "—"
@@ -33,3 +49,8 @@ class TrafficStats:
         return (f"ticks {self.ticks} ({rate}, last {self.last_tick if self.last_tick is not None else '—'}{back}); "
                 f"requests to {self.target or '—'}: {self.requests} sent, {self.replies} answered, {self.lost} lost, "
                 f"rtt {rtt}, longest gap {self.longest_gap_ms:.0f} ms")
+
+
+_FIELDS = frozenset(f.name for f in fields(TrafficStats))
+#: Fields that are None until something was seen, and their type after.
+_UNSEEN: dict[str, type] = {"last_tick": int, "rtt_ms": float}

@@ -56,7 +56,8 @@ async def probe(session: Session, oob: Session | None, deadline: float = PROBE_D
     else:
         reply, outofband = await inband, None
     if isinstance(reply, Ok):
-        return Verdict(Health.ANSWERS, f"answers ({reply.value.get('status', '?')})")
+        status = reply.value.get("status", "?") if isinstance(reply.value, dict) else "?"
+        return Verdict(Health.ANSWERS, f"answers ({status})")
     if isinstance(reply, Disconnected):
         return Verdict(Health.DOWN, reply.reason)
     if isinstance(outofband, (Ok, CommandError)):  # any answer out of band: the process is alive

@@ -49,9 +49,13 @@ class Event:
 
     @classmethod
     def from_message(cls, vm: str, msg: dict[str, Any]) -> Event:
-        ts = msg.get("timestamp") or {}
-        seconds = ts.get("seconds", 0) + ts.get("microseconds", 0) / 1e6
-        return cls(vm, str(msg.get("event", "")), dict(msg.get("data") or {}), seconds)
+        """From QEMU's message; parts not of QMP's shape (a peer that is not QEMU) are taken as absent."""
+        ts, data = msg.get("timestamp"), msg.get("data")
+        try:
+            seconds = float(ts["seconds"]) + float(ts.get("microseconds", 0)) / 1e6 if isinstance(ts, dict) else 0.0
+        except (KeyError, TypeError, ValueError):
+            seconds = 0.0
+        return cls(vm, str(msg.get("event", "")), dict(data) if isinstance(data, dict) else {}, seconds)
 
 
 @dataclass(frozen=True, slots=True)

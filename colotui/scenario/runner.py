@@ -20,6 +20,7 @@ from typing import TextIO
 from ..pair import Pair, pair_record
 from ..qmp import Transcript
 from ..qmp.probe import FactsCache, VMFacts
+from ..qmp.redact import redact_text, redact_value
 from ..service.sessions import PairSessions, open_sessions
 from .engine import Decide, Decision, Engine, PreflightError, RunResult, StepState, StepUpdate
 from .model import ROLE_ALIASES, Scenario
@@ -47,12 +48,12 @@ class Printer:
         self.out, self.json_lines = out, json_lines
 
     def say(self, text: str) -> None:
-        if not self.json_lines:
-            print(text, file=self.out, flush=True)
+        if not self.json_lines:  # a run's output is often kept (a CI log, a ticket): no secret in it
+            print(redact_text(text), file=self.out, flush=True)
 
     def update(self, u: StepUpdate) -> None:
         if self.json_lines:
-            print(json.dumps(u.to_json(), default=str), file=self.out, flush=True)
+            print(json.dumps(redact_value(u.to_json()), default=str), file=self.out, flush=True)
             return
         head = f"[{u.step.number}/{u.total}] {u.step.id} → {u.vm}" + (f"  ({u.step.variant})" if u.step.variant else "")
         if u.state in (StepState.PENDING, StepState.CONFIRM):  # pending: a dry run

@@ -23,6 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..qmp.redact import redact_message
 from ..scenario import Decision, Scenario, StepState, StepUpdate
 from ..scenario.loader import Entry
 from .keymap import bindings
@@ -81,7 +82,7 @@ def step_detail(update: StepUpdate, key: Callable[[str], str]) -> Group:
                                          (update.state.value, _ICON[update.state][1]), (variant, "italic"))]
     parts.append(Text(update.step.why, style="italic"))
     if update.request is not None:
-        parts.append(Syntax(json.dumps(update.request.message(), indent=2), "json", theme="ansi_dark",
+        parts.append(Syntax(json.dumps(redact_message(update.request.message()), indent=2), "json", theme="ansi_dark",
                             background_color="default"))
     for check in update.checks:
         parts.append(Text.assemble(("✓ " if check.ok else "✗ ", "green" if check.ok else "bold red"),
