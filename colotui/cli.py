@@ -22,7 +22,7 @@ from .qmp import Transcript
 from .qmp.redact import redact_text
 from .qmp.transcript import new_transcript
 from .serve import DEFAULT_HOST, DEFAULT_PORT, binding_warning, check_port, console_argv, parse_origin, split_args
-from .topology import VARIANTS
+from .topology import MAX_CHECKPOINT_DELAY_MS, VARIANTS
 
 if TYPE_CHECKING:  # the console and the lab load only for the commands that use them
     from .lab import LabState
@@ -148,7 +148,7 @@ def _settings(items: Sequence[str], variant: str | None = None) -> dict[str, obj
             raise UserError(f"--set {item!r}: give NAME=VALUE with one of {', '.join(NAMES)}")
         if name.startswith("ports.") or name == "checkpoint_delay_ms":
             if not (value.isascii() and value.isdigit() and len(value) <= 10) or \
-                    (name.startswith("ports.") and not 0 < int(value) < 65536):
+                    (name.startswith("ports.") and not 0 < int(value) < 65536) or int(value) > MAX_CHECKPOINT_DELAY_MS:
                 raise UserError(f"--set {item!r}: {name} takes a number" + (" (a TCP port)" if "ports" in name else ""))
             settings[name] = int(value)
         elif name == "variant" and value not in VARIANTS:

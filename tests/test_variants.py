@@ -72,6 +72,10 @@ def test_a_variant_is_checked_where_it_is_written(tmp_path: Path) -> None:
     assert _settings(["variant=upstream"]) == {"variant": "upstream"} == _settings([], "upstream")
     with pytest.raises(UserError, match="variant is one of doc, upstream"):
         _settings(["variant=fast"])
+    # a number --set takes is one QEMU takes: x-checkpoint-delay is a uint32 there, as in a topology file
+    assert _settings(["checkpoint_delay_ms=4294967295"]) == {"checkpoint_delay_ms": 2**32 - 1}
+    with pytest.raises(UserError, match="checkpoint_delay_ms takes a number"):
+        _settings(["checkpoint_delay_ms=4294967296"])
 
 
 def test_x_colo_takes_return_path_only_where_qemu_wants_it() -> None:

@@ -379,7 +379,6 @@ def new_transcript(path: Path | None = None, limits: Limits | None = None, *, la
     """A transcript at ``path``, or a new file named by the time (and ``label``: a fleet's pair) in the state
     directory's ``transcripts`` (whose retention then covers every series there; ``path``'s covers its own
     series only). A ``path`` another colotui writes is a `UserError`."""
-    from ..errors import UserError
     from ..paths import state_dir
 
     limits = limits or Limits()
