@@ -32,15 +32,15 @@ from pathlib import Path
 
 from pty_command import PtyCommand, cpu_seconds, rss_mb
 
+from colotui.control.console import ConsoleController
+from colotui.control.terminal import Options, run_scenario
 from colotui.lab import Lab, pair_from_lab
 from colotui.model.replies import STRUCTURE_QUERIES
 from colotui.pair import Endpoint
 from colotui.qmp import Event, Ok, UnixAddress
 from colotui.scenario import find_scenario
-from colotui.scenario.runner import Options, run_scenario
 from colotui.service.sessions import open_sessions
 from colotui.ui.app import ColotuiApp
-from colotui.ui.controller import ConsoleController
 
 
 @dataclass

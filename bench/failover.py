@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 
 from colotui.config import Config
+from colotui.control.console import ConsoleController
+from colotui.control.terminal import Options, run_scenario
 from colotui.lab import Lab, pair_from_lab
 from colotui.scenario import find_scenario
-from colotui.scenario.runner import Options, run_scenario
 from colotui.ui.app import ColotuiApp
-from colotui.ui.controller import ConsoleController
 from colotui.ui.vm_pane import VMPane
 
 #: (procedure, the side that fails, the survivor)

@@ -30,10 +30,10 @@ from pathlib import Path
 
 from pty_command import PtyCommand, cpu_seconds, rss_mb
 
+from colotui.control.terminal import Options, run_scenario
 from colotui.lab import Lab, pair_from_lab
 from colotui.model.replies import STRUCTURE_QUERIES
 from colotui.scenario import find_scenario
-from colotui.scenario.runner import Options, run_scenario
 
 SIZE = (50, 200)  # rows, columns
 

@@ -27,12 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from colotui.control.terminal import Options, run_scenario
 from colotui.lab import Lab, QemuInstall, pair_from_lab, process
 from colotui.lab.guest import counters_in_serial, write_raw_disk
 from colotui.lab.netguest import image, reply_to
 from colotui.qmp import Event, Session, UnixAddress
 from colotui.scenario import find_scenario
-from colotui.scenario.runner import Options, run_scenario
 
 
 def plain_vm(directory: Path, install: QemuInstall) -> tuple[int, str, int]:

@@ -25,10 +25,10 @@ from .serve import DEFAULT_HOST, DEFAULT_PORT, binding_warning, check_port, cons
 from .topology import MAX_CHECKPOINT_DELAY_MS, VARIANTS
 
 if TYPE_CHECKING:  # the console and the lab load only for the commands that use them
+    from .control.console import ConsoleController
     from .lab import LabState
     from .scenario import Scenario
     from .ui.app import ColotuiApp
-    from .ui.controller import ConsoleController
 from .paths import default_lab_dir, keep_state_private, state_dir
 
 DESCRIPTION = """\
@@ -166,8 +166,8 @@ def _config(args: argparse.Namespace) -> Config:
 def _controller(args: argparse.Namespace, config: Config, pair: Pair,
                 transcript: Transcript | None) -> ConsoleController:
     """The engine room of a console on ``pair``: a lab's pair follows the lab (respawn) and shows its traffic."""
+    from .control.console import ConsoleController, Follower, TrafficSource
     from .model.traffic import TrafficStats
-    from .ui.controller import ConsoleController, Follower, TrafficSource
 
     if getattr(args, "deadline", None):
         config = replace(config, deadline=args.deadline)
@@ -205,10 +205,10 @@ def cmd_connect(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from .control.replay import ReplayController
     from .service.player import Player, open_recording, parse_when
     from .ui.app import ColotuiApp
     from .ui.keymap import keymap_or_default
-    from .ui.replay import ReplayController
 
     config = _config(args)
     path = Path(args.transcript)
@@ -293,9 +293,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """A lab, brought into COLO by the startup procedure, with the console attached; the lab stops on exit."""
     import asyncio
 
+    from .control.terminal import Options, run_scenario
     from .lab import Lab, pair_from_lab
     from .scenario import find_scenario
-    from .scenario.runner import Options, run_scenario
 
     config = _config(args)
     lab = Lab(_lab_dir(args))
@@ -320,8 +320,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from .control.terminal import Options, run_scenario
     from .scenario import catalogue, find_scenario
-    from .scenario.runner import Options, run_scenario
 
     extra = [Path(d) for d in args.scenarios]
     if args.list:

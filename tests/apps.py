@@ -10,10 +10,10 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
 
+from colotui.control.console import ConsoleController
 from colotui.pair import Endpoint, Pair
 from colotui.qmp import UnixAddress
 from colotui.ui.app import ColotuiApp
-from colotui.ui.controller import ConsoleController
 from colotui.ui.keymap import Keymap
 from colotui.ui.messages import ProcedureFinished
 from colotui.ui.procedure import ProcedurePanel

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
+from colotui.control.terminal import Options, run_scenario
 from colotui.lab import Lab, VMRecord, pair_from_lab
 from colotui.lab.guest import counters_in_serial, read_disk_counter
 from colotui.qmp import Event, Ok, Session, Subscription, Transcript, UnixAddress
 from colotui.scenario import RunResult, find_scenario
 from colotui.scenario.engine import Decision, StepState, StepUpdate
-from colotui.scenario.runner import Options, run_scenario
 
 from .conftest import LabFactory
 

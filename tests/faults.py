@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from colotui.control.terminal import Options, run_scenario
 from colotui.lab import Lab, VMRecord, pair_from_lab
 from colotui.lab.guest import read_disk_counter
 from colotui.model.alerts import Alert, assess
@@ -30,7 +31,6 @@ from colotui.scenario import find_scenario
 from colotui.scenario.engine import Decision, StepState, StepUpdate
 from colotui.scenario.model import ROLE_ALIASES
 from colotui.scenario.record import last_stop
-from colotui.scenario.runner import Options, run_scenario
 from colotui.service.sessions import PairSessions, open_sessions
 from colotui.service.watcher import VMWatcher
 

@@ -29,6 +29,7 @@ import pytest
 
 from colotui.cli import main
 from colotui.config import load_config
+from colotui.control.replay import ReplayController
 from colotui.errors import FileError
 from colotui.lab import QemuInstall, process
 from colotui.lab.chroot import _read_users
@@ -44,7 +45,6 @@ from colotui.service.player import Player, open_recording
 from colotui.topology import topology_values
 from colotui.ui.app import ColotuiApp
 from colotui.ui.keymap import load_keymap
-from colotui.ui.replay import ReplayController
 
 from .bad_bytes import bounded
 from .colo import until

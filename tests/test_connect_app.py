@@ -5,9 +5,10 @@ from __future__ import annotations
 from textual.message import Message
 
 from colotui.config import Config
+from colotui.control.events import VMChanged
 from colotui.lab import Lab, pair_from_lab
 from colotui.qmp import LinkState
-from colotui.ui.messages import VMChanged
+from colotui.ui.messages import Told
 from colotui.ui.vm_pane import VMPane
 
 from .apps import console_app
@@ -28,7 +29,8 @@ async def test_connect_shows_both_vms_and_a_dead_one(lab: Lab) -> None:
             assert pane.view.role == "not in COLO"
         header = str(primary.query_one(".header").render())
         assert "127.0.0.1" in header and f"QEMU {version}" in header and "prelaunch" in header
-        assert any(isinstance(m, VMChanged) and m.role == "secondary" and m.view.link is LinkState.CONNECTED
+        assert any(isinstance(m, Told) and isinstance(m.event, VMChanged) and m.event.role == "secondary"
+                   and m.event.view.link is LinkState.CONNECTED
                    for m in seen)
 
         lab.kill("secondary")

@@ -15,6 +15,8 @@ import pytest
 
 from colotui.cli import _fleet_pairs, build_parser, main
 from colotui.config import Config, load_config
+from colotui.control.console import ConsoleController
+from colotui.control.events import VMChanged
 from colotui.errors import UserError
 from colotui.lab import follow, pair_from_lab
 from colotui.model.checkpoints import CheckpointStats
@@ -24,10 +26,8 @@ from colotui.model.vm import VMView
 from colotui.qmp import LinkState
 from colotui.qmp.health import Health
 from colotui.ui.app import FleetApp
-from colotui.ui.controller import ConsoleController
 from colotui.ui.fleet_table import FleetTable
 from colotui.ui.main_screen import MainScreen
-from colotui.ui.messages import VMChanged
 from colotui.ui.vm_pane import VMPane
 
 from .apps import OFFLINE_PAIR, confirm_every_step, finished_procedures
@@ -68,7 +68,7 @@ def offline_fleet() -> FleetApp:
 async def show_offline(app: FleetApp, network: str = "10.9.0") -> None:
     for name, views in offline_views(network).items():
         for role, view in views.items():
-            app.fleet.deliver(name, VMChanged(role, view))
+            app.pairs.heard(name, VMChanged(role, view))
 
 
 def rows(app: FleetApp) -> list[str]:
@@ -130,14 +130,14 @@ async def test_new_checkpoints_redraw_their_row_only_and_within_a_second() -> No
 
         table.render_line = spy  # type: ignore[method-assign]
         alpha = offline_views("10.9.0")["alpha"]
-        app.fleet.deliver("alpha", VMChanged("primary", alpha["primary"].with_(checkpoints=ticking(31))))
+        app.pairs.heard("alpha", VMChanged("primary", alpha["primary"].with_(checkpoints=ticking(31))))
         await pilot.pause(0.5)
         assert drawn == [] and table.cell("alpha", "rate") == "30", "checkpoints wait for the next second"
         await until(pilot, lambda: table.cell("alpha", "rate") == "31", "the new rate is drawn", timeout=2)
         await pilot.pause(0.1)
         assert set(drawn) == {2}, "alpha's line (under the heading and bravo) and no other"
         drawn.clear()
-        app.fleet.deliver("charlie", VMChanged("secondary", VMView("secondary", "10.9.0.6").with_(
+        app.pairs.heard("charlie", VMChanged("secondary", VMView("secondary", "10.9.0.6").with_(
             structure_known=True, health=Health.DOWN, health_detail=REFUSED)))
         await pilot.pause(0.1)
         assert rows(app) == ["bravo", "charlie", "alpha"], "an alert reorders the rows at once"
@@ -172,18 +172,18 @@ async def test_enter_opens_the_pairs_console_on_its_own_controller_and_escape_co
         await pilot.press("home", "enter")
         await pilot.pause()
         console = app.screen
-        assert isinstance(console, MainScreen) and console.controller is app.fleet.members["bravo"].controller
+        assert isinstance(console, MainScreen) and console.controller is app.pairs.members["bravo"].controller
         assert console.pane("primary").current_alert is not None, "the alert is there at once"
         assert console.pane("primary").current_alert.offer == "primary-failover"
         # while it is open, the fleet's rows and the console both hear their pairs
         healed = recorded("secondary", "10.9.0.4", "introspect-secondary-colo")
-        app.fleet.deliver("bravo", VMChanged("secondary", healed))
-        app.fleet.deliver("alpha", VMChanged("secondary", healed.with_(health=Health.DOWN, health_detail=REFUSED,
+        app.pairs.heard("bravo", VMChanged("secondary", healed))
+        app.pairs.heard("alpha", VMChanged("secondary", healed.with_(health=Health.DOWN, health_detail=REFUSED,
                                                                        link=LinkState.DISCONNECTED)))
         await until(pilot, lambda: console.pane("primary").current_alert is None, "the console hears its pair")
         await pilot.press("escape")
         await pilot.pause()
-        assert app.screen is app.fleet and app.fleet.members["bravo"].console is None
+        assert app.screen is app.fleet and app.pairs.members["bravo"].console is None
         await until(pilot, lambda: rows(app)[0] == "alpha", "and the fleet its rows, drawn when it shows again")
 
 
@@ -263,9 +263,9 @@ async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from
         def state(name: str) -> str:
             return table.cell(name, "state")
 
-        await until(pilot, lambda: all(state(n) == "COLO running" and fleet.members[n].row.per_minute > 0
+        await until(pilot, lambda: all(state(n) == "COLO running" and app.pairs.members[n].row.per_minute > 0
                                        for n in names), "three pairs in COLO, checkpointing", timeout=30)
-        assert rows(app) == names and not any(fleet.members[n].row.alert for n in names)
+        assert rows(app) == names and not any(app.pairs.members[n].row.alert for n in names)
         assert all(table.cell(n, "roles") == "primary / secondary" for n in names)
 
         await asyncio.to_thread(started["lab-b"].kill, "secondary")
@@ -275,7 +275,7 @@ async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from
 
         await pilot.press("home", "enter")
         console = app.screen
-        assert isinstance(console, MainScreen) and console.controller is fleet.members["lab-b"].controller
+        assert isinstance(console, MainScreen) and console.controller is app.pairs.members["lab-b"].controller
         assert console.controller.sessions is not None and len(console.controller.sessions) == 2, \
             "the console uses the fleet's sessions: no second client on a QMP socket"
         primary_pane = console.query_one("#pane-primary", VMPane)
@@ -289,7 +289,7 @@ async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from
 
         # the other pairs stay watched while this console is open
         await asyncio.to_thread(started["lab-c"].kill, "secondary")
-        await until(pilot, lambda: fleet.members["lab-c"].row.severity == "critical", "lab-c's alert, live")
+        await until(pilot, lambda: app.pairs.members["lab-c"].row.severity == "critical", "lab-c's alert, live")
         await until(pilot, lambda: any("lab-c" in n.message and "SECONDARY LOST" in n.message
                                        for n in app._notifications), "the operator is told in the open console")
 
@@ -298,6 +298,6 @@ async def test_three_labs_a_secondary_killed_goes_to_the_top_and_fails_over_from
             await pilot.pause(0.2)
         await until(pilot, lambda: state("lab-b").startswith("running alone"), "lab-b's row: running alone")
         assert table.cell("lab-b", "roles").startswith("alone /")
-        assert fleet.members["lab-b"].row.per_minute == 0, "no checkpoint rate for a pair out of COLO"
-        assert fleet.members["lab-b"].row.severity != "critical" and fleet.members["lab-b"].row.offer is None
+        assert app.pairs.members["lab-b"].row.per_minute == 0, "no checkpoint rate for a pair out of COLO"
+        assert app.pairs.members["lab-b"].row.severity != "critical" and app.pairs.members["lab-b"].row.offer is None
         assert rows(app) == ["lab-c", "lab-b", "lab-a"], "critical first, then the unprotected pair, then the healthy"

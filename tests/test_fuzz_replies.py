@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from colotui.control.console import ConsoleController
+from colotui.control.events import ControllerTrouble
 from colotui.discovery.derive import discover, plays
 from colotui.discovery.doctor import audit
 from colotui.discovery.snapshot import Snapshot
@@ -25,8 +27,6 @@ from colotui.model.replies import view_from_replies
 from colotui.pair import Endpoint, Pair
 from colotui.qmp import LinkState, UnixAddress
 from colotui.qmp.notices import Event
-from colotui.ui.controller import ConsoleController
-from colotui.ui.messages import ControllerTrouble
 
 from .test_session import GREETING, fake_peer, read_message
 

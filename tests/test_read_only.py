@@ -27,6 +27,8 @@ from textual.widgets import Input
 
 from colotui.cli import _controller, build_parser
 from colotui.config import Config
+from colotui.control.console import ConsoleController
+from colotui.control.procedures import READ_ONLY as READ_ONLY_PROCEDURES
 from colotui.lab import QemuInstall, process
 from colotui.model.replies import STRUCTURE_QUERIES
 from colotui.pair import Endpoint, Pair
@@ -35,9 +37,8 @@ from colotui.qmp.readonly import READ_ONLY_COMMANDS, is_read_only
 from colotui.qmp.session import READ_ONLY_CLASS
 from colotui.repl.history import History
 from colotui.repl.outcome import Pending, Refused, Rejected, Sent
-from colotui.scenario import PreflightError, find_scenario
+from colotui.scenario import find_scenario
 from colotui.ui.app import ColotuiApp, FleetApp
-from colotui.ui.controller import READ_ONLY_PROCEDURES, ConsoleController
 from colotui.ui.repl_pane import ReplPane
 
 from .colo import until
@@ -249,9 +250,8 @@ async def test_the_read_only_console_refuses_what_changes_state_on_every_surface
             await pilot.pause(0.2)
             refusals = [n.message for n in app._notifications if READ_ONLY_PROCEDURES in n.message]
             assert len(refusals) == 3, [n.message for n in app._notifications]
-            with pytest.raises(PreflightError, match="read-only"):
-                await app.controller.run_procedure(find_scenario("primary-failover"), decide=None,  # type: ignore
-                                                   warn=lambda _: None)
+            outcome = await app.controller.run_procedure(find_scenario("primary-failover"), front=None)  # type: ignore
+            assert outcome.status == "refused" and "read-only" in str(outcome.refused)
         for tap in (primary, secondary):
             assert changed_state(tap) == []
     await still_prelaunch(vms)

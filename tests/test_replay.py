@@ -20,6 +20,7 @@ import pytest
 
 from colotui.cli import main
 from colotui.config import Config
+from colotui.control.replay import ReplayController
 from colotui.lab import follow, pair_from_lab
 from colotui.pair import ROLES
 from colotui.qmp import LinkState, Session, Transcript, UnixAddress, Unreached, read_transcript
@@ -30,7 +31,7 @@ from colotui.qmp.series import Limits
 from colotui.service.player import Player, open_recording, parse_when
 from colotui.ui.app import ColotuiApp
 from colotui.ui.repl_pane import ReplPane
-from colotui.ui.replay import ReplayBar, ReplayController
+from colotui.ui.replay import ReplayBar
 from colotui.ui.vm_pane import VMPane
 
 from .apps import confirm_every_step, console_app, finished_procedures, pick_procedure

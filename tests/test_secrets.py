@@ -543,10 +543,10 @@ def test_a_procedure_shown_or_run_prints_no_secret(tmp_path: Path) -> None:
     kept in CI logs and tickets."""
     import io
 
+    from colotui.control.terminal import Printer
     from colotui.scenario import find_scenario
     from colotui.scenario.engine import StepState, StepUpdate
     from colotui.scenario.render import Request as StepRequest
-    from colotui.scenario.runner import Printer
 
     path = tmp_path / "secret.toml"
     path.write_text(SECRET_STEP)

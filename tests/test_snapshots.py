@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from colotui.control.events import VMChanged
 from colotui.model.checkpoints import CheckpointStats
 from colotui.model.replies import view_from_replies
 from colotui.qmp import LinkState
 from colotui.qmp.health import Health
-from colotui.ui.messages import VMChanged
 
 from .apps import offline_app
 
@@ -36,8 +36,8 @@ def test_both_vms_in_colo(snap_compare, size: tuple[int, int]) -> None:
     async def show(pilot) -> None:
         primary = recorded("primary", "127.0.0.1", "introspect-primary-colo").with_(checkpoints=CHECKPOINTS)
         secondary = recorded("secondary", "127.0.0.2", "introspect-secondary-colo").with_(checkpoints=CHECKPOINTS)
-        app.main.post_message(VMChanged("primary", primary))
-        app.main.post_message(VMChanged("secondary", secondary))
+        app.main.tell(VMChanged("primary", primary))
+        app.main.tell(VMChanged("secondary", secondary))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=show)
@@ -51,8 +51,8 @@ def test_secondary_lost_alert(snap_compare) -> None:
         refused = "cannot connect to /run/s.sock: connection refused"
         secondary = recorded("secondary", "127.0.0.2", "introspect-secondary-colo").with_(
             link=LinkState.CONNECTING, link_detail=refused, health=Health.DOWN, health_detail=refused)
-        app.main.post_message(VMChanged("primary", primary))
-        app.main.post_message(VMChanged("secondary", secondary))
+        app.main.tell(VMChanged("primary", primary))
+        app.main.tell(VMChanged("secondary", secondary))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=show)
@@ -63,7 +63,7 @@ def test_after_primary_failover(snap_compare) -> None:
 
     async def show(pilot) -> None:
         primary = recorded("primary", "127.0.0.1", "introspect-primary-after-pfailover")
-        app.main.post_message(VMChanged("primary", primary))
+        app.main.tell(VMChanged("primary", primary))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(200, 50), run_before=show)
@@ -102,11 +102,11 @@ async def test_the_tree_keeps_the_operators_folding_and_marks_what_is_new() -> N
     alone = recorded("primary", "127.0.0.1", "introspect-primary-after-pfailover")
     resumed = recorded("primary", "127.0.0.1", "introspect-primary-colo")
     async with app.run_test(size=(120, 40)) as pilot:
-        app.main.post_message(VMChanged("primary", alone))
+        app.main.tell(VMChanged("primary", alone))
         await pilot.pause()
         tree = app.query_one("#pane-primary", VMPane).query_one(VMTree)
         tree._node_by_key["block"].collapse()
-        app.main.post_message(VMChanged("primary", resumed))  # the filters and colo-compare come back
+        app.main.tell(VMChanged("primary", resumed))  # the filters and colo-compare come back
         await pilot.pause()
         nodes = tree._node_by_key
         assert not nodes["block"].is_expanded, "a section the operator folded stays folded"
@@ -114,7 +114,7 @@ async def test_the_tree_keeps_the_operators_folding_and_marks_what_is_new() -> N
         assert any(s.style and "reverse" in str(s.style) for s in nodes["net/hn0/m0"].label.spans), \
             "a node that was not there before is highlighted"
         nodes["compare/comp0"].expand()
-        app.main.post_message(VMChanged("primary", alone))
-        app.main.post_message(VMChanged("primary", resumed))
+        app.main.tell(VMChanged("primary", alone))
+        app.main.tell(VMChanged("primary", resumed))
         await pilot.pause()
         assert tree._node_by_key["compare/comp0"].is_expanded, "unfolded by the operator, it stays unfolded"

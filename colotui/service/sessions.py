@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 
-from ..pair import Endpoint, Pair
+from ..pair import Endpoint, Pair, pair_record
 from ..qmp import Address, Session, Transcript
 
 #: How long a command may wait for its reply unless told otherwise (seconds).
@@ -48,6 +48,11 @@ class PairSessions(Mapping[str, Session]):
                           read_only=self.read_only)
         session.start()
         return session
+
+    def record(self, pair: Pair) -> None:
+        """Which VMs play which role from now on, in the transcript: a replay attaches the same."""
+        if self.transcript is not None:
+            self.transcript.write("", "pair", pair_record(pair))
 
     def oob(self, name: str) -> Session | None:
         """The out-of-band session to ``name``'s VM, if it has a yank address."""
@@ -93,6 +98,8 @@ async def open_sessions(targets: Pair | Mapping[str, Endpoint], *, transcript: T
     a session that did not connect says why, and keeps trying)."""
     endpoints = targets.by_role() if isinstance(targets, Pair) else targets
     sessions = PairSessions(endpoints, transcript=transcript, deadline=deadline, backoff=backoff, read_only=read_only)
+    if isinstance(targets, Pair):
+        sessions.record(targets)
     try:
         if connect_timeout is not None:
             await sessions.wait_connected(connect_timeout)

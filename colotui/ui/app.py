@@ -16,14 +16,16 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from ..config import Config
+from ..control.console import ConsoleController
+from ..control.fleet import FleetController
+from ..control.replay import ReplayController
 from ..model.fleet import SORTS
 from ..scenario import catalogue
 from .actions import ACTIONS
-from .controller import ConsoleController
 from .fleet import FleetScreen
 from .keymap import Keymap, load_keymap, shown
 from .main_screen import MainScreen
-from .replay import ReplayController, ReplayScreen
+from .replay import ReplayScreen
 
 
 class _Console(App[None]):
@@ -89,8 +91,8 @@ class FleetApp(_Console):
     def __init__(self, pairs: Sequence[tuple[str, ConsoleController]], *, config: Config | None = None,
                  keymap: Keymap | None = None) -> None:
         super().__init__(config or Config(), keymap)
-        self.controllers = [controller for _, controller in pairs]
-        self.fleet = FleetScreen(pairs, self.keymap)
+        self.pairs = FleetController(pairs)
+        self.fleet = FleetScreen(self.pairs, self.keymap)
 
     def get_default_screen(self) -> Screen[None]:
         return self.fleet
@@ -100,12 +102,11 @@ class FleetApp(_Console):
         yield from super().get_system_commands(screen)
         if screen is not self.fleet:
             return
-        for name, member in self.fleet.members.items():
+        for name, member in self.pairs.members.items():
             yield SystemCommand(f"Open console: {name}", f"{member.row.state}  {member.row.alert}".strip(),
                                 partial(self.fleet.open_pair, name))
         for sort in SORTS:
             yield SystemCommand(f"Sort by {sort}", "the fleet's rows", partial(self.fleet.sort_by, sort))
 
     async def on_unmount(self) -> None:
-        for controller in self.controllers:
-            await controller.close()
+        await self.pairs.close()

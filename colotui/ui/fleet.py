@@ -1,58 +1,30 @@
-"""`colotui fleet`: one row per COLO pair, worst alert first; a row opens that pair's console.
+"""`colotui fleet`'s screen: one row per COLO pair, worst alert first; a row opens that pair's console.
 
-A QEMU ``-qmp`` socket serves one client, so the fleet holds one
-`ConsoleController` per pair for as long as it runs, and the console opened on
-a row is a `MainScreen` on that same controller (escape comes back; the
-controller keeps watching). Every controller posts through `FleetScreen.deliver`:
-the fleet keeps the pair's views for its row, and hands the message on to the
-pair's console while it is open. So every pair's alerts stay live while one
-console is open; a pair that turns critical then is also said as a notification.
-
-A checkpoint changes only a row's rate, pause and sparkline: rows are redrawn
-for that at most once a second, the changed lines only (`FleetTable`); all
-pairs' changes within that time are drawn together.
+The `FleetController` holds the pairs, judges their rows and says which changed (`RowsChanged`, paced:
+within a frame, or a second for checkpoints only); this screen draws those lines only (`FleetTable`), in
+the filter's and the sort's order. The console opened on a row is a `MainScreen` on the pair's own
+controller (escape comes back; the controller keeps watching); a pair that turns critical meanwhile is
+said over it as a notification.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from functools import partial
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Header, Input
 
-from ..model import VMView
-from ..model.fleet import SORTS, FleetRow, fleet_row, ordered
-from .controller import CHECKPOINT_PAINT, FRAME, ConsoleController
+from ..control.fleet import FleetController, PairNews, RowsChanged
+from ..model.fleet import SORTS, ordered
 from .fleet_table import TABLE_KEYS, FleetTable, by_id
 from .help import HelpScreen
 from .keymap import Keymap
 from .main_screen import MainScreen
-from .messages import ControllerTrouble, FromPair, PairChanged, VMChanged
-
-
-def _only_checkpoints(new: FleetRow, old: FleetRow) -> bool:
-    return replace(new, per_minute=old.per_minute, last_pause_ms=old.last_pause_ms,
-                                       pauses_ms=old.pauses_ms) == old
-
-
-@dataclass
-class _Member:
-    """A pair of the fleet: its controller (for the fleet's whole life), its views as they came, its row."""
-
-    name: str
-    controller: ConsoleController
-    views: dict[str, VMView]
-    row: FleetRow
-    console: MainScreen | None = None  # while its console is open
+from .messages import Told
 
 
 class FleetScreen(Screen[None]):
@@ -64,17 +36,13 @@ class FleetScreen(Screen[None]):
     FleetScreen #rows { height: 1fr; }
     """
 
-    def __init__(self, pairs: Sequence[tuple[str, ConsoleController]], keymap: Keymap) -> None:
+    def __init__(self, pairs: FleetController, keymap: Keymap) -> None:
         super().__init__()
         self.keymap = keymap
-        self.members = {name: _Member(name, c, dict(c.views), fleet_row(name, c.views["primary"],
-                                                                         c.views["secondary"]))
-                        for name, c in pairs}
+        self.pairs = pairs
         self.sort = SORTS[0]
         self.text = ""  # the filter
-        self._dirty: set[str] = set()
-        self._flush: Timer | None = None
-        self._flush_at = 0.0
+        self._dirty: set[str] = set()  # rows judged again while a console covered the fleet
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -89,60 +57,23 @@ class FleetScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._subtitle()
-        self._draw(set(self.members))
-        for name, member in self.members.items():
-            member.controller.start(partial(self.deliver, name))
+        self._draw(set(self.pairs.members))
+        self.pairs.start(lambda event: self.post_message(Told(event)))
         self.table.focus()
 
-    # -- what the controllers say ----------------------------------------------------------------
+    # -- what the fleet's controller says ----------------------------------------------------------
 
-    def deliver(self, name: str, message: Message) -> None:
-        """A controller's message about pair ``name``: to the pair's console while it is open (a VM's
-        change to the fleet as well), else to the fleet."""
-        member = self.members[name]
-        if member.console is not None:
-            member.console.post_message(message)
-            if not isinstance(message, VMChanged):
-                return
-        self.post_message(FromPair(name, message))
-
-    async def on_from_pair(self, event: FromPair) -> None:
-        member, message = self.members[event.name], event.message
-        if isinstance(message, VMChanged):
-            if message.view.name != member.controller.pair.by_role()[message.role].name:
-                return  # from the VM that played this role before a respawn
-            member.views[message.role] = message.view
-            self._changed(member)
-        elif isinstance(message, PairChanged) and member.console is None:
-            for role in await member.controller.use(message.pair):
-                member.views[role] = member.controller.views[role]
-                self.notify(f"{member.name}: the lab's {role} is now {member.views[role].name}")
-            self._changed(member)
-        elif isinstance(message, ControllerTrouble):
-            self.notify(f"{member.name}: {message.text}", severity="error", timeout=20)
-
-    def _changed(self, member: _Member) -> None:
-        """Judge the pair's row again now; draw it within a frame, or within a second if only its
-        checkpoints moved."""
-        before, member.row = member.row, fleet_row(member.name, member.views["primary"], member.views["secondary"])
-        if member.row.severity == "critical" and before.severity != "critical" and member.console is None \
-                and self.app.screen is not self:  # another pair's console is open: say it there
-            self.app.notify(f"{member.name}: {member.row.alert} (escape: back to the fleet)", severity="error",
-                            timeout=15)
-        self._dirty.add(member.name)
-        due = time.monotonic() + (CHECKPOINT_PAINT if _only_checkpoints(member.row, before) else FRAME)
-        if self._flush is not None and due < self._flush_at:
-            self._flush.stop()
-            self._flush = None
-        if self._flush is None:
-            self._flush, self._flush_at = self.set_timer(due - time.monotonic(), self._redraw), due
-
-    def _redraw(self) -> None:
-        self._flush = None
-        if self.app.screen is not self:
-            return  # drawn when the fleet shows again; the dirty rows wait
-        dirty, self._dirty = self._dirty, set()
-        self._draw(dirty)
+    def on_told(self, message: Told) -> None:
+        event = message.event
+        if isinstance(event, RowsChanged):
+            self._dirty |= event.names
+            if self.app.screen is self:  # else drawn when the fleet shows again
+                self.on_screen_resume()
+        elif isinstance(event, PairNews):
+            if not event.critical:
+                self.notify(event.text, severity=event.severity, timeout=20 if event.severity == "error" else 5)
+            elif self.app.screen is not self:  # another pair's console is open: say it there
+                self.app.notify(event.text, severity="error", timeout=15)
 
     def on_screen_resume(self) -> None:
         dirty, self._dirty = self._dirty, set()
@@ -152,12 +83,12 @@ class FleetScreen(Screen[None]):
 
     def _draw(self, dirty: set[str]) -> None:
         """The rows in the filter's and the sort's order; of those already drawn, the ``dirty`` ones changed."""
-        self.table.show(ordered((m.row for m in self.members.values()), self.sort, self.text), dirty)
+        self.table.show(ordered(self.pairs.rows(), self.sort, self.text), dirty)
 
     def _subtitle(self) -> None:
         shown = f" · filter: {self.text!r}" if self.text else ""
-        read_only = " · read-only" if all(m.controller.read_only for m in self.members.values()) else ""
-        self.sub_title = f"fleet: {len(self.members)} pairs · sorted by {self.sort}{shown}{read_only}"
+        read_only = " · read-only" if self.pairs.read_only else ""
+        self.sub_title = f"fleet: {len(self.pairs.members)} pairs · sorted by {self.sort}{shown}{read_only}"
 
     # -- the operator's actions ------------------------------------------------------------------
 
@@ -167,14 +98,15 @@ class FleetScreen(Screen[None]):
 
     def open_pair(self, name: str) -> None:
         """That pair's console, on the fleet's controller of it."""
-        member = self.members[name]
-        member.console = MainScreen(member.controller, self.keymap, back=partial(self._back, member))
-        member.console.views = dict(member.views)  # as the fleet heard them
-        member.console.sub_title = f"{name} · escape: back to the fleet"
-        self.app.push_screen(member.console)
+        member = self.pairs.members[name]
+        console = MainScreen(member.controller, self.keymap, back=partial(self._back, name))
+        console.views = dict(member.views)  # as the fleet heard them
+        console.sub_title = f"{name} · escape: back to the fleet"
+        self.pairs.open(name, console.tell)
+        self.app.push_screen(console)
 
-    def _back(self, member: _Member) -> None:
-        member.console = None
+    def _back(self, name: str) -> None:
+        self.pairs.closed(name)
         self.app.pop_screen()
 
     def action_cycle_sort(self) -> None:

@@ -19,18 +19,21 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
+from ..control.console import ConsoleController
+from ..control.events import ControllerTrouble, Event, PairChanged, Recorded, TrafficChanged, VMChanged
+from ..control.procedures import Said
 from ..errors import UserError
 from ..model import VMView
 from ..model.alerts import assess
 from ..pair import ROLES
 from ..paths import state_dir
 from ..runbook import export
-from ..scenario import PreflightError, Scenario, catalogue, find_scenario
-from .controller import ConsoleController
+from ..scenario import Decision, Scenario, StepUpdate, catalogue, find_scenario
+from ..scenario.record import Stopped
 from .doctor import DoctorScreen
 from .help import HelpScreen
 from .keymap import Keymap, bindings
-from .messages import ControllerTrouble, PairChanged, ProcedureFinished, StepChanged, TrafficChanged, VMChanged
+from .messages import ProcedureFinished, StepChanged, Told
 from .procedure import ProcedurePanel, ScenarioPicker
 from .repl_pane import ReplPane
 from .traffic_line import TrafficLine
@@ -73,7 +76,7 @@ class MainScreen(Screen[None]):
         if self.controller.read_only:  # said where the operator always sees it, beside the pair's name in a fleet
             self.sub_title = " · ".join(part for part in (self.sub_title, READ_ONLY_TITLE) if part)
         if self.back is None:  # its own controller; a fleet's is started by the fleet, and posts here through it
-            self.controller.start(self.post_message)
+            self.controller.start(self.tell)
         self._judge()
         repl = self.controller.open_repl()
         if repl is not None:
@@ -90,36 +93,42 @@ class MainScreen(Screen[None]):
 
     # -- what the controller says ----------------------------------------------------------------
 
-    def on_vmchanged(self, message: VMChanged) -> None:
-        if message.view.name != self.views[message.role].name:
-            return  # from the VM that played this role before a respawn
-        self.views[message.role] = message.view
-        self.pane(message.role).show(message.view)
-        self._judge()
+    def tell(self, event: Event) -> None:
+        """The controller's way in: its events arrive as messages, in order."""
+        self.post_message(Told(event))
+
+    def on_told(self, message: Told) -> None:
+        event = message.event
+        if isinstance(event, VMChanged):
+            self.views[event.role] = event.view
+            self.pane(event.role).show(event.view)
+            self._judge()
+        elif isinstance(event, PairChanged):
+            self._pair_changed(event)
+        elif isinstance(event, TrafficChanged):
+            self.query_one(TrafficLine).show(event.stats)
+        elif isinstance(event, ControllerTrouble):
+            self.notify(event.text, severity="error", timeout=20)
+        elif isinstance(event, Recorded):
+            self.recorded(event)
 
     def _judge(self) -> None:
         alerts = assess(self.views["primary"], self.views["secondary"])
         for role in ROLES:
             self.pane(role).alert(alerts.get(role))
 
-    async def on_pair_changed(self, message: PairChanged) -> None:
-        if self.running_procedure:
-            return  # the follower says it again later
-        await self.controller.use(message.pair)
-        for role in ROLES:  # the VMs that play a role now (a replay's controller may have attached them already)
-            if self.views[role].name == self.controller.views[role].name:
-                continue
-            self.views[role] = self.controller.views[role]
+    def _pair_changed(self, event: PairChanged) -> None:
+        """The controller attached the VMs that play ``event.roles`` now: their panes start again."""
+        for role in event.roles:
+            self.views[role] = event.views[role]
             self.pane(role).retarget(self.views[role])
             self.notify(f"{self.views[role].name} plays the {role} now")
+        self._judge()
         if self.controller.repl is not None:
             self.query_one(ReplPane).attach(self.controller.repl)
 
-    def on_traffic_changed(self, message: TrafficChanged) -> None:
-        self.query_one(TrafficLine).show(message.stats)
-
-    def on_controller_trouble(self, message: ControllerTrouble) -> None:
-        self.notify(message.text, severity="error", timeout=20)
+    def recorded(self, event: Recorded) -> None:
+        """A replay's moment (only a replay's screen shows them)."""
 
     # -- the operator's actions ------------------------------------------------------------------
 
@@ -221,16 +230,10 @@ class MainScreen(Screen[None]):
 
     @work(group="procedure", exclusive=True)
     async def _run_procedure(self, scenario: Scenario) -> None:
-        panel = self.query_one(ProcedurePanel)
-        decide = panel.decide if self.controller.config.confirm_procedure_steps else panel.decide_failures_only
-        try:
-            status = await self.controller.run_procedure(
-                scenario, decide, lambda warning: self.notify(warning, severity="warning", timeout=10),
-                planned=panel.start)
-        except PreflightError as exc:
-            self.notify(f"refused: {exc}", severity="error", timeout=15)
-            status = "refused"
-        self.post_message(ProcedureFinished(status))
+        outcome = await self.controller.run_procedure(scenario, _PanelFront(self))
+        if outcome.refused is not None:
+            self.notify(f"refused: {outcome.refused}", severity="error", timeout=15)
+        self.post_message(ProcedureFinished(outcome.status))
 
     def on_step_changed(self, message: StepChanged) -> None:
         update = message.update
@@ -245,3 +248,29 @@ class MainScreen(Screen[None]):
         for role in ROLES:
             self.pane(role).remove_class("target")
         self.notify(f"procedure {message.status}", severity="information" if message.status == "passed" else "error")
+
+
+class _PanelFront:
+    """The console's front for a run: the procedure panel confirms and shows it, notifications say the rest."""
+
+    def __init__(self, screen: MainScreen) -> None:
+        self.screen = screen
+        self.panel = screen.query_one(ProcedurePanel)
+        self._decide = self.panel.decide if screen.controller.config.confirm_procedure_steps \
+            else self.panel.decide_failures_only
+
+    def planned(self, scenario: Scenario, vms: dict[str, str]) -> None:
+        self.panel.start(scenario)
+
+    def say(self, kind: Said, text: str) -> None:
+        self.screen.notify(text, severity="warning", timeout=10)
+
+    def update(self, update: StepUpdate) -> None:
+        self.screen.post_message(StepChanged(update))
+
+    async def decide(self, update: StepUpdate) -> Decision:
+        return await self._decide(update)
+
+    async def resume(self, stopped: Stopped) -> bool:
+        self.say("note", f"{stopped.describe()}; steps already done are recognised and not sent again")
+        return False

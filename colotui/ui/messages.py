@@ -1,25 +1,23 @@
-"""Messages the controller and the procedure worker post to the main screen (in a fleet: through the fleet's
-screen); widgets react to these, never to QMP. They are for the screen alone: none bubbles up to the app."""
+"""The Textual messages of the console's screens: a controller's event as it reaches a screen (`Told`), and
+the procedure worker's end. They are for the screen alone: none bubbles up to the app."""
 
 from __future__ import annotations
 
 from textual.message import Message
 
-from ..model import VMView
-from ..model.traffic import TrafficStats
-from ..pair import Pair
+from ..control.events import Event
+from ..control.fleet import FleetEvent
 from ..scenario import StepUpdate
 
 
-class VMChanged(Message):
-    """A VM's view changed (link, state, role, structure, log)."""
+class Told(Message):
+    """A controller told the screen ``event`` (`colotui.control.events`, or the fleet's)."""
 
     bubble = False
 
-    def __init__(self, role: str, view: VMView) -> None:
+    def __init__(self, event: Event | FleetEvent) -> None:
         super().__init__()
-        self.role = role
-        self.view = view
+        self.event = event
 
 
 class StepChanged(Message):
@@ -40,44 +38,3 @@ class ProcedureFinished(Message):
     def __init__(self, status: str) -> None:
         super().__init__()
         self.status = status
-
-
-class PairChanged(Message):
-    """Other VMs play the pair's roles now (a lab's respawned secondary)."""
-
-    bubble = False
-
-    def __init__(self, pair: Pair) -> None:
-        super().__init__()
-        self.pair = pair
-
-
-class TrafficChanged(Message):
-    """A new report of the lab's guest traffic (the net guest's ticks and the host client's requests)."""
-
-    bubble = False
-
-    def __init__(self, stats: TrafficStats) -> None:
-        super().__init__()
-        self.stats = stats
-
-
-class ControllerTrouble(Message):
-    """Something behind the screen stopped (a watcher, the lab follower): said, never a traceback."""
-
-    bubble = False
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-class FromPair(Message):
-    """One of the controller's messages above, about pair ``name`` of a fleet, for the fleet's screen."""
-
-    bubble = False
-
-    def __init__(self, name: str, message: Message) -> None:
-        super().__init__()
-        self.name = name
-        self.message = message

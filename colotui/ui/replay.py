@@ -1,127 +1,30 @@
-"""The console over a recorded transcript: the same screen, watchers and alerts, driven by a player.
+"""The console over a recorded transcript: the same screen and alerts, on a `ReplayController`.
 
-`ReplayController` is the console's controller with replay sessions (answered
-from the recording, never sending) and the player's clock in place of live
-sessions and the system's; `ReplayScreen` is the main screen with the player's
-keys, a line that says where in the recording it stands, and a QMP console that
-shows what was sent. Nothing here can send a command: there is no socket behind
-a replay session.
+`ReplayScreen` is the main screen with the player's keys, a line that says where in the recording it
+stands, and a QMP console that shows what was sent.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Callable
-from dataclasses import replace
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from ..config import Config
-from ..pair import ROLES, Pair
+from ..control.events import Recorded
+from ..control.replay import READ_ONLY, ReplayController
 from ..qmp.recording import Exchange, Moment
 from ..qmp.redact import redact_arguments, redact_text, redact_value
 from ..service.player import SPEEDS, Player, parse_when
-from ..service.sessions import PairSessions
-from .controller import ConsoleController
 from .keymap import bindings
 from .main_screen import MainScreen
-from .messages import PairChanged
 from .repl_pane import ReplPane
-
-READ_ONLY = "a replay sends nothing: it shows what was recorded"
-#: How often a replay's watchers ask the recording (seconds of the recording).
-REFRESH = 1.0
-
-
-class Recorded(Message):
-    """A command that was sent, or colotui's note, at this moment of the recording (for the QMP console)."""
-
-    bubble = False
-
-    def __init__(self, line: Text | None) -> None:
-        super().__init__()
-        self.line = line  # None: the log starts again (a seek back)
-
-
-class ReplayController(ConsoleController):
-    """The console's controller over ``player``'s recording (read-only by construction)."""
-
-    def __init__(self, player: Player, source: str, *, config: Config | None = None, at: float | None = None,
-                 play: bool = False) -> None:
-        """``at``: where to stand first (default: the start); ``play``: then play."""
-        config = config or Config()
-        # answers cost nothing in a replay: asking every second follows the recording closely
-        config = replace(config, refresh_interval=min(config.refresh_interval, REFRESH))
-        super().__init__(player.first_pair(), config=config, read_only=True, clock=player)
-        self.player = player
-        self.source = source  # the transcript, as people call it
-        self._opening = (player.recording.start if at is None else at, play)
-
-    def _open_sessions(self) -> PairSessions:
-        return self.player.sessions(self.pair.by_role())
-
-    def _new_repl(self) -> None:
-        return None
-
-    def start(self, post: Callable[[Message], object]) -> None:
-        super().start(post)
-        self.player.on_pair = self._pair_changed
-        self.player.on_moment = lambda moment: self._post(Recorded(_moment_text(moment)))
-        self._spawn("player", self.player.run())
-        self._spawn("open", self._open())
-
-    async def _open(self) -> None:
-        at, play = self._opening
-        await self.seek(at)
-        if play:
-            self.player.play()
-
-    async def _pair_changed(self, pair: Pair) -> None:
-        """Other VMs play the roles from this moment: attach them at once (what follows is theirs), and
-        let the screen show them."""
-        if await self.use(pair):
-            self._post(PairChanged(pair))
-
-    async def seek(self, t: float) -> None:
-        """Stand at ``t``: ahead, by playing the moments on the way; back, by starting again."""
-        if t < self.player.now():
-            await self._restart()
-        await self.player.skip_to(t)
-        # every view read at this moment (as the live console had it then), not only what its last event and
-        # poll made it read
-        self.player.exact = True
-        try:
-            await asyncio.gather(*(w.refresh_all() for w in self.watchers.values() if w.session.connected))
-        finally:
-            self.player.exact = False
-
-    async def _restart(self) -> None:
-        first = self.player.first_pair()
-        moved = first.by_role() != self.pair.by_role()
-        self.pair = first
-        for role in ROLES:
-            await self._unwatch(role)
-        if self.sessions is not None:
-            await self.sessions.close()
-        self.player.rewind()
-        self._post(Recorded(None))
-        if moved:  # only now: the screen takes the views the controller holds when it reads this
-            self._post(PairChanged(first))
-        self.sessions = self._open_sessions()
-        for role in ROLES:
-            self._watch(role)
-
-    def procedure_refusal(self) -> str:
-        return READ_ONLY
 
 
 class ReplayBar(Static):
@@ -186,12 +89,12 @@ class ReplayScreen(MainScreen):
         self.query_one(ReplPane).recorded()
         self.sub_title = f"replay of {self.controller.source}"
 
-    def on_recorded(self, message: Recorded) -> None:
+    def recorded(self, event: Recorded) -> None:
         pane = self.query_one(ReplPane)
-        if message.line is None:
+        if event.moment is None:
             pane.query_one("RichLog").clear()  # type: ignore[attr-defined]
         else:
-            pane.write(message.line)
+            pane.write(_moment_text(event.moment))
 
     @property
     def player(self) -> Player:

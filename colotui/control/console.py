@@ -1,63 +1,58 @@
-"""The console's engine room: the pair's sessions, a watcher per VM, the QMP console, procedures.
+"""A console's engine room: the pair's sessions, a watcher per VM, the QMP console, procedures.
 
-The controller owns everything that talks to QEMU (through the session
-service) and tells the screen what happened with messages; no widget ever sees
-a session. It is plain asyncio: the screen starts it with the function that
-posts its messages, and the app closes it.
+The controller owns everything that talks to QEMU (through the session service), decides what a change
+means, and tells its front in plain events (`events`); no widget ever sees a session. It decides a role
+change itself (another VM plays a role: attach it, unless a procedure runs; then say so), drops the late
+word of a VM no longer shown, and paces what it tells (`frame.Pacer`). The screen starts it with the
+function that delivers its events, and the app closes it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any
-
-from textual.message import Message
 
 from ..config import Config
 from ..discovery.doctor import Finding
 from ..model import VMView
 from ..model.traffic import TrafficStats
-from ..pair import ROLES, Pair, pair_record
+from ..pair import ROLES, Endpoint, Pair
 from ..qmp import Transcript
 from ..qmp.probe import FactsCache
 from ..repl.history import History
 from ..repl.runner import Repl
 from ..repl.safety import Confirm, Policy
-from ..scenario import Decision, Engine, PreflightError, Scenario, StepUpdate
-from ..scenario.plan import PlanRefused, by_role, make_plan
-from ..scenario.record import last_stop, remember, stopped_at
+from ..scenario import Scenario
 from ..service.clock import SYSTEM_CLOCK, Clock
 from ..service.sessions import PairSessions
 from ..service.snapshots import examine_pair
 from ..service.watcher import VMWatcher
-from .messages import ControllerTrouble, PairChanged, StepChanged, TrafficChanged, VMChanged
-
-#: VM changes within one frame reach the screen as one message per VM (at most one repaint per pane).
-FRAME = 1 / 60
-#: A change that is only more checkpoints (up to ten a second) waits this long, gathering the next ones:
-#: the count on screen moves once a second, and the console stays cheap for the host it often runs on.
-CHECKPOINT_PAINT = 1.0
-
-
-#: Why a read-only console (`--read-only`) runs no procedure, the failover key's included.
-READ_ONLY_PROCEDURES = ("this console is read-only: procedures change the VMs (start it without --read-only "
-                        "to run one); nothing was sent")
+from . import procedures
+from .events import ControllerTrouble, Event, PairChanged, Tell, TrafficChanged, VMChanged
+from .frame import Pacer
+from .procedures import Front, Outcome, Request
 
 #: Given the pair in use, yields the pair whenever other VMs play its roles (`colotui.lab.follow`).
 Follower = Callable[[Callable[[], Pair]], AsyncIterator[Pair]]
 #: A lab's traffic reports as they come (`colotui.lab.traffic.watch_stats`), for a lab with the net guest.
 TrafficSource = Callable[[], AsyncIterator[TrafficStats]]
+#: Opens the sessions to a pair's VMs by role (a replay's come from its player).
+SessionSource = Callable[[Mapping[str, Endpoint]], PairSessions]
 
 
 class ConsoleController:
     """Sessions, watchers, the REPL and procedures for one pair; ``follow``: a source of the pair as it
-    changes (a lab's); ``connect=False`` opens nothing (recorded views arrive as messages: snapshots,
-    layout tests)."""
+    changes (a lab's); ``connect=False`` opens nothing (recorded views arrive as events: snapshots,
+    layout tests); ``sessions_for`` opens the sessions (default: live ones); ``repl=False``: no QMP console."""
+
+    #: Why this console sends nothing that changes a VM, when it sends nothing (``read_only``).
+    READ_ONLY = procedures.READ_ONLY
 
     def __init__(self, pair: Pair, *, config: Config | None = None, transcript: Transcript | None = None,
                  read_only: bool = False, history: History | None = None, follow: Follower | None = None,
-                 traffic: TrafficSource | None = None, connect: bool = True, clock: Clock = SYSTEM_CLOCK) -> None:
+                 traffic: TrafficSource | None = None, connect: bool = True, clock: Clock = SYSTEM_CLOCK,
+                 sessions_for: SessionSource | None = None, repl: bool = True) -> None:
         self.pair = pair
         self.clock = clock
         self.follow = follow
@@ -72,28 +67,26 @@ class ConsoleController:
         self.watchers: dict[str, VMWatcher] = {}
         self.views: dict[str, VMView] = {role: _blank(pair, role) for role in ROLES}
         self.repl: Repl | None = None
-        self._post: Callable[[Message], object] = lambda message: None
+        self.running = False  # a procedure runs: the roles stay as they are until it ends
+        self._sessions_for = sessions_for or self._live_sessions
+        self._with_repl = repl
+        self._tell: Tell = lambda event: None
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._pending: dict[str, VMView] = {}
-        self._delivered: dict[str, VMView] = {}
-        self._flush: asyncio.TimerHandle | None = None
-        self._flush_at = 0.0
+        self._shown: dict[str, VMView] = {}
+        self._pacer: Pacer[str, VMView] = Pacer(self._deliver)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self, post: Callable[[Message], object]) -> None:
-        """Open the sessions and start watching; ``post`` delivers messages to the screen."""
-        self._post = post
+    def start(self, tell: Tell) -> None:
+        """Open the sessions and start watching; ``tell`` delivers the controller's events to its front."""
+        self._tell = tell
         if not self.connect or self.sessions is not None:
             return
-        self.sessions = self._open_sessions()
-        self._record_pair()
-        for role in ROLES:
-            self._watch(role)
+        self.attach(self.pair)
         if self.follow is not None:
-            self._spawn("follow", self._follow(self.follow))
+            self.spawn("follow", self._follow(self.follow))
         if self.traffic is not None:
-            self._spawn("traffic", self._traffic(self.traffic))
+            self.spawn("traffic", self._traffic(self.traffic))
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
@@ -101,22 +94,16 @@ class ConsoleController:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
-        if self._flush is not None:
-            self._flush.cancel()
+        self._pacer.cancel()
         if self.sessions is not None:
             await self.sessions.close()
 
-    def _open_sessions(self) -> PairSessions:
-        return PairSessions(self.pair.by_role(), transcript=self.transcript, deadline=self.config.deadline,
-                            read_only=self.read_only)
+    def tell(self, event: Event) -> None:
+        """Say ``event`` to the front."""
+        self._tell(event)
 
-    def _record_pair(self) -> None:
-        """Which VMs play which role from now on, in the transcript: a replay attaches the same."""
-        if self.transcript is not None:
-            self.transcript.write("", "pair", pair_record(self.pair))
-
-    def _spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` as a task of the controller's; if it fails, the screen hears of it (never a traceback)."""
+    def spawn(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task of the controller's; if it fails, the front hears of it (never a traceback)."""
         task = asyncio.get_running_loop().create_task(work, name=f"colotui-{name}")
         self._tasks[name] = task
 
@@ -124,11 +111,37 @@ class ConsoleController:
             if self._tasks.get(name) is finished:
                 del self._tasks[name]
             if not finished.cancelled() and finished.exception() is not None:
-                self._post(ControllerTrouble(f"{name} stopped: {finished.exception()!r}"))
+                self.tell(ControllerTrouble(f"{name} stopped: {finished.exception()!r}"))
 
         task.add_done_callback(done)
 
+    def _live_sessions(self, endpoints: Mapping[str, Endpoint]) -> PairSessions:
+        return PairSessions(endpoints, transcript=self.transcript, deadline=self.config.deadline,
+                            read_only=self.read_only)
+
     # -- the VMs -----------------------------------------------------------------------------------
+
+    def attach(self, pair: Pair) -> None:
+        """Open sessions to ``pair``'s VMs and watch both (after `detach`, or at start); tells `PairChanged`
+        for the roles another VM plays than before."""
+        moved = tuple(role for role in ROLES if pair.by_role()[role] != self.pair.by_role()[role])
+        self.pair = pair
+        for role in moved:
+            self.views[role] = _blank(pair, role)
+        self.sessions = self._sessions_for(pair.by_role())
+        self.sessions.record(pair)
+        for role in ROLES:
+            self._watch(role)
+        if moved:
+            self.tell(PairChanged(pair, moved, dict(self.views)))
+
+    async def detach(self) -> None:
+        """Stop watching both VMs and close their sessions (a replay going back starts again from nothing)."""
+        for role in ROLES:
+            await self._unwatch(role)
+        if self.sessions is not None:
+            await self.sessions.close()
+        self.sessions = None
 
     def _watch(self, role: str) -> None:
         assert self.sessions is not None
@@ -142,55 +155,54 @@ class ConsoleController:
                             oob=self.sessions.oob(role), refresh_interval=self.config.refresh_interval,
                             clock=self.clock)
         self.watchers[role] = watcher
-        self._spawn(f"watch-{role}", watcher.run())
+        self.spawn(f"watch-{role}", watcher.run())
 
     def _changed(self, role: str, view: VMView) -> None:
         self.views[role] = view
-        self._pending[role] = view
-        shown = self._delivered.get(role)
-        only_checkpoints = shown is not None and view.with_(checkpoints=shown.checkpoints) == shown
-        loop = asyncio.get_running_loop()
-        due = loop.time() + (CHECKPOINT_PAINT if only_checkpoints else FRAME)
-        if self._flush is not None and due < self._flush_at:
-            self._flush.cancel()
-            self._flush = None
-        if self._flush is None:
-            self._flush, self._flush_at = loop.call_at(due, self._deliver), due
+        shown = self._shown.get(role)
+        self._pacer.put(role, view, only_checkpoints=shown is not None and
+                        view.with_(checkpoints=shown.checkpoints) == shown)
 
-    def _deliver(self) -> None:
-        self._flush = None
-        pending, self._pending = self._pending, {}
-        self._delivered |= pending
+    def _deliver(self, pending: dict[str, VMView]) -> None:
+        self._shown |= pending
         for role, view in pending.items():
-            self._post(VMChanged(role, view))
+            self.tell(VMChanged(role, view))
 
     def refresh(self) -> None:
         """Ask each connected VM everything again now."""
         for role, watcher in self.watchers.items():
             if watcher.session.connected:
-                self._spawn(f"refresh-{role}", watcher.refresh_all())
+                self.spawn(f"refresh-{role}", watcher.refresh_all())
+
+    async def read_all(self) -> None:
+        """Ask each connected VM everything again, and wait for the answers."""
+        await asyncio.gather(*(w.refresh_all() for w in self.watchers.values() if w.session.connected))
 
     async def _follow(self, follow: Follower) -> None:
         async for pair in follow(lambda: self.pair):
-            self._post(PairChanged(pair))
+            if not self.running:  # else the follower says it again once the procedure is over
+                await self.use(pair)
 
     async def _traffic(self, source: TrafficSource) -> None:
         async for stats in source():
-            self._post(TrafficChanged(stats))
+            self.tell(TrafficChanged(stats))
 
     async def use(self, pair: Pair) -> list[str]:
-        """Attach the VMs that play the roles now; returns the roles whose VM changed."""
+        """Attach the VMs that play the roles now, and tell `PairChanged`; returns the roles whose VM changed."""
         changed = [role for role in ROLES if pair.by_role()[role] != self.pair.by_role()[role]]
         self.pair = pair
-        if self.sessions is None or not changed:
+        if not changed:
             return changed
-        self._record_pair()
+        if self.sessions is not None:
+            self.sessions.record(pair)
         for role in changed:
             await self._unwatch(role)
-            await self.sessions.replace(role, pair.by_role()[role])
-            self._watch(role)
+            if self.sessions is not None:
+                await self.sessions.replace(role, pair.by_role()[role])
+                self._watch(role)
         if self.repl is not None:
             self.repl = self._new_repl()
+        self.tell(PairChanged(pair, tuple(changed), dict(self.views)))
         return changed
 
     async def _unwatch(self, role: str) -> None:
@@ -202,8 +214,8 @@ class ConsoleController:
             await asyncio.gather(task, return_exceptions=True)
         self.watchers.pop(role, None)
         self.views[role] = _blank(self.pair, role)
-        self._pending.pop(role, None)
-        self._delivered.pop(role, None)
+        self._pacer.drop(role)
+        self._shown.pop(role, None)
 
     # -- the QMP console and procedures ----------------------------------------------------------
 
@@ -215,7 +227,8 @@ class ConsoleController:
         return self.repl
 
     def _new_repl(self) -> Repl | None:
-        assert self.sessions is not None
+        if not self._with_repl or self.sessions is None:
+            return None
         policy = Policy(self.read_only, Confirm.COLO if self.config.confirm_repl_in_colo else Confirm.NEVER)
 
         async def in_colo(role: str) -> bool:
@@ -227,41 +240,17 @@ class ConsoleController:
 
     def procedure_refusal(self) -> str | None:
         """Why this console runs no procedure at all, if it runs none (asked before one is even picked)."""
-        return READ_ONLY_PROCEDURES if self.read_only else None
+        return self.READ_ONLY if self.read_only else None
 
-    async def run_procedure(self, scenario: Scenario, decide: Callable[[StepUpdate], Awaitable[Decision]],
-                            warn: Callable[[str], None],
-                            planned: Callable[[Scenario], None] = lambda scenario: None) -> str:
-        """Run ``scenario`` on the pair, each step shown as it moves (`StepChanged`); its final status.
-        ``planned`` gets the procedure as it will run (the steps of the pair's variant) before its first step.
-        Raises `PreflightError` when the pair's QEMUs cannot run it, or this console runs none."""
-        if (refused := self.procedure_refusal()) is not None:
-            raise PreflightError(refused)
-        if self.sessions is None:
-            raise PreflightError("this console is not connected to any VM")
-        sessions = self.sessions
+    async def run_procedure(self, scenario: Scenario, front: Front) -> Outcome:
+        """Run ``scenario`` on the pair through the one run path, ``front`` confirming and showing it; while
+        it runs, the roles stay with the VMs it started on."""
+        self.running = True
         try:
-            plan = await make_plan(scenario, sessions, self.pair)
-        except PlanRefused as exc:
-            raise PreflightError(str(exc)) from None
-        scenario = plan.scenario
-        planned(scenario)
-        engine = Engine(scenario, by_role(plan, sessions), plan.settled.topology, decide=decide,
-                        oob=lambda role: sessions.oob(plan.roles[role]), on_update=self._step_changed,
-                        facts=self.facts)
-        for note in plan.notes:
-            warn(note)
-        missing = await engine.upfront()
-        if missing:
-            raise PreflightError("; ".join(missing) + " — nothing was sent")
-        for warning in await engine.preflight():
-            warn(warning)
-        stopped = last_stop(scenario.name, self.pair)
-        if stopped is not None:
-            warn(f"{stopped.describe()}; steps already done are recognised and not sent again")
-        result = await engine.run()
-        remember(self.pair, stopped_at(scenario, result), scenario.name)
-        return result.status
+            return await procedures.run(Request(scenario), self.pair, self.sessions, front,
+                                        read_only=self.procedure_refusal(), facts=self.facts)
+        finally:
+            self.running = False
 
     async def doctor(self) -> list[tuple[str, Finding]]:
         """The doctor's findings on the pair, each with the pane (role as given) it is about ("" for both)."""
@@ -270,9 +259,6 @@ class ConsoleController:
         findings, flip = await examine_pair({r: self.sessions[r] for r in ROLES}, 2.0, self.facts)
         pane = {"primary": "secondary", "secondary": "primary"} if flip else {r: r for r in ROLES}
         return [(pane.get(f.role, ""), f) for f in findings]
-
-    def _step_changed(self, update: StepUpdate) -> None:
-        self._post(StepChanged(update))
 
 
 def _blank(pair: Pair, role: str) -> VMView:
