@@ -119,3 +119,26 @@ def test_nothing_imports_upward() -> None:
             assert not [t for t in imported if _in(t, "colotui.lab")], f"{module} imports the lab"
     talks_qmp = sorted(m for m, imported in outer.items() if any(_in(t, "qemu") for t in imported))
     assert talks_qmp == ["colotui.qmp.session"], "only the session service imports qemu.qmp"
+
+
+def test_controllers_import_no_textual_nor_anything_above_them() -> None:
+    """control/ is plain asyncio: a screen shows what it is told, and a test drives a controller without one."""
+    inner, outer = import_graph()
+    for module in (m for m in inner if _in(m, "colotui.control")):
+        assert not [t for t in outer[module] if _in(t, "textual")], f"{module} imports Textual"
+        above = [t for t in inner[module] if any(_in(t, p) for p in ("colotui.ui", "colotui.lab", "colotui.cli"))]
+        assert not above, f"{module} imports {above}"
+
+
+def _calls(tree: ast.AST, name: str) -> bool:
+    return any(isinstance(n, ast.Call) and ((isinstance(n.func, ast.Name) and n.func.id == name) or
+                                            (isinstance(n.func, ast.Attribute) and n.func.attr == name))
+               for n in ast.walk(tree))
+
+
+def test_only_the_run_service_builds_an_engine() -> None:
+    """One run path: a refusal or a step of the sequence added there holds for `colotui run`, the console, the
+    fleet and the replay alike."""
+    builders = sorted(_module_name(p) for p in PACKAGE.rglob("*.py") if _calls(ast.parse(p.read_text()), "Engine"))
+    assert builders == ["colotui.control.procedures"]
+    assert _calls(ast.parse("Engine(x)"), "Engine") and not _calls(ast.parse("Engines(x)"), "Engine")
