@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ..pair import ROLES, Pair
-from ..qmp.probe import FactsCache, VMFacts
+from ..qmp.probe import FactsCache
 from ..scenario import Decision, Engine, PreflightError, RunResult, Scenario, StepUpdate
 from ..scenario.model import ROLE_ALIASES
 from ..scenario.plan import PlanRefused, by_role, make_plan
@@ -92,7 +92,7 @@ async def run(request: Request, pair: Pair, sessions: PairSessions | None, front
     engine = Engine(scenario, by_role(plan, sessions), plan.settled.topology, decide=front.decide,
                     on_update=front.update, facts=facts or FactsCache(),
                     oob=lambda role: sessions.oob(plan.roles[role]))
-    front.planned(scenario, await _vms(engine))
+    front.planned(scenario, _vms(engine))
     for warning in _without_oob(scenario, engine):
         front.say("warning", warning)
     for note in plan.notes:
@@ -132,13 +132,13 @@ async def _start(request: Request, scenario: Scenario, pair: Pair, front: Front)
     return scenario.index_of(stopped.step) if await front.resume(stopped) else 0
 
 
-async def _vms(engine: Engine) -> dict[str, str]:
+def _vms(engine: Engine) -> dict[str, str]:
+    """Each role's VM and its QEMU as its greeting said: nothing is asked (a failover's peer may be hung)."""
     vms = {}
     for role in ROLES:
         session = engine.session(role)
-        known = await engine.facts.get(session) if session.connected else None
-        state = f"QEMU {known.version}" if isinstance(known, VMFacts) else f"not connected: {session.detail}"
-        vms[role] = f"{session.name} ({state})"
+        known = session.version if session.connected else None
+        vms[role] = f"{session.name} ({f'QEMU {known}' if known else f'not connected: {session.detail}'})"
     return vms
 
 
