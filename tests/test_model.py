@@ -151,3 +151,12 @@ def test_a_block_job_shows_progress_rate_and_eta() -> None:
     assert label.startswith("resync mirror running █████░") and "25%" in label
     assert "8.0 MiB/s" in label and "ETA 6 s" in label
     assert "ETA" not in _job_label(BlockJob("resync", "mirror", "ready", 64 << 20, 64 << 20)).plain
+
+
+def test_the_role_flip_is_its_own_inverse() -> None:
+    from colotui.roles import ROLES, flipped, other
+
+    assert [other(role) for role in ROLES] == ["secondary", "primary"]
+    assert flipped(False) == {"primary": "primary", "secondary": "secondary"}
+    assert flipped(True) == {"primary": "secondary", "secondary": "primary"}
+    assert all(flipped(flip)[flipped(flip)[role]] == role for flip in (False, True) for role in ROLES)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..qmp.notices import LinkState
+from ..roles import other
 from .alerts import Alert, assess
 from .vm import VMView
 
@@ -64,9 +65,8 @@ def _alone(view: VMView) -> bool:
 def pair_state(primary: VMView, secondary: VMView, alerts: Mapping[str, Alert] | None = None) -> str:
     """The pair's COLO state in a few words; ``alerts`` (`assess`'s) say which side a failover would replace."""
     views = {"primary": primary, "secondary": secondary}
-    failed_over = {"primary": "secondary", "secondary": "primary"}
-    replaced = {failed_over[a.offer_on] for a in (alerts or {}).values()
-                if a.offer and a.offer.endswith("-failover") and a.offer_on in failed_over}
+    replaced = {other(a.offer_on) for a in (alerts or {}).values()
+                if a.offer and a.offer.endswith("-failover") and a.offer_on in views}
     alone = [v for v in views.values() if _alone(v) and v.connected]
     if len(alone) == 2:
         return "two primaries"

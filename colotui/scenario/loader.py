@@ -15,10 +15,11 @@ from typing import Any
 
 from ..files import loads
 from ..paths import builtin_dir, config_dir
+from ..roles import ROLES
 from ..tomlfile import MAX_DEPTH, FileError, Locator, load_toml
 from ..topology import VARIANTS, Topology
 from .live import LIVE
-from .model import CHECK_KINDS, ROLE_ALIASES, ROLES, YANK_KINDS, Check, Command, Scenario, Step, Wait
+from .model import CHECK_KINDS, ROLE_ALIASES, YANK_KINDS, Check, Command, Scenario, Step, Wait
 from .template import placeholders, topology_variables
 
 _STEP_KEYS = {"id", "title", "target", "why", "qmp", "hmp", "yank", "arguments", "otherwise", "confirm", "require",
