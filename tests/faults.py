@@ -26,7 +26,7 @@ from colotui.model.alerts import Alert, assess
 from colotui.model.vm import VMView
 from colotui.qmp import Transcript
 from colotui.roles import ROLES, other
-from colotui.scenario import find_scenario
+from colotui.scenario import find_scenario, offers
 from colotui.scenario.engine import Decision, StepState, StepUpdate
 from colotui.scenario.model import ROLE_ALIASES
 from colotui.scenario.record import last_stop
@@ -191,7 +191,7 @@ async def settled_alerts(views: dict[str, VMView], settle: float = 10.0) -> dict
     steady = 0
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-        now = assess(views["primary"], views["secondary"])
+        now = assess(views["primary"], views["secondary"], offers())
         steady = steady + 1 if now == last else 0
         last = now
         if steady >= 4:

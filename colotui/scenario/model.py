@@ -145,6 +145,7 @@ class Scenario:
     path: Path
     steps: tuple[Step, ...]
     variant: str | None = None  # chosen with `for_variant`: the steps of the other variants are gone
+    offered_when: str | None = None  # the situation an alert offers it for (`colotui.model.alerts.SITUATIONS`)
 
     @property
     def variants(self) -> set[str]:

@@ -31,6 +31,7 @@ from textual.widgets import Footer, Header, Input
 
 from ..model import VMView
 from ..model.fleet import SORTS, FleetRow, fleet_row, ordered
+from ..scenario import offers
 from .controller import CHECKPOINT_PAINT, FRAME, ConsoleController
 from .fleet_table import TABLE_KEYS, FleetTable, by_id
 from .help import HelpScreen
@@ -68,7 +69,7 @@ class FleetScreen(Screen[None]):
         super().__init__()
         self.keymap = keymap
         self.members = {name: _Member(name, c, dict(c.views), fleet_row(name, c.views["primary"],
-                                                                         c.views["secondary"]))
+                                                                         c.views["secondary"], offers()))
                         for name, c in pairs}
         self.sort = SORTS[0]
         self.text = ""  # the filter
@@ -124,7 +125,8 @@ class FleetScreen(Screen[None]):
     def _changed(self, member: _Member) -> None:
         """Judge the pair's row again now; draw it within a frame, or within a second if only its
         checkpoints moved."""
-        before, member.row = member.row, fleet_row(member.name, member.views["primary"], member.views["secondary"])
+        before, member.row = member.row, fleet_row(member.name, member.views["primary"], member.views["secondary"],
+                                                   offers())
         if member.row.severity == "critical" and before.severity != "critical" and member.console is None \
                 and self.app.screen is not self:  # another pair's console is open: say it there
             self.app.notify(f"{member.name}: {member.row.alert} (escape: back to the fleet)", severity="error",

@@ -25,7 +25,7 @@ from ..model.alerts import assess
 from ..pair import ROLES
 from ..paths import state_dir
 from ..runbook import export
-from ..scenario import PreflightError, Scenario, catalogue, find_scenario
+from ..scenario import PreflightError, Scenario, catalogue, find_scenario, offers
 from .controller import ConsoleController
 from .doctor import DoctorScreen
 from .help import HelpScreen
@@ -98,7 +98,7 @@ class MainScreen(Screen[None]):
         self._judge()
 
     def _judge(self) -> None:
-        alerts = assess(self.views["primary"], self.views["secondary"])
+        alerts = assess(self.views["primary"], self.views["secondary"], offers())
         for role in ROLES:
             self.pane(role).alert(alerts.get(role))
 
