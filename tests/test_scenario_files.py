@@ -78,6 +78,7 @@ def write(tmp_path: Path, text: str, name: str = "mine.toml") -> Path:
      "offers a procedure for (situations: secondary-lost, primary-lost, resume-unfinished-was-primary, "
      "resume-unfinished-was-secondary)"),
     ('offered_when = ["secondary-lost"]\n' + GOOD_STEP, 1, "offered_when = ['secondary-lost'] is no situation"),
+    ('offered_when = "' + "x" * 100_000 + '"\n' + GOOD_STEP, 1, "offered_when = '" + "x" * 62 + "… is no situation"),
 ])
 def test_mistakes_are_named_with_file_line_and_reason(tmp_path: Path, text: str, line: int | None,
                                                       reason: str) -> None:

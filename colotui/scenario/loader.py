@@ -38,6 +38,8 @@ MAX_WAIT_TIMEOUT = 86400.0
 MAX_EXTENDS = 8
 #: More steps than this is no procedure (the longest built-in has a dozen).
 MAX_STEPS = 500
+#: The most of a wrong offered_when an error shows (a situation's name is a few words).
+_SHOWN = 64
 
 
 @functools.cache
@@ -250,7 +252,8 @@ def _offered_when(path: Path, data: dict[str, Any], where: Locator) -> str | Non
     if value is None:
         return None
     if not isinstance(value, str) or value not in SITUATIONS:
-        raise where.error(f"offered_when = {value!r} is no situation an alert offers a procedure for "
+        shown = repr(value) if len(repr(value)) <= _SHOWN else repr(value)[:_SHOWN - 1] + "…"
+        raise where.error(f"offered_when = {shown} is no situation an alert offers a procedure for "
                           f"(situations: {', '.join(SITUATIONS)})", where.key("offered_when"))
     if not _NAME.fullmatch(path.stem):  # the console runs an offer by its name
         raise where.error("a procedure an alert offers needs a file name of letters, digits, _ . - "
