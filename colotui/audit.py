@@ -11,7 +11,8 @@ import json
 from .discovery import Snapshot, discover, swapped
 from .discovery.doctor import ERROR, Finding
 from .discovery.settle import NAMES, Settled, flatten, settle
-from .pair import ROLES, Pair
+from .pair import Pair
+from .roles import ROLES, flipped
 from .scenario.plan import known_values
 from .service.sessions import open_sessions
 from .service.snapshots import examine_pair, snapshot_pair
@@ -30,7 +31,7 @@ async def discovered_topology(pair: Pair) -> tuple[Settled, list[str]]:
     """The pair's topology as a procedure would settle it, with sources; and which VMs did not answer."""
     taken = await _read(pair)
     flip = swapped(taken["primary"], taken["secondary"])
-    roles = {"primary": "secondary", "secondary": "primary"} if flip else {r: r for r in ROLES}
+    roles = flipped(flip)
     primary, secondary = taken[roles["primary"]], taken[roles["secondary"]]
     silent = [role for role, vm in (("primary", primary), ("secondary", secondary)) if vm is None]
     return settle(discover(primary, secondary), given=pair.given, given_from=pair.given_from,

@@ -13,10 +13,8 @@ from typing import Any
 
 from .errors import UserError
 from .qmp import Address, AddressError, UnixAddress, parse_address
+from .roles import ROLES
 from .topology import Topology, topology_values
-
-#: The two sides of a COLO pair, in the order colotui shows them.
-ROLES = ("primary", "secondary")
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from colotui.lab import Lab, VMRecord, pair_from_lab
 from colotui.lab.guest import read_disk_counter
 from colotui.model.alerts import Alert, assess
 from colotui.model.vm import VMView
-from colotui.pair import ROLES
 from colotui.qmp import Transcript
-from colotui.scenario import find_scenario
+from colotui.roles import ROLES, other
+from colotui.scenario import find_scenario, offers
 from colotui.scenario.engine import Decision, StepState, StepUpdate
 from colotui.scenario.model import ROLE_ALIASES
 from colotui.scenario.record import last_stop
@@ -101,7 +101,7 @@ def victim_of(lab: Lab, procedure: str, step_id: str, victim: str) -> tuple[str,
     step = next(s for s in find_scenario(procedure).for_variant("doc").steps if s.id == step_id)
     role = ROLE_ALIASES.get(step.target, step.target)
     if victim == "peer":
-        role = next(r for r in ROLES if r != role)
+        role = other(role)
     vm = lab.state().current(role)
     assert vm is not None, f"the lab has no {role}"
     return role, vm
@@ -191,7 +191,7 @@ async def settled_alerts(views: dict[str, VMView], settle: float = 10.0) -> dict
     steady = 0
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)
-        now = assess(views["primary"], views["secondary"])
+        now = assess(views["primary"], views["secondary"], offers())
         steady = steady + 1 if now == last else 0
         last = now
         if steady >= 4:

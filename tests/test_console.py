@@ -15,6 +15,7 @@ from colotui.model.alerts import assess
 from colotui.model.network import Chardev
 from colotui.qmp import LinkState
 from colotui.qmp.health import Health
+from colotui.scenario import offers
 from colotui.ui.app import ColotuiApp
 from colotui.ui.procedure import ProcedurePanel
 from colotui.ui.vm_pane import VMPane
@@ -122,7 +123,7 @@ async def test_console_shows_colo_alerts_and_runs_primary_failover(labs: LabFact
         secondary_pane = app.query_one("#pane-secondary", VMPane)
         await until(pilot, lambda: primary_pane.current_alert is None and secondary_pane.current_alert is None,
                     "the old alerts are gone", timeout=10)
-        assert assess(p(), s()) == {}
+        assert assess(p(), s(), offers()) == {}
         assert p().colo_exit is None and "COLO_EXIT" not in tree_text(app, "primary"), "the old exit is over"
         await pilot.pause(2.0)  # and they stay gone (a refresh re-judges the state, not the old COLO_EXIT)
         await pilot.press("ctrl+r")
@@ -203,7 +204,7 @@ async def test_the_secondary_side_story_leaves_no_alert(labs: LabFactory) -> Non
         await pilot.press("ctrl+r")
         await pilot.pause(2.0)
         assert all(pane.current_alert is None for pane in panes.values())
-        assert assess(views["primary"], views["secondary"]) == {}
+        assert assess(views["primary"], views["secondary"], offers()) == {}
         await counter_advances(fresh)
 
 

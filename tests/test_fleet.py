@@ -25,6 +25,7 @@ from colotui.model.replies import view_from_replies
 from colotui.model.vm import VMView
 from colotui.qmp import LinkState
 from colotui.qmp.health import Health
+from colotui.scenario import offers
 from colotui.ui.app import FleetApp
 from colotui.ui.fleet_table import FleetTable
 from colotui.ui.main_screen import MainScreen
@@ -77,13 +78,13 @@ def rows(app: FleetApp) -> list[str]:
 
 def test_a_row_says_what_the_pair_needs() -> None:
     views = offline_views("10.9.0")
-    lost = fleet_row("bravo", **views["bravo"])
+    lost = fleet_row("bravo", **views["bravo"], offers=offers())
     assert lost.severity == "critical" and lost.offer == "primary-failover" and lost.alert.startswith("SECONDARY LOST")
     assert lost.state == "COLO, secondary lost" and lost.links == (LinkState.CONNECTED, LinkState.CONNECTING)
-    healthy = fleet_row("alpha", **views["alpha"])
+    healthy = fleet_row("alpha", **views["alpha"], offers=offers())
     assert (healthy.state, healthy.roles, healthy.alert, healthy.per_minute) == ("COLO running", "primary / secondary",
                                                                                  "", 30)
-    alone = fleet_row("charlie", **views["charlie"])
+    alone = fleet_row("charlie", **views["charlie"], offers=offers())
     assert alone.state == "running alone (primary)" and alone.roles.startswith("alone /") and alone.severity == ""
 
 

@@ -27,6 +27,7 @@ from colotui.model.replies import view_from_replies
 from colotui.pair import Endpoint, Pair
 from colotui.qmp import LinkState, UnixAddress
 from colotui.qmp.notices import Event
+from colotui.scenario import offers
 
 from .test_session import GREETING, fake_peer, read_message
 
@@ -89,7 +90,7 @@ def test_replies_of_any_shape_never_raise() -> None:
             except (KeyError, IndexError, TypeError):  # a place an earlier change of this round took away
                 continue
         a, b = vms
-        assess(view_from_replies("p", "127.0.0.1", a), view_from_replies("s", "127.0.0.2", b))
+        assess(view_from_replies("p", "127.0.0.1", a), view_from_replies("s", "127.0.0.2", b), offers())
         first, second = Snapshot("p", a), Snapshot("s", b)
         plays(first), plays(second)
         discover(first, second)

@@ -13,6 +13,7 @@ from colotui.model.replies import view_from_replies
 from colotui.model.vm import VMView
 from colotui.qmp import LinkState
 from colotui.qmp.health import Health
+from colotui.scenario import offers
 from colotui.ui.vm_tree import _walk, sections
 
 DATA = Path(__file__).parent / "data"
@@ -88,28 +89,30 @@ def test_checkpoints_fold_into_a_counter_with_pauses() -> None:
 def test_alerts_offer_the_failover_for_the_survivor() -> None:
     primary = view_from_replies("p", "127.0.0.1", dump("introspect-primary-colo"))
     secondary = view_from_replies("s", "127.0.0.2", dump("introspect-secondary-colo"))
-    assert assess(primary, secondary) == {}
+    assert assess(primary, secondary, offers()) == {}
     dead = secondary.with_(link=LinkState.DISCONNECTED, link_detail="connection lost", health=Health.DOWN,
                            health_detail="connection lost")
-    alerts = assess(primary, dead)
+    alerts = assess(primary, dead, offers())
     assert alerts["primary"].offer == "primary-failover" and "SECONDARY LOST" in alerts["secondary"].text
     refused = primary.with_(link=LinkState.CONNECTING, link_detail="refused", health=Health.DOWN,
                             health_detail="refused")
-    alerts = assess(refused, secondary)
+    alerts = assess(refused, secondary, offers())
     assert alerts["secondary"].offer == "secondary-failover" and alerts["secondary"].offer_on == "secondary"
     hung = secondary.with_(health=Health.NOT_ANSWERING, health_detail="no reply in 1 s, none out of band either")
-    alerts = assess(primary, hung)
+    alerts = assess(primary, hung, offers())
     assert alerts["primary"].offer == "primary-failover", "a hung peer is as lost as a dead one"
     assert "not answering (hung, or cut off)" in alerts["secondary"].text
     blocked = primary.with_(health=Health.MONITOR_BLOCKED, health_detail="its main loop is blocked")
-    assert assess(blocked, hung)["primary"].offer == "primary-failover", "the failover's yank frees a blocked loop"
-    alive = assess(primary, secondary.with_(health=Health.MONITOR_BLOCKED, health_detail="its main loop is blocked"))
+    assert assess(blocked, hung, offers())["primary"].offer == "primary-failover", \
+        "the failover's yank frees a blocked loop"
+    alive = assess(primary, secondary.with_(health=Health.MONITOR_BLOCKED, health_detail="its main loop is blocked"),
+                   offers())
     assert all(a.offer is None for a in alive.values()), "a peer that answers out of band is not lost"
     exited = primary.with_(colo_exit=(("mode", "primary"), ("reason", "error")))
-    assert assess(exited, hung)["primary"].offer == "primary-failover"
-    assert "primary" not in assess(exited, secondary), "COLO_EXIT while the peer answers in COLO: no failover"
+    assert assess(exited, hung, offers())["primary"].offer == "primary-failover"
+    assert "primary" not in assess(exited, secondary, offers()), "COLO_EXIT while the peer answers in COLO: no failover"
     idle = view_from_replies("p", "127.0.0.1", dump("introspect-primary-after-pfailover"))
-    alerts = assess(idle, dead)
+    alerts = assess(idle, dead, offers())
     assert set(alerts) == {"secondary"} and alerts["secondary"].severity == "warning"
     assert alerts["secondary"].offer is None, "the primary already runs alone: no failover to offer"
 
@@ -120,13 +123,14 @@ def test_a_peer_dead_before_the_console_came_is_lost_once_the_survivor_says_so()
     primary = view_from_replies("p", "127.0.0.1", dump("introspect-primary-colo"))
     never = VMView("s", "127.0.0.2", link=LinkState.CONNECTING, link_detail="connection refused",
                    health=Health.DOWN, health_detail="cannot connect: connection refused (nothing listening)")
-    assert all(a.offer is None for a in assess(primary, never).values()), "a wrong address alone is not a death"
-    alerts = assess(primary.with_(checkpoints_stalled=True), never)
+    assert all(a.offer is None for a in assess(primary, never, offers()).values()), \
+        "a wrong address alone is not a death"
+    alerts = assess(primary.with_(checkpoints_stalled=True), never, offers())
     assert alerts["primary"].offer == "primary-failover" and alerts["secondary"].text.startswith("SECONDARY LOST")
     assert pair_state(primary.with_(checkpoints_stalled=True), never, alerts) == "COLO, secondary lost"
     assert pair_state(primary.with_(checkpoints_stalled=True), never) == "COLO, checkpoints stalled"
     hung = never.with_(health=Health.NOT_ANSWERING, health_detail="no greeting")
-    assert assess(primary.with_(checkpoints_stalled=True), hung)["primary"].offer is None, \
+    assert assess(primary.with_(checkpoints_stalled=True), hung, offers())["primary"].offer is None, \
         "never seen and only silent (a primary greets late): not enough to fail over"
 
 
@@ -134,11 +138,11 @@ def test_two_primaries_is_the_loudest_alert_and_offers_nothing() -> None:
     alone = view_from_replies("p", "127.0.0.1", dump("introspect-primary-after-pfailover"))
     other = view_from_replies("s", "127.0.0.2", dump("introspect-secondary-after-sfailover"))
     assert alone.colo is not None and alone.colo.mode == "none" and other.colo is not None
-    alerts = assess(alone, other)
+    alerts = assess(alone, other, offers())
     assert set(alerts) == {"primary", "secondary"}
     assert all(a.text.startswith("TWO PRIMARIES") and a.severity == "critical" and a.offer is None
                for a in alerts.values())
-    assert assess(alone, other.with_(link=LinkState.DISCONNECTED, health=Health.DOWN)).get("primary") is None
+    assert assess(alone, other.with_(link=LinkState.DISCONNECTED, health=Health.DOWN), offers()).get("primary") is None
 
 
 def test_a_block_job_shows_progress_rate_and_eta() -> None:
@@ -151,3 +155,12 @@ def test_a_block_job_shows_progress_rate_and_eta() -> None:
     assert label.startswith("resync mirror running █████░") and "25%" in label
     assert "8.0 MiB/s" in label and "ETA 6 s" in label
     assert "ETA" not in _job_label(BlockJob("resync", "mirror", "ready", 64 << 20, 64 << 20)).plain
+
+
+def test_the_role_flip_is_its_own_inverse() -> None:
+    from colotui.roles import ROLES, flipped, other
+
+    assert [other(role) for role in ROLES] == ["secondary", "primary"]
+    assert flipped(False) == {"primary": "primary", "secondary": "secondary"}
+    assert flipped(True) == {"primary": "secondary", "secondary": "primary"}
+    assert all(flipped(flip)[flipped(flip)[role]] == role for flip in (False, True) for role in ROLES)

@@ -22,12 +22,12 @@ from colotui.cli import main
 from colotui.config import Config
 from colotui.control.replay import ReplayController
 from colotui.lab import follow, pair_from_lab
-from colotui.pair import ROLES
 from colotui.qmp import LinkState, Session, Transcript, UnixAddress, Unreached, read_transcript
 from colotui.qmp.recording import Recording
 from colotui.qmp.replay import ReplaySession
 from colotui.qmp.reply import CommandError, DeadlineExceeded, Disconnected, Ok
 from colotui.qmp.series import Limits
+from colotui.roles import ROLES
 from colotui.service.player import Player, open_recording, parse_when
 from colotui.ui.app import ColotuiApp
 from colotui.ui.repl_pane import ReplPane

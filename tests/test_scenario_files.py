@@ -74,6 +74,11 @@ def write(tmp_path: Path, text: str, name: str = "mine.toml") -> Path:
     (GOOD_STEP.replace('why = "because"\n', ""), 2, "needs why ="),
     ('title = "x"\n[[step]\nid = "a"\n', 2, "not valid TOML"),
     ('title = "nothing to do"\n', None, "at least one [[step]]"),
+    ('offered_when = "tertiary-lost"\n' + GOOD_STEP, 1, "offered_when = 'tertiary-lost' is no situation an alert "
+     "offers a procedure for (situations: secondary-lost, primary-lost, resume-unfinished-was-primary, "
+     "resume-unfinished-was-secondary)"),
+    ('offered_when = ["secondary-lost"]\n' + GOOD_STEP, 1, "offered_when = ['secondary-lost'] is no situation"),
+    ('offered_when = "' + "x" * 100_000 + '"\n' + GOOD_STEP, 1, "offered_when = '" + "x" * 62 + "… is no situation"),
 ])
 def test_mistakes_are_named_with_file_line_and_reason(tmp_path: Path, text: str, line: int | None,
                                                       reason: str) -> None:
@@ -98,6 +103,24 @@ def test_user_scenarios_are_listed_and_a_broken_one_says_why(tmp_path: Path) -> 
                          capture_output=True, text=True)
     assert out.returncode == 1 and "broken.toml:7: step one: unknown field 'bogus'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_offered_when_is_a_known_situation_of_a_file_the_console_can_name(tmp_path: Path) -> None:
+    bad = write(tmp_path, 'title = "x"\noffered_when = "tertiary-lost"\n' + GOOD_STEP, "bad.toml")
+    out = subprocess.run([sys.executable, "-m", "colotui", "run", str(bad), "--show"], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr == (f"colotui: {bad}:2: offered_when = 'tertiary-lost' is no situation an alert offers a "
+                          "procedure for (situations: secondary-lost, primary-lost, resume-unfinished-was-primary, "
+                          "resume-unfinished-was-secondary)\n")
+    spaced = write(tmp_path, 'offered_when = "secondary-lost"\n' + GOOD_STEP, "my failover.toml")
+    with pytest.raises(FileError, match=r"my failover.toml:1: a procedure an alert offers needs a file name of "
+                                        r"letters, digits, _ \. - \(not 'my failover'\)"):
+        load_scenario(spaced)
+    own = write(tmp_path, 'extends = "primary-failover"\noffered_when = "primary-lost"\n', "mine.toml")
+    assert load_scenario(own).offered_when == "primary-lost", "a file that extends another claims its own"
+    plain = write(tmp_path, 'extends = "primary-failover"\n', "plain.toml")
+    assert load_scenario(plain).offered_when is None, "and inherits none"
+    assert find_scenario("primary-failover").offered_when == "secondary-lost"
 
 
 def test_templates_keep_types_and_drop_nulls() -> None:

@@ -17,12 +17,13 @@ from ..config import Config
 from ..discovery.doctor import Finding
 from ..model import VMView
 from ..model.traffic import TrafficStats
-from ..pair import ROLES, Endpoint, Pair
+from ..pair import Endpoint, Pair
 from ..qmp import Transcript
 from ..qmp.probe import FactsCache
 from ..repl.history import History
 from ..repl.runner import Repl
 from ..repl.safety import Confirm, Policy
+from ..roles import ROLES, flipped
 from ..scenario import Scenario
 from ..service.clock import SYSTEM_CLOCK, Clock
 from ..service.sessions import PairSessions
@@ -257,7 +258,7 @@ class ConsoleController:
         if self.sessions is None:
             return []
         findings, flip = await examine_pair({r: self.sessions[r] for r in ROLES}, 2.0, self.facts)
-        pane = {"primary": "secondary", "secondary": "primary"} if flip else {r: r for r in ROLES}
+        pane = flipped(flip)
         return [(pane.get(f.role, ""), f) for f in findings]
 
 

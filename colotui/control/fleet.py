@@ -16,6 +16,7 @@ from typing import Literal
 
 from ..model import VMView
 from ..model.fleet import FleetRow, fleet_row
+from ..scenario import offers
 from .console import ConsoleController
 from .events import ControllerTrouble, Event, PairChanged, Tell, VMChanged
 from .frame import Pacer
@@ -63,7 +64,7 @@ class FleetController:
 
     def __init__(self, pairs: Sequence[tuple[str, ConsoleController]]) -> None:
         self.members = {name: Member(name, c, dict(c.views), fleet_row(name, c.views["primary"],
-                                                                        c.views["secondary"]))
+                                                                        c.views["secondary"], offers()))
                         for name, c in pairs}
         self._tell: Callable[[FleetEvent], object] = lambda event: None
         self._pacer: Pacer[str, FleetRow] = Pacer(lambda rows: self._tell(RowsChanged(frozenset(rows))))
@@ -115,7 +116,8 @@ class FleetController:
     def _judge(self, member: Member) -> None:
         """Judge the pair's row again now; tell it within a frame, or within a second if only its checkpoints
         moved."""
-        before, member.row = member.row, fleet_row(member.name, member.views["primary"], member.views["secondary"])
+        before, member.row = member.row, fleet_row(member.name, member.views["primary"], member.views["secondary"],
+                                                   offers())
         if member.row.severity == "critical" and before.severity != "critical" and member.console is None:
             self._tell(PairNews(member.name, f"{member.name}: {member.row.alert} (escape: back to the fleet)",
                                 "error", critical=True))

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ..pair import ROLES, Pair
+from ..pair import Pair
 from ..qmp.probe import FactsCache
+from ..roles import ROLES
 from ..scenario import Decision, Engine, PreflightError, RunResult, Scenario, StepUpdate
 from ..scenario.model import ROLE_ALIASES
 from ..scenario.plan import PlanRefused, by_role, make_plan

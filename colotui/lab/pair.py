@@ -14,8 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UserError
-from ..pair import ROLES, Endpoint, Pair
+from ..pair import Endpoint, Pair
 from ..qmp import parse_address
+from ..roles import ROLES
 from .state import LabState
 
 #: Seconds between looks at a followed lab's lab.json.

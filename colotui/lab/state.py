@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import FileError, UserError
 from ..files import loads, read_regular
+from ..roles import ROLES
 from ..topology import Ids, Ports, Topology, dump_topology
 from . import process
 from .netguest import TRAFFIC
@@ -30,7 +31,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _QEMU_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,127}")
 _SYSTEM = re.compile(r"qemu-system-[a-z0-9_]+")
 ACCELS = ("kvm", "tcg")
-ROLES = ("primary", "secondary")
 STATES = ("running", "killed", "exited", "stopped")
 _PID_MAX = 2**22  # Linux's highest pid_max
 _MAX_MB = 2**20  # a disk or a guest's memory of a TiB is beyond a lab

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..qmp.notices import LinkState
-from .alerts import Alert, assess
+from ..roles import other
+from .alerts import Alert, Offers, assess
 from .vm import VMView
 
 #: How the table may be ordered; the first is the default (worst alert first, then by name).
@@ -64,9 +65,7 @@ def _alone(view: VMView) -> bool:
 def pair_state(primary: VMView, secondary: VMView, alerts: Mapping[str, Alert] | None = None) -> str:
     """The pair's COLO state in a few words; ``alerts`` (`assess`'s) say which side a failover would replace."""
     views = {"primary": primary, "secondary": secondary}
-    failed_over = {"primary": "secondary", "secondary": "primary"}
-    replaced = {failed_over[a.offer_on] for a in (alerts or {}).values()
-                if a.offer and a.offer.endswith("-failover") and a.offer_on in failed_over}
+    replaced = {other(a.situation.on) for a in (alerts or {}).values() if a.situation and a.situation.failover}
     alone = [v for v in views.values() if _alone(v) and v.connected]
     if len(alone) == 2:
         return "two primaries"
@@ -82,10 +81,10 @@ def pair_state(primary: VMView, secondary: VMView, alerts: Mapping[str, Alert] |
     return "not in COLO"
 
 
-def fleet_row(name: str, primary: VMView, secondary: VMView) -> FleetRow:
+def fleet_row(name: str, primary: VMView, secondary: VMView, offers: Offers) -> FleetRow:
     """The row of pair ``name`` from its two views; its alert is the worst of the pair's (what happened, the
-    lost side's, before the survivor's advice), with the procedure offered if any."""
-    alerts = assess(primary, secondary)
+    lost side's, before the survivor's advice), with the procedure offered if any (``offers``: `assess`'s)."""
+    alerts = assess(primary, secondary, offers)
     worst = sorted(alerts.values(), key=lambda a: (RANK.get(a.severity, CALM), a.offer is not None))
     offer = next((a.offer for a in alerts.values() if a.offer), None)
     counted = primary if primary.checkpoints.count >= secondary.checkpoints.count else secondary

@@ -33,10 +33,11 @@ from ..qmp import (
 )
 from ..qmp.health import Verdict, probe
 from ..qmp.probe import FactsCache, VMFacts
+from ..roles import other
 from ..topology import Topology
 from .checks import CheckResult, evaluate
 from .live import LIVE, Asker, LiveError, peer_connections
-from .model import ROLE_ALIASES, ROLES, Check, Scenario, Step, Wait
+from .model import ROLE_ALIASES, Check, Scenario, Step, Wait
 from .render import Request, build_request
 from .template import MissingVariable, placeholders, render, topology_variables
 
@@ -247,8 +248,8 @@ class Engine:
         for check in checks:
             role = ROLE_ALIASES.get(check.target, check.target)
             ask = askers.setdefault(role, Asker(self.session(role), self.topology))
-            other = next(r for r in ROLES if r != role)
-            peer = askers.setdefault(other, Asker(self.session(other), self.topology))
+            across = other(role)
+            peer = askers.setdefault(across, Asker(self.session(across), self.topology))
             facts = await self._facts(role) if check.kind == "command" else None
             results.append(await evaluate(self._rendered(check), ask, facts.schema if facts else None,
                                           self.oob(role), peer))

@@ -2,23 +2,26 @@
 
 Everything is checked before anything is sent: unknown fields, bad JSON in
 arguments, unknown targets, placeholders that name no variable, checks of an
-unknown kind. See ``scenarios/README.md`` for the format.
+unknown kind, a situation (``offered_when``) no alert knows. See
+``scenarios/README.md`` for the format.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..files import loads
+from ..model.alerts import SITUATIONS
 from ..paths import builtin_dir, config_dir
+from ..roles import ROLES
 from ..tomlfile import MAX_DEPTH, FileError, Locator, load_toml
 from ..topology import VARIANTS, Topology
 from .live import LIVE
-from .model import CHECK_KINDS, ROLE_ALIASES, ROLES, YANK_KINDS, Check, Command, Scenario, Step, Wait
+from .model import CHECK_KINDS, ROLE_ALIASES, YANK_KINDS, Check, Command, Scenario, Step, Wait
 from .template import placeholders, topology_variables
 
 _STEP_KEYS = {"id", "title", "target", "why", "qmp", "hmp", "yank", "arguments", "otherwise", "confirm", "require",
@@ -35,6 +38,8 @@ MAX_WAIT_TIMEOUT = 86400.0
 MAX_EXTENDS = 8
 #: More steps than this is no procedure (the longest built-in has a dozen).
 MAX_STEPS = 500
+#: The most of a wrong offered_when an error shows (a situation's name is a few words).
+_SHOWN = 64
 
 
 @functools.cache
@@ -215,14 +220,15 @@ def _load(path: Path, extending: tuple[Path, ...]) -> Scenario:
     """``extending``: the files that extend this one, resolved (a cycle of ``extends`` is an error)."""
     data, where = load_toml(path)
     for key in data:
-        if key not in ("title", "description", "step", "extends"):
-            raise where.error(f"unknown field {key!r} (a scenario has title, description, extends and "
-                              "[[step]] tables)", where.key(key))
+        if key not in ("title", "description", "step", "extends", "offered_when"):
+            raise where.error(f"unknown field {key!r} (a scenario has title, description, extends, offered_when "
+                              "and [[step]] tables)", where.key(key))
     for key in ("title", "description", "extends"):
         if not isinstance(data.get(key, ""), str):
             raise where.error(f"{key} must be a string", where.key(key))
+    offered_when = _offered_when(path, data, where)
     if "extends" in data:
-        return _extend(path, data, where, extending)
+        return replace(_extend(path, data, where, extending), offered_when=offered_when)
     steps_raw = data.get("step")
     if not isinstance(steps_raw, list) or not steps_raw or not all(isinstance(raw, dict) for raw in steps_raw):
         raise where.error("a scenario needs at least one [[step]] (each a table)", where.key("step"))
@@ -237,7 +243,22 @@ def _load(path: Path, extending: tuple[Path, ...]) -> Scenario:
         steps.append(step)
     return Scenario(name=Path(path).stem, title=data.get("title", Path(path).stem),
                     description=" ".join(str(data.get("description", "")).split()), path=Path(path),
-                    steps=tuple(steps))
+                    steps=tuple(steps), offered_when=offered_when)
+
+
+def _offered_when(path: Path, data: dict[str, Any], where: Locator) -> str | None:
+    """The situation the file claims (each file its own: one that extends another does not inherit it)."""
+    value = data.get("offered_when")
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in SITUATIONS:
+        shown = repr(value) if len(repr(value)) <= _SHOWN else repr(value)[:_SHOWN - 1] + "…"
+        raise where.error(f"offered_when = {shown} is no situation an alert offers a procedure for "
+                          f"(situations: {', '.join(SITUATIONS)})", where.key("offered_when"))
+    if not _NAME.fullmatch(path.stem):  # the console runs an offer by its name
+        raise where.error("a procedure an alert offers needs a file name of letters, digits, _ . - "
+                          f"(not {path.stem!r})", where.key("offered_when"))
+    return value
 
 
 def _extend(path: Path, data: dict[str, Any], where: Locator, extending: tuple[Path, ...]) -> Scenario:
@@ -280,6 +301,7 @@ class Entry:
     origin: str  # "built-in", "user", or the directory given
     title: str = ""
     error: str | None = None
+    offered_when: str | None = None
 
 
 def search_path(extra: list[Path] | None = None) -> list[tuple[str, Path]]:
@@ -289,7 +311,9 @@ def search_path(extra: list[Path] | None = None) -> list[tuple[str, Path]]:
 
 
 def catalogue(extra: list[Path] | None = None) -> dict[str, Entry]:
-    """Every scenario by name; a file that fails to load is listed with its error."""
+    """Every scenario by name; a file that fails to load is listed with its error, and so is one that claims
+    a situation (``offered_when``) an earlier one on the search path claims already: one procedure answers
+    each, and the one found first keeps it (an added file never takes a built-in failover's offer away)."""
     found: dict[str, Entry] = {}
     for origin, directory in search_path(extra):
         if not directory.is_dir():
@@ -300,8 +324,31 @@ def catalogue(extra: list[Path] | None = None) -> dict[str, Entry]:
             except FileError as exc:
                 found[path.stem] = Entry(path.stem, path, origin, error=str(exc))
             else:
-                found[path.stem] = Entry(path.stem, path, origin, scenario.title)
+                found[path.stem] = Entry(path.stem, path, origin, scenario.title, offered_when=scenario.offered_when)
+    claimed: dict[str, Entry] = {}
+    for name, entry in found.items():
+        if entry.offered_when is None or entry.error is not None:
+            continue
+        first = claimed.setdefault(entry.offered_when, entry)
+        if first is not entry:
+            found[name] = replace(entry, error=str(FileError(entry.path, None, (
+                f"offered_when = \"{entry.offered_when}\" is claimed by {first.name} ({first.path}) already: one "
+                "procedure answers a situation"))))
     return found
+
+
+def offers(extra: list[Path] | None = None) -> dict[str, str]:
+    """Which procedure answers each situation an alert offers one for (`colotui.model.alerts.assess`'s
+    ``offers``), from the scenario files' ``offered_when``. Read once per search path in a process: the
+    console judges its alerts at every change."""
+    return dict(_offers(user_dir(), tuple(extra or ())))
+
+
+@functools.lru_cache(maxsize=8)
+def _offers(user: Path, extra: tuple[Path, ...]) -> tuple[tuple[str, str], ...]:
+    """``user``: the user's directory, part of the key (it follows the environment)."""
+    return tuple((e.offered_when, e.name) for e in catalogue(list(extra)).values()
+                 if e.offered_when is not None and e.error is None)
 
 
 def find_scenario(name: str, extra: list[Path] | None = None) -> Scenario:

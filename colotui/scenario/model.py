@@ -11,9 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-#: Sides a step can address. Resume procedures call the freshly started secondary
-#: "new-secondary"; it is reached through the secondary's connection.
-ROLES = ("primary", "secondary")
+#: Sides a step can address besides the two roles (`colotui.roles.ROLES`). Resume procedures call the
+#: freshly started secondary "new-secondary"; it is reached through the secondary's connection.
 ROLE_ALIASES = {"new-secondary": "secondary"}
 
 #: Kinds of condition a step can require (before) or wait for (after), and what each compares.
@@ -146,6 +145,7 @@ class Scenario:
     path: Path
     steps: tuple[Step, ...]
     variant: str | None = None  # chosen with `for_variant`: the steps of the other variants are gone
+    offered_when: str | None = None  # the situation an alert offers it for (`colotui.model.alerts.SITUATIONS`)
 
     @property
     def variants(self) -> set[str]:

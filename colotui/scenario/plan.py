@@ -16,8 +16,9 @@ from typing import Any
 
 from ..discovery import Snapshot, discover, plays, swapped
 from ..discovery.settle import CHOICES, Settled, flatten, settle
-from ..pair import ROLES, Pair
+from ..pair import Pair
 from ..qmp import Session, TcpAddress
+from ..roles import ROLES, flipped
 from ..service.snapshots import take_snapshot
 from ..topology import VARIANTS
 from .model import Scenario
@@ -95,7 +96,7 @@ async def make_plan(scenario: Scenario, sessions: Mapping[str, Session], pair: P
     """Raises `PlanRefused` with the reason when the procedure must not start."""
     taken = await snapshots(scenario, sessions)
     flip = swapped(taken["primary"], taken["secondary"])
-    roles = {"primary": "secondary", "secondary": "primary"} if flip else {r: r for r in ROLES}
+    roles = flipped(flip)
     found = discover(taken[roles["primary"]], taken[roles["secondary"]])
     settled = settle(found, given=pair.given, given_from=pair.given_from or "given", known=known_values(pair, roles))
     if settled.conflicts:

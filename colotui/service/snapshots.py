@@ -9,9 +9,9 @@ from typing import Any
 from ..discovery import swapped
 from ..discovery.doctor import Finding, audit, deprecations, roles_of
 from ..discovery.snapshot import COMPARE_LINKS, SNAPSHOT_QUERIES, Snapshot
-from ..pair import ROLES
 from ..qmp import Ok, Session
 from ..qmp.probe import FactsCache, VMFacts
+from ..roles import ROLES, flipped
 
 #: How long a snapshot may take: a live QEMU answers these in milliseconds; a hung one must not hold a run up.
 SNAPSHOT_DEADLINE = 2.0
@@ -57,5 +57,5 @@ async def examine_pair(sessions: Mapping[str, Session], connect_timeout: float,
     for role in ROLES:
         known = await cache.get(sessions[role], deadline=connect_timeout) if taken[role] is not None else None
         if isinstance(known, VMFacts):
-            schemas[{"primary": "secondary", "secondary": "primary"}[role] if flip else role] = known.schema
+            schemas[flipped(flip)[role]] = known.schema
     return audit(*roles_of(taken["primary"], taken["secondary"])) + deprecations(schemas), flip

@@ -25,10 +25,10 @@ from ..control.procedures import Said
 from ..errors import UserError
 from ..model import VMView
 from ..model.alerts import assess
-from ..pair import ROLES
 from ..paths import state_dir
+from ..roles import ROLES
 from ..runbook import export
-from ..scenario import Decision, Scenario, StepUpdate, catalogue, find_scenario
+from ..scenario import Decision, Scenario, StepUpdate, catalogue, find_scenario, offers
 from ..scenario.record import Stopped
 from .doctor import DoctorScreen
 from .help import HelpScreen
@@ -113,7 +113,7 @@ class MainScreen(Screen[None]):
             self.recorded(event)
 
     def _judge(self) -> None:
-        alerts = assess(self.views["primary"], self.views["secondary"])
+        alerts = assess(self.views["primary"], self.views["secondary"], offers())
         for role in ROLES:
             self.pane(role).alert(alerts.get(role))
 
