@@ -1,4 +1,5 @@
-"""The layering ARCHITECTURE.md describes, checked on the source: no import cycle, nothing imports upward.
+"""The layering ARCHITECTURE.md describes, checked on the source: no import cycle, nothing imports upward,
+no function longer than a screen, and the commands that need no console load none.
 
 Imports are read with `ast` (those under ``if TYPE_CHECKING:`` do not run and are left out; imports
 inside functions count: a lazy import is still a dependency).
@@ -7,9 +8,14 @@ inside functions count: a lazy import is still a dependency).
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "colotui"
+#: The longest a function or method may be, from its ``def`` line to its last (decorators not counted).
+MAX_FUNCTION_LINES = 60
 
 
 def _module_name(path: Path) -> str:
@@ -127,7 +133,8 @@ def test_controllers_import_no_textual_nor_anything_above_them() -> None:
     inner, outer = import_graph()
     for module in (m for m in inner if _in(m, "colotui.control")):
         assert not [t for t in outer[module] if _in(t, "textual")], f"{module} imports Textual"
-        above = [t for t in inner[module] if any(_in(t, p) for p in ("colotui.ui", "colotui.lab", "colotui.cli"))]
+        above = [t for t in inner[module]
+                 if any(_in(t, p) for p in ("colotui.ui", "colotui.lab", "colotui.cli", "colotui.commands"))]
         assert not above, f"{module} imports {above}"
 
 
@@ -143,3 +150,62 @@ def test_only_the_run_service_builds_an_engine() -> None:
     builders = sorted(_module_name(p) for p in PACKAGE.rglob("*.py") if _calls(ast.parse(p.read_text()), "Engine"))
     assert builders == ["colotui.control.procedures"]
     assert _calls(ast.parse("Engine(x)"), "Engine") and not _calls(ast.parse("Engines(x)"), "Engine")
+
+
+def long_functions(tree: ast.AST, limit: int = MAX_FUNCTION_LINES) -> list[tuple[str, int, int]]:
+    """Every function or method (nested ones too) longer than ``limit`` lines: its dotted name, its
+    ``def`` line and its length."""
+    found: list[tuple[str, int, int]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                length = (child.end_lineno or child.lineno) - child.lineno + 1
+                if not isinstance(child, ast.ClassDef) and length > limit:
+                    found.append((name, child.lineno, length))
+                visit(child, f"{name}.")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return found
+
+
+def test_no_function_is_longer_than_the_limit() -> None:
+    offenders = [f"{path.relative_to(PACKAGE.parent)}:{line} {name} ({length} lines)"
+                 for path in sorted(PACKAGE.rglob("*.py"))
+                 for name, line, length in long_functions(ast.parse(path.read_text()))]
+    assert not offenders, f"longer than {MAX_FUNCTION_LINES} lines: " + "; ".join(offenders)
+
+
+def test_the_length_finder_finds_one() -> None:
+    def block(indent: str, lines: int) -> str:
+        return "".join(f"{indent}x{i} = {i}\n" for i in range(lines))
+
+    source = ("@decorator\ndef fits():\n" + block("    ", 59)  # lines 2-61: 60, the limit, not over it
+              + "class C:\n    async def over(self):\n        def inner():\n" + block(" " * 12, 60)
+              + "        y = 0\n")
+    assert long_functions(ast.parse(source)) == [("C.over", 63, 63), ("C.over.inner", 64, 61)]
+
+
+def _loaded_by(*commands: list[str]) -> set[str]:
+    """What real `colotui` commands, run one after the other in one process, have imported between them:
+    the top-level packages and colotui's modules."""
+    program = ("import json, sys\nfrom colotui.cli import main\n"
+               "for argv in json.loads(sys.argv[1]):\n"
+               "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+               "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", program, json.dumps(commands)], capture_output=True, text=True,
+                          timeout=60)
+    modules = json.loads(done.stderr.splitlines()[-1])
+    return {name.split(".")[0] for name in modules} | {name for name in modules if name.startswith("colotui.")}
+
+
+def test_the_commands_without_a_console_load_no_textual_and_no_lab() -> None:
+    loaded = _loaded_by(["--help"], ["run", "--help"], ["shell", "--help"], ["lab", "--help"], ["run", "--list"])
+    assert {"colotui.cli", "colotui.scenario"} <= loaded, "the commands ran (run --list read the procedures)"
+    heavy = sorted(m for m in loaded if m in {"textual", "textual_serve", "aiohttp", "prompt_toolkit"}
+                   or m.startswith(("colotui.ui", "colotui.lab")))
+    assert not heavy, f"the commands without a console loaded {heavy}"
+    assert {"textual", "colotui.ui.keymap"} <= _loaded_by(["keys"]), "the check sees a command that loads them"

@@ -213,13 +213,13 @@ async def test_the_traffic_line_shows_miscompares_become_checkpoints(labs: LabFa
     """A lab with the net guest whose packets differ, opened as `colotui connect --lab` opens it: the line
     under the panes counts the ticks that got out and the helper's requests, whose round trip is now a
     checkpoint's; the primary's pane counts the checkpoints they force."""
-    from colotui.cli import _console
+    from colotui.commands.console import console
     from colotui.ui.traffic_line import TrafficLine
 
     lab = await asyncio.to_thread(labs.up, guest="net", traffic="differ")
     await run(lab, "startup")
     args = argparse.Namespace(keymap=None, read_only=False, deadline=None)
-    app = _console(args, Config(refresh_interval=1.0), pair_from_lab(lab.dir), None)
+    app = console(args, Config(refresh_interval=1.0), pair_from_lab(lab.dir), None)
     async with app.run_test(size=(160, 48)) as pilot:
         line = app.query_one(TrafficLine)
         await until(pilot, lambda: line.stats is not None and line.stats.ticks > 0 and line.stats.replies > 5,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from colotui.cli import _fleet_pairs, build_parser, main
+from colotui.cli import build_parser, main
+from colotui.commands.fleet import fleet_pairs
 from colotui.config import Config, load_config
 from colotui.control.console import ConsoleController
 from colotui.control.events import VMChanged
@@ -208,14 +209,14 @@ def test_without_flags_the_fleet_is_every_profile_of_the_config(tmp_path: Path) 
     config.write_text('[profiles.prod]\nprimary = "10.0.0.1:4444"\nsecondary = "10.0.0.2:4444"\n'
                       '[profiles.staging]\nprimary = "/run/p.sock"\nsecondary = "/run/s.sock"\n')
     args = build_parser().parse_args(["fleet", "--config", str(config)])
-    pairs = _fleet_pairs(args, load_config(config))
+    pairs = fleet_pairs(args, load_config(config))
     assert [(name, str(pair.primary.qmp)) for name, pair in pairs] == [("prod", "10.0.0.1:4444"),
                                                                        ("staging", "/run/p.sock")]
     args = build_parser().parse_args(["fleet", "--config", str(config), "--profile", "staging", "--profile",
                                       "staging"])
     with pytest.raises(UserError, match=re.escape("staging#1 and staging#2 share the VM at /run/p.sock: give each "
                                                   "pair once")):
-        _fleet_pairs(args, load_config(config))  # a QMP socket serves one client
+        fleet_pairs(args, load_config(config))  # a QMP socket serves one client
 
 
 def test_colotui_fleet_in_a_terminal_shows_every_lab_and_quits(labs: LabFactory, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import re
 import time
 from pathlib import Path
 
-from colotui import cli
+from colotui.commands.lab import _print_lab
 from colotui.config import MAX_SECONDS, load_config
 from colotui.errors import FileError, UserError
 from colotui.lab.state import LabState
@@ -129,7 +129,7 @@ def test_lab_json(tmp_path: Path, lab_template: str) -> None:  # noqa: F811
             assert vm.marker.startswith(f"unix:{root}/"), vm.marker
             vm.is_alive()
         with contextlib.redirect_stdout(io.StringIO()):
-            cli._print_lab(state)
+            _print_lab(state)
 
     outcome = fuzz(directory / "lab.json", inputs(25, COUNT, originals), read, UserError)
     assert outcome.read > 500 and outcome.refused > 5000, outcome

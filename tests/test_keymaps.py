@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from colotui.cli import _console, main
+from colotui.cli import main
+from colotui.commands.console import console
 from colotui.config import Config, load_config
 from colotui.pair import Endpoint, Pair
 from colotui.paths import builtin_dir
@@ -103,7 +104,7 @@ def console_args(**kwargs: object) -> argparse.Namespace:
 def test_a_refused_keymap_falls_back_to_the_default_and_says_why(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[bindings]\n"app.nope" = "n"\n')
-    app = _console(console_args(keymap=str(bad)), Config(), OFFLINE_PAIR, None)
+    app = console(console_args(keymap=str(bad)), Config(), OFFLINE_PAIR, None)
     assert app.keymap.keys == load_keymap("default").keys and app.keymap.name == "default"
     assert app.keymap.notice is not None
     assert app.keymap.notice.startswith(f"keymap not used: {bad}:2: unknown action id 'app.nope'")
@@ -136,7 +137,7 @@ def test_config_with_profiles(tmp_path: Path) -> None:
     assert config.confirm_procedure_steps is False and config.confirm_repl_in_colo is True
     assert config.profile("lab").lab == Path("/tmp/some-lab")
     assert config.profile("prod").primary == "10.0.0.1:4444"
-    app = _console(console_args(config=str(path)), config, OFFLINE_PAIR, None)
+    app = console(console_args(config=str(path)), config, OFFLINE_PAIR, None)
     assert app.keymap.keys["tree.down"] == "j,down" and app.controller.config.deadline == 3.5
 
 

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 from textual.widgets import Input
 
-from colotui.cli import _controller, build_parser
+from colotui.cli import build_parser
+from colotui.commands.console import controller as console_controller
 from colotui.config import Config
 from colotui.control.console import ConsoleController
 from colotui.control.procedures import READ_ONLY as READ_ONLY_PROCEDURES
@@ -261,7 +262,7 @@ async def test_a_read_only_fleet_s_console_refuses_procedures(vms: TwoVMs, tmp_p
     """`colotui fleet --read-only` (the command line's own controller) and the console a row opens."""
     async with tapped(vms) as (primary, secondary, pair):
         args = build_parser().parse_args(["fleet", "--read-only", "--profile", "x"])
-        controller = _controller(args, Config(), pair, None)
+        controller = console_controller(args, Config(), pair, None)
         assert controller.read_only
         app = FleetApp([("ro", controller)])
         async with app.run_test(size=(140, 50)) as pilot:

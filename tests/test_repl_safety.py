@@ -70,7 +70,7 @@ def test_the_event_filter_hides_checkpoint_noise_by_default_and_counts_it() -> N
 
 def test_the_shell_offers_every_confirm_policy() -> None:
     """`colotui shell --confirm` lists them without loading the language; the list must stay true."""
+    from colotui.commands.shell import CONFIRM_CHOICES
     from colotui.repl.safety import Confirm
-    from colotui.repl.shell import CONFIRM_CHOICES
 
     assert tuple(c.value for c in Confirm) == CONFIRM_CHOICES

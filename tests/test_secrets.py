@@ -481,7 +481,7 @@ def test_crash_log_is_private_redacted_and_bounded(tmp_path: Path, monkeypatch: 
 def test_an_internal_error_leaves_one_line_and_a_crash_log_without_the_secret(tmp_path: Path) -> None:
     """A real `colotui` process whose command fails with a bug (a test's stand-in for one: there is no
     bug on demand), its argument and its error holding secrets."""
-    program = ("import sys; import colotui.repl.shell as shell\n"
+    program = ("import sys; import colotui.commands.shell as shell\n"
                "def bug(args): raise RuntimeError('line {\"password\": \"e-' + 'Zq7' + '\"}')\n"
                "shell.cmd_shell = bug\n"
                "from colotui.cli import main; sys.exit(main())\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from colotui.cli import _settings
+from colotui.commands.options import parse_settings
 from colotui.compat import deprecated_colo, deprecation_lines, needs_return_path, pair_warnings
 from colotui.config import load_config
 from colotui.discovery import Snapshot
@@ -69,13 +69,13 @@ def test_a_variant_is_checked_where_it_is_written(tmp_path: Path) -> None:
     topology.write_text('primary = "10.0.0.1"\nvariant = "fast"\n')
     with pytest.raises(FileError, match=r"pair.toml:2.*doc, upstream"):
         topology_values(topology)
-    assert _settings(["variant=upstream"]) == {"variant": "upstream"} == _settings([], "upstream")
+    assert parse_settings(["variant=upstream"]) == {"variant": "upstream"} == parse_settings([], "upstream")
     with pytest.raises(UserError, match="variant is one of doc, upstream"):
-        _settings(["variant=fast"])
+        parse_settings(["variant=fast"])
     # a number --set takes is one QEMU takes: x-checkpoint-delay is a uint32 there, as in a topology file
-    assert _settings(["checkpoint_delay_ms=4294967295"]) == {"checkpoint_delay_ms": 2**32 - 1}
+    assert parse_settings(["checkpoint_delay_ms=4294967295"]) == {"checkpoint_delay_ms": 2**32 - 1}
     with pytest.raises(UserError, match="checkpoint_delay_ms takes a number"):
-        _settings(["checkpoint_delay_ms=4294967296"])
+        parse_settings(["checkpoint_delay_ms=4294967296"])
 
 
 def test_x_colo_takes_return_path_only_where_qemu_wants_it() -> None:

@@ -65,6 +65,16 @@ def _add(found: Discovered, key: str, value: Any, where: str, guess: bool = Fals
 
 def _primary(vm: Snapshot, found: Discovered) -> None:
     me = f"primary {vm.name}"
+    _net_filters(vm, found, me)
+    _compare(vm, found, me)
+    _loops(vm, found, me)
+    _quorum(vm, found, me)
+    _listeners(vm, found, me)
+    _chardev_ports(vm, found, me)
+
+
+def _net_filters(vm: Snapshot, found: Discovered, me: str) -> None:
+    """The guest's netdev and NIC, and the filters on it: the mirror, the redirectors, a rewriter."""
     mirrors = vm.filters("filter-mirror")
     redirectors = vm.filters("filter-redirector")
     netdev = mirrors[0][0] if mirrors else (vm.netdevs[0] if len(vm.netdevs) == 1 else None)
@@ -84,6 +94,10 @@ def _primary(vm: Snapshot, found: Discovered) -> None:
             _add(found, "ids.compare_loop_server", f.outdev, f"{me}: filter-redirector {f.id}'s outdev")
     for _, f in vm.filters("filter-rewriter"):
         _add(found, "ids.rewriter", f.id, f"{me}: filter-rewriter (it was a secondary once)")
+
+
+def _compare(vm: Snapshot, found: Discovered, me: str) -> None:
+    """colo-compare and the chardevs (and iothread) it links."""
     for compare in vm.objects_of("colo-compare"):
         props = vm.props(compare)
         _add(found, "ids.compare", compare, f"{me}: colo-compare object")
@@ -92,7 +106,11 @@ def _primary(vm: Snapshot, found: Discovered) -> None:
             value = props.get(prop)  # a link (iothread) reads as its QOM path, /objects/ID
             _add(found, f"ids.{key}", str(value).removeprefix("/objects/") if value else None,
                  f"{me}: colo-compare {compare}'s {prop}")
-    _loops(vm, found, me)
+
+
+def _quorum(vm: Snapshot, found: Discovered, me: str) -> None:
+    """The guest's quorum drive, and its child that writes to the secondary over NBD: which variant, and
+    where it writes (the secondary's address, the NBD port, the export: the secondary's parent node)."""
     for drive in vm.quorums[:1]:
         _add(found, "ids.disk", drive, f"{me}: the guest's quorum drive")
         for edge, node in vm.quorum_children(drive).items():
@@ -110,14 +128,23 @@ def _primary(vm: Snapshot, found: Discovered) -> None:
             else:
                 continue
             _add(found, "ids.replication_node", node.name, f"{me}: quorum {drive}'s {edge} ({node.driver})")
-            host, port, export = spec.get("host"), spec.get("port"), spec.get("export")
-            if isinstance(spec.get("server"), dict):
-                host, port = spec["server"].get("host"), spec["server"].get("port")
-            where = f"{me}: {node.driver} {node.name} writes to nbd://{host}:{port}/{export}"
-            _add(found, "addr.secondary", host, where)
-            _add(found, "ports.nbd", int(port) if port is not None else None, where)
-            _add(found, "ids.parent", export, where)
-    _listeners(vm, found, me)
+            _nbd_target(found, spec, f"{me}: {node.driver} {node.name}")
+
+
+def _nbd_target(found: Discovered, spec: dict[str, Any], writer: str) -> None:
+    """Where an NBD client's options (``host``/``port``, or a ``server`` object) say it writes."""
+    host, port, export = spec.get("host"), spec.get("port"), spec.get("export")
+    if isinstance(spec.get("server"), dict):
+        host, port = spec["server"].get("host"), spec["server"].get("port")
+    where = f"{writer} writes to nbd://{host}:{port}/{export}"
+    _add(found, "addr.secondary", host, where)
+    _add(found, "ports.nbd", int(port) if port is not None else None, where)
+    _add(found, "ids.parent", export, where)
+
+
+def _chardev_ports(vm: Snapshot, found: Discovered, me: str) -> None:
+    """The primary's address and the mirror's and compare's ports, from the chardevs that listen for the
+    secondary."""
     for label in (found.get("ids.mirror_chardev"), found.get("ids.compare_chardev")):
         chardev = vm.chardevs.get(str(label.value)) if label else None
         if chardev is not None and chardev.server and (hp := _port(chardev.local)):
