@@ -1,0 +1,413 @@
+"""The QMP session service against real QEMU processes (and a fake peer for faults QEMU can't make)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from colotui.qmp import (
+    CommandError,
+    DeadlineExceeded,
+    Disconnected,
+    Event,
+    LinkChanged,
+    LinkState,
+    Ok,
+    Session,
+    Transcript,
+    UnixAddress,
+    read_transcript,
+)
+from colotui.qmp.series import Limits
+from colotui.qmp.transcript import read_series
+
+from ..conftest import PlainVM
+
+
+async def connected(vm: PlainVM, **kwargs: object) -> Session:
+    session = Session("vm", UnixAddress(vm.qmp), **kwargs)  # type: ignore[arg-type]
+    session.start()
+    assert await session.wait_connected(10), session.detail
+    return session
+
+
+async def next_event(sub, name: str, timeout: float = 5.0) -> Event:
+    deadline = time.monotonic() + timeout
+    while True:
+        notice = await asyncio.wait_for(sub.get(), deadline - time.monotonic())
+        if isinstance(notice, Event) and notice.name == name:
+            return notice
+
+
+async def test_commands_return_values_and_typed_errors(plain_vm: PlainVM) -> None:
+    session = await connected(plain_vm)
+    try:
+        status = await session.execute("query-status")
+        assert isinstance(status, Ok) and status.value["status"] == "prelaunch"
+        version = await session.execute("query-version")
+        assert isinstance(version, Ok)
+        assert session.version == tuple(version.value["qemu"][k] for k in ("major", "minor", "micro"))
+
+        missing = await session.execute("object-del", {"id": "no-such-object"})
+        assert isinstance(missing, CommandError)
+        assert missing.error_class == "GenericError" and "no-such-object" in missing.desc
+
+        unknown = await session.execute("no-such-command")
+        assert isinstance(unknown, CommandError) and unknown.error_class == "CommandNotFound"
+
+        hmp = await session.hmp("info status")
+        assert isinstance(hmp, Ok) and "VM status: paused (prelaunch)" in hmp.value
+
+        bad = await session.execute("qom-list", {"path": object()})
+        assert isinstance(bad, CommandError) and "not JSON" in bad.message
+        assert isinstance(await session.execute("query-status"), Ok), "a refused argument must not break the link"
+    finally:
+        await session.close()
+
+
+async def test_a_stalled_monitor_hits_the_deadline_and_the_session_survives(plain_vm: PlainVM) -> None:
+    session = await connected(plain_vm, deadline=0.3)
+    try:
+        plain_vm.pause()
+        started = time.monotonic()
+        late = await session.execute("query-status")
+        elapsed = time.monotonic() - started
+        assert isinstance(late, DeadlineExceeded) and late.deadline == 0.3
+        assert 0.3 <= elapsed < 2.0
+        plain_vm.resume()
+        # the late reply arrives and is dropped; the next command gets its own reply
+        again = await session.execute("query-status", deadline=5)
+        assert isinstance(again, Ok) and again.value["status"] == "prelaunch"
+        assert session.connected
+    finally:
+        plain_vm.resume()
+        await session.close()
+
+
+async def test_events_reach_every_subscriber(plain_vm: PlainVM) -> None:
+    session = await connected(plain_vm)
+    try:
+        everything = session.subscribe()
+        only_stop = session.subscribe(events={"STOP"})
+        assert isinstance(await session.execute("cont"), Ok)
+        resume = await next_event(everything, "RESUME")
+        assert resume.vm == "vm" and resume.timestamp > 1e9
+        assert isinstance(await session.execute("stop"), Ok)
+        await next_event(everything, "STOP")
+        stop = await asyncio.wait_for(only_stop.get(), 5)
+        assert isinstance(stop, Event) and stop.name == "STOP"
+        assert only_stop.get_nowait() is None, "the filtered subscription must not see RESUME"
+    finally:
+        await session.close()
+
+
+async def test_a_slow_subscriber_loses_old_events_not_memory(plain_vm: PlainVM) -> None:
+    session = await connected(plain_vm)
+    try:
+        slow = session.subscribe(maxlen=4, events={"STOP", "RESUME"})
+        for _ in range(10):
+            assert isinstance(await session.execute("cont"), Ok)
+            assert isinstance(await session.execute("stop"), Ok)
+        probe = session.subscribe()
+        assert isinstance(await session.execute("cont"), Ok)
+        await next_event(probe, "RESUME")  # every earlier event has been dispatched by now
+        assert len(slow) == 4
+        assert slow.dropped == 21 - 4
+        kept = [n.name for n in slow.drain() if isinstance(n, Event)]
+        assert kept == ["STOP", "RESUME", "STOP", "RESUME"]
+    finally:
+        await session.close()
+
+
+async def test_reconnects_after_the_vm_restarts(plain_vm: PlainVM) -> None:
+    session = await connected(plain_vm, backoff=(0.05, 0.2))
+    try:
+        links = session.subscribe(events=set())
+        plain_vm.kill()
+        lost = await asyncio.wait_for(links.get(), 5)
+        assert isinstance(lost, LinkChanged) and lost.state is LinkState.DISCONNECTED
+        assert "lost" in lost.detail
+        reply = await session.execute("query-status")
+        assert isinstance(reply, Disconnected)
+
+        plain_vm.start()
+        assert await session.wait_connected(10), session.detail
+        assert session.connects == 2
+        status = await session.execute("query-status")
+        assert isinstance(status, Ok) and status.value["status"] == "prelaunch"
+    finally:
+        await session.close()
+
+
+async def test_connecting_never_blocks_and_waits_for_a_late_vm(plain_vm: PlainVM, short_tmp: Path) -> None:
+    plain_vm.kill()
+    session = Session("vm", UnixAddress(plain_vm.qmp), backoff=(0.05, 0.2))
+    started = time.monotonic()
+    session.start()
+    try:
+        reply = await session.execute("query-status")
+        assert isinstance(reply, Disconnected) and time.monotonic() - started < 0.5
+        await asyncio.sleep(0.3)
+        assert session.state is LinkState.CONNECTING
+        assert "no socket" in session.detail
+        plain_vm.start()
+        assert await session.wait_connected(10)
+    finally:
+        await session.close()
+    assert session.state is LinkState.IDLE
+
+
+async def test_transcript_has_each_command_before_its_reply(plain_vm: PlainVM, short_tmp: Path) -> None:
+    transcript = Transcript(short_tmp / "t.jsonl")
+    session = await connected(plain_vm, transcript=transcript)
+    try:
+        sub = session.subscribe()
+        assert isinstance(await session.execute("cont"), Ok)
+        await next_event(sub, "RESUME")
+        assert isinstance(await session.execute("object-del", {"id": "nope"}), CommandError)
+    finally:
+        await session.close()
+        transcript.close()
+    lines = read_transcript(short_tmp / "t.jsonl")
+    assert all(line["vm"] == "vm" for line in lines)
+    greeting = next(i for i, line in enumerate(lines) if line["dir"] == "recv" and "QMP" in line["msg"])
+    sends = {line["msg"].get("execute"): (i, line["msg"].get("id")) for i, line in enumerate(lines)
+             if line["dir"] == "send"}
+    assert greeting < sends["qmp_capabilities"][0]
+    for command in ("cont", "object-del"):
+        index, msg_id = sends[command]
+        reply = next(i for i, line in enumerate(lines) if line["dir"] == "recv" and line["msg"].get("id") == msg_id)
+        assert index < reply
+    assert any(line["dir"] == "recv" and line["msg"].get("event") == "RESUME" for line in lines)
+    assert any(line["dir"] == "recv" and line["msg"].get("error", {}).get("class") == "GenericError" for line in lines)
+    assert any(line["dir"] == "link" and line["msg"].startswith("connected") for line in lines)
+
+
+class _Recording(Transcript):
+    """A transcript that also keeps each line it writes: what reading its series back must give."""
+
+    def __init__(self, path: Path, limits: Limits) -> None:
+        self.lines: list[str] = []
+        super().__init__(path, limits)
+
+    def _append(self, line: str, now: float) -> None:
+        self.lines.append(line)
+        super()._append(line, now)
+
+
+async def test_a_rotating_transcript_of_a_real_session_reads_back_whole(plain_vm: PlainVM, short_tmp: Path) -> None:
+    transcript = _Recording(short_tmp / "t.jsonl", Limits(max_size=1024, max_age=None, keep_size=None, keep_days=None))
+    session = await connected(plain_vm, transcript=transcript)
+    try:
+        sub = session.subscribe()
+        for i in range(60):  # commands, replies and events, through a rotation every dozen lines or so
+            command, event = ("stop", "STOP") if i % 2 else ("cont", "RESUME")
+            assert isinstance(await session.execute(command), Ok)
+            await next_event(sub, event)
+            assert isinstance(await session.execute("query-status"), Ok)
+    finally:
+        await session.close()
+        transcript.close()
+    members = sorted(short_tmp.glob("t.*.jsonl*"))
+    assert len(members) >= 20 and all(m.name.endswith(".jsonl.gz") for m in members), [m.name for m in members]
+    entries = read_series(short_tmp / "t.jsonl")
+    assert entries == [json.loads(line) for line in transcript.lines], "every line once, in the order written"
+    sent = [e["msg"]["execute"] for e in entries if e["dir"] == "send"]
+    assert sent.count("query-status") >= 60 and sent.count("stop") == sent.count("cont") == 30
+    events = [e["msg"]["event"] for e in entries if e["dir"] == "recv" and "event" in e["msg"]]
+    assert events.count("STOP") == events.count("RESUME") == 30
+
+
+# -- faults QEMU cannot produce on demand: a fake peer ------------------------------------------
+
+GREETING = {"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 22}, "package": "fake"},
+                    "capabilities": []}}
+
+
+async def read_message(reader: asyncio.StreamReader, buffer: bytearray) -> dict:
+    """One JSON object from the client: qemu.qmp sends no newline after its messages."""
+    decoder = json.JSONDecoder()
+    while True:
+        text = buffer.decode().lstrip()
+        if text:
+            try:
+                msg, end = decoder.raw_decode(text)
+            except ValueError:
+                pass
+            else:
+                del buffer[:]
+                buffer.extend(text[end:].encode())
+                return msg
+        chunk = await reader.read(4096)
+        if not chunk:
+            raise ConnectionError("client went away")
+        buffer.extend(chunk)
+
+
+async def fake_peer(path: Path, behaviour) -> asyncio.AbstractServer:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await behaviour(reader, writer)
+
+    return await asyncio.start_unix_server(serve, path=str(path))
+
+
+async def test_a_peer_that_never_greets_does_not_block_anyone(short_tmp: Path) -> None:
+    async def silent(reader, writer) -> None:
+        await asyncio.sleep(3600)
+
+    server = await fake_peer(short_tmp / "silent.sock", silent)
+    session = Session("vm", UnixAddress(short_tmp / "silent.sock"))
+    session.start()
+    try:
+        await asyncio.sleep(1.3)
+        assert session.state is LinkState.CONNECTING
+        assert "greeting" in session.detail
+        reply = await asyncio.wait_for(session.execute("query-status"), 0.5)
+        assert isinstance(reply, Disconnected)
+    finally:
+        await asyncio.wait_for(session.close(), 2)
+        server.close()
+
+
+async def test_garbage_from_the_peer_drops_the_link_not_the_program(short_tmp: Path) -> None:
+    connections = 0
+
+    async def garbage_after_greeting(reader, writer) -> None:
+        nonlocal connections
+        connections += 1
+        buffer = bytearray()
+        writer.write(json.dumps(GREETING).encode() + b"\n")
+        await read_message(reader, buffer)  # qmp_capabilities
+        writer.write(b'{"return": {}}\n')
+        await read_message(reader, buffer)  # the test's command
+        writer.write(b"\x00\xff{not json at all\n")
+        await writer.drain()
+        await asyncio.sleep(3600)
+
+    server = await fake_peer(short_tmp / "garbage.sock", garbage_after_greeting)
+    transcript = Transcript(short_tmp / "t.jsonl")
+    session = Session("vm", UnixAddress(short_tmp / "garbage.sock"), backoff=(0.05, 0.1), transcript=transcript)
+    session.start()
+    try:
+        assert await session.wait_connected(5), session.detail
+        reply = await session.execute("query-status", deadline=5)
+        assert isinstance(reply, Disconnected)
+        for _ in range(100):
+            if connections >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert connections >= 2, "the session should reconnect after a protocol error"
+    finally:
+        await session.close()
+        server.close()
+        transcript.close()
+    garbage = [line for line in read_transcript(short_tmp / "t.jsonl") if line["dir"] == "garbage"]
+    assert garbage and "not json at all" in garbage[0]["msg"]
+
+
+async def test_an_event_storm_stays_bounded(short_tmp: Path) -> None:
+    async def storm(reader, writer) -> None:
+        writer.write(json.dumps(GREETING).encode() + b"\n")
+        await read_message(reader, bytearray())
+        writer.write(b'{"return": {}}\n')
+        event = {"event": "STOP", "data": {}, "timestamp": {"seconds": 1, "microseconds": 0}}
+        line = json.dumps(event).encode() + b"\n"
+        for _ in range(20):
+            writer.write(line * 1000)
+            await writer.drain()
+        writer.write(b'{"event": "DONE", "timestamp": {"seconds": 2, "microseconds": 0}}\n')
+        await writer.drain()
+        await asyncio.sleep(3600)
+
+    server = await fake_peer(short_tmp / "storm.sock", storm)
+    session = Session("vm", UnixAddress(short_tmp / "storm.sock"))
+    sub = session.subscribe(maxlen=100)
+    session.start()
+    try:
+        done = session.subscribe(events={"DONE"})
+        assert await session.wait_connected(5)
+        while True:
+            notice = await asyncio.wait_for(done.get(), 10)
+            if isinstance(notice, Event):
+                break
+        assert len(sub) == 100
+        assert sub.dropped >= 20_000 - 100
+    finally:
+        await session.close()
+        server.close()
+
+
+async def test_no_event_reaches_a_subscriber_before_its_link_is_announced(short_tmp: Path) -> None:
+    """A COLO VM emits STOP/RESUME all the time, so events can follow the capabilities reply in the same
+    read; a subscriber must still see the link come up first (the console folds checkpoints by what it
+    learned on connecting, and logged them as state changes when they came first)."""
+    async def eager(reader, writer) -> None:
+        writer.write(json.dumps(GREETING).encode() + b"\n")
+        await read_message(reader, bytearray())
+        event = {"event": "RESUME", "data": {}, "timestamp": {"seconds": 1, "microseconds": 0}}
+        writer.write(b'{"return": {}}\n' + (json.dumps(event).encode() + b"\n") * 50)
+        await writer.drain()
+        await asyncio.sleep(3600)
+
+    server = await fake_peer(short_tmp / "eager.sock", eager)
+    session = Session("vm", UnixAddress(short_tmp / "eager.sock"))
+    sub = session.subscribe(maxlen=1000)
+    session.start()
+    try:
+        assert await session.wait_connected(5), session.detail
+        for _ in range(100):
+            if len(sub) >= 52:  # connecting, connected, 50 events
+                break
+            await asyncio.sleep(0.02)
+        seen = [n.state.value if isinstance(n, LinkChanged) else n.name for n in sub.drain()]
+    finally:
+        await session.close()
+        server.close()
+    assert seen == ["connecting", "connected"] + ["RESUME"] * 50
+
+
+async def test_closing_while_a_dead_vm_refuses_prints_nothing(plain_vm: PlainVM) -> None:
+    """Closing a session whose connection attempt to a dead VM failed at that very moment left asyncio a
+    ConnectError to print on the operator's terminal ("Task exception was never retrieved")."""
+    os.kill(plain_vm.pid, signal.SIGKILL)  # its socket stays; nothing listens on it: refused
+    unhandled: list[str] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: unhandled.append(context["message"]))
+    for attempt in range(200):
+        session = Session("vm", UnixAddress(plain_vm.qmp), backoff=(0.001, 0.002))
+        session.start()
+        await asyncio.sleep(attempt % 10 / 1000)
+        assert "refused" in session.detail or session.state is LinkState.CONNECTING
+        await session.close()
+    gc.collect()  # what was left unretrieved is garbage now, and asyncio reports it as it goes
+    assert unhandled == []
+
+
+async def test_a_session_over_tcp(qemu, short_tmp: Path) -> None:
+    """host:port addresses work like socket paths (the port is chosen free, on loopback)."""
+    import socket
+
+    from colotui.lab import process
+    from colotui.qmp import parse_address
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    marker = f"tcp:127.0.0.1:{port},server=on,wait=off"
+    pid = process.spawn(qemu.argv(qemu.system, "-accel", "tcg", "-m", "32", "-display", "none", "-nodefaults",
+                                  "-S", "-qmp", marker), short_tmp / "qemu.log")
+    session = Session("tcp", parse_address(f"127.0.0.1:{port}"), backoff=(0.05, 0.2))
+    session.start()
+    try:
+        assert await session.wait_connected(10), session.detail
+        reply = await session.execute("query-status")
+        assert isinstance(reply, Ok) and reply.value["status"] == "prelaunch"
+    finally:
+        await session.close()
+        process.stop(pid, marker)
