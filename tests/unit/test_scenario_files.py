@@ -27,7 +27,7 @@ qmp = "query-status"
 '''
 
 
-def test_the_five_procedures_are_built_in_and_load() -> None:
+def test_every_procedure_in_scenarios_is_built_in_and_loads() -> None:
     entries = catalogue()
     assert sorted(e for e in entries if entries[e].origin == "built-in") == PROCEDURES
     for name in PROCEDURES:
