@@ -1,4 +1,4 @@
-"""Scenario files: every built-in procedure in scenarios/ loads, and every kind of mistake is named with file and line."""
+"""Scenario files: every built-in procedure in scenarios/ loads, and every mistake is named with file and line."""
 
 from __future__ import annotations
 
