@@ -52,6 +52,9 @@ async def confirm_every_step(pilot: Pilot[None], app: App[None] | Screen[None], 
         if panel.current is not None and panel.current.state.value == "confirm":
             steps += 1
             await pilot.press("y")
+        # a failed step waits for retry, skip or abort, which no one here gives: say it, not hang
+        assert panel.current is None or panel.current.state.value != "failed", \
+            f"step {panel.current.step.id if panel.current else '?'} failed: {panel.current.message}"
         await pilot.pause(0.1)
     return steps
 
