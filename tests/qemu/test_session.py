@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import os
@@ -28,6 +27,7 @@ from colotui.qmp.series import Limits
 from colotui.qmp.transcript import read_series
 
 from ..conftest import PlainVM
+from ..support.fake_peer import GREETING, fake_peer, read_message
 
 
 async def connected(vm: PlainVM, **kwargs: object) -> Session:
@@ -225,38 +225,6 @@ async def test_a_rotating_transcript_of_a_real_session_reads_back_whole(plain_vm
 
 
 # -- faults QEMU cannot produce on demand: a fake peer ------------------------------------------
-
-GREETING = {"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 22}, "package": "fake"},
-                    "capabilities": []}}
-
-
-async def read_message(reader: asyncio.StreamReader, buffer: bytearray) -> dict:
-    """One JSON object from the client: qemu.qmp sends no newline after its messages."""
-    decoder = json.JSONDecoder()
-    while True:
-        text = buffer.decode().lstrip()
-        if text:
-            try:
-                msg, end = decoder.raw_decode(text)
-            except ValueError:
-                pass
-            else:
-                del buffer[:]
-                buffer.extend(text[end:].encode())
-                return msg
-        chunk = await reader.read(4096)
-        if not chunk:
-            raise ConnectionError("client went away")
-        buffer.extend(chunk)
-
-
-async def fake_peer(path: Path, behaviour) -> asyncio.AbstractServer:
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            await behaviour(reader, writer)
-
-    return await asyncio.start_unix_server(serve, path=str(path))
-
 
 async def test_a_peer_that_never_greets_does_not_block_anyone(short_tmp: Path) -> None:
     async def silent(reader, writer) -> None:

@@ -29,7 +29,7 @@ from colotui.qmp import LinkState, UnixAddress
 from colotui.qmp.notices import Event
 from colotui.scenario import offers
 
-from ..qemu.test_session import GREETING, fake_peer, read_message
+from ..support.fake_peer import GREETING, fake_peer, read_message
 
 DATA = Path(__file__).parents[1] / "data"
 PAIRS = [("introspect-primary-colo.json", "introspect-secondary-colo.json"),
