@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
-from colotui.lab.guest import asm_source, boot_sector, counter_from_sector, counters_in_serial, read_disk_counter
+from colotui.lab.guest import counters_in_serial, read_disk_counter
 from colotui.qmp import Ok, Session, UnixAddress
 
-from ..conftest import PlainVM, nasm
-
-
-def test_bytes_are_what_nasm_makes_of_the_listing(tmp_path: Path) -> None:
-    assert nasm(asm_source(), tmp_path) == boot_sector()
-
-
-def test_sector_and_serial_parsing() -> None:
-    assert counter_from_sector(b"CLTU" + (300).to_bytes(4, "little") + bytes(504)) == 300
-    assert counter_from_sector(bytes(512)) is None
-    assert counters_in_serial("colotui-counter 0000000A\r\ncolotui-counter 0000000B\r\n") == [10, 11]
+from ..conftest import PlainVM
 
 
 async def test_guest_counts_on_serial_and_disk(guest_vm: PlainVM) -> None:

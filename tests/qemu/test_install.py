@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import subprocess
 import sys
 import zipfile
@@ -22,8 +21,8 @@ from colotui.lab import Lab, QemuInstall
 from ..conftest import USER_CACHE, temp_root
 from ..support.colo import observe, query
 from ..support.terminal import Terminal
+from ..unit.test_install import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 PROCEDURES = {"startup", "primary-failover", "secondary-failover", "primary-resume", "secondary-resume",
               "primary-resume-abort", "secondary-resume-abort"}
 
@@ -117,18 +116,3 @@ def test_the_installed_colotui_brings_a_lab_into_colo_shows_it_and_fails_over(
     finally:
         if (lab_dir / "lab.json").exists():
             Lab(lab_dir).down()
-
-
-def test_no_file_names_a_package_host() -> None:
-    """Mirrors and indexes come from the machine's own apt and pip configuration, never from the repo:
-    no tracked file holds a web address (the snapshots and the README's pictures are Textual's output, with
-    its font links)."""
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
-    found = []
-    for name in tracked.decode().split("\0"):
-        textual_svg = name.startswith("tests/ui/__snapshots__/") or (name.startswith("docs/") and name.endswith(".svg"))
-        if not name or textual_svg or not (REPO / name).is_file():
-            continue
-        text = (REPO / name).read_bytes().decode(errors="replace")
-        found += [f"{name}: {url}" for url in re.findall(r"\b(?:https?|ftp|rsync)://[^\s\"'`)>]+", text)]
-    assert found == []

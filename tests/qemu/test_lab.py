@@ -6,7 +6,6 @@ import asyncio
 import json
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -21,6 +20,7 @@ from colotui.pair import Pair
 from colotui.qmp import Ok, Session, UnixAddress
 
 from ..conftest import ACCEL, LabFactory, live_qemus_under
+from ..unit.test_lab import run_cli
 
 
 async def ask(qmp: str, command: str) -> object:
@@ -172,22 +172,6 @@ def test_without_kvm_up_says_why_instead_of_hanging(qemu: QemuInstall, short_tmp
     with pytest.raises(UserError, match=r"COLO under TCG deadlocks.*--accel tcg"):
         Lab(short_tmp / "lab").up(install=qemu)
     assert live_qemus_under(short_tmp) == []
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "colotui", *args], capture_output=True, text=True, timeout=60)
-
-
-def test_cli_reports_bad_input_in_one_line(short_tmp: Path) -> None:
-    out = run_cli("lab", "status", "--dir", str(short_tmp / "nothing-here"))
-    assert out.returncode == 1
-    assert out.stderr.count("\n") == 1 and "no lab in" in out.stderr and "Traceback" not in out.stderr
-    out = run_cli("connect", "not an address", "127.0.0.2:x")
-    assert out.returncode == 1 and "neither a unix socket path nor host:port" in out.stderr
-    out = run_cli("--help")
-    assert out.returncode == 0
-    for word in ("lab", "connect", "demo"):
-        assert word in out.stdout
 
 
 def test_cli_lab_cycle(short_tmp: Path) -> None:

@@ -11,18 +11,13 @@ import sys
 from dataclasses import asdict
 
 import pytest
-from textual.widgets import OptionList
 
 from colotui.audit import discovered_topology
 from colotui.discovery.settle import flatten
 from colotui.pair import pair_from_addresses
 from colotui.qmp.transcript import read_series
-from colotui.ui.doctor import DoctorScreen
-from colotui.ui.vm_tree import VMTree
 
 from ..conftest import ALL_QEMUS
-from ..support.apps import console_app
-from ..support.colo import until
 from ..support.handmade import HandPair, hand_pair  # noqa: F401
 
 pytestmark = [pytest.mark.kvm, ALL_QEMUS]
@@ -151,26 +146,3 @@ def test_a_stopped_failover_is_picked_up_where_it_stopped(hand_pair: HandPair) -
     assert "detach-replication → primary  ok: already done" in out.stdout
     assert "delete-replication → primary  (doc)  ok: already done" in out.stdout
     assert os.environ.get("XDG_STATE_HOME"), "the record lives in the tests' own state directory"
-
-
-async def test_the_console_doctor_points_at_the_tree_node(hand_pair: HandPair) -> None:  # noqa: F811
-    pair = await asyncio.to_thread(hand_pair.start)
-    app = console_app(pair_from_addresses(pair.primary.qmp, pair.secondary.qmp))
-    async with app.run_test(size=(160, 60)) as pilot:
-        views = app.main.views
-        await until(pilot, lambda: views["primary"].structure_known and views["secondary"].structure_known,
-                    "both views are read")
-        await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, DoctorScreen), "the doctor's findings open")
-        screen = app.screen
-        assert isinstance(screen, DoctorScreen)
-        assert not [f for _, f in screen.findings if f.level == "error"], [f.line() for _, f in screen.findings]
-        index = next(i for i, (_, f) in enumerate(screen.findings) if f.check == "mirror link")
-        assert screen.findings[index][0] == "secondary"
-        screen.query_one(OptionList).highlighted = index
-        await pilot.press("enter")
-        await until(pilot, lambda: not isinstance(app.screen, DoctorScreen), "enter closes it")
-        tree = app.main.pane("secondary").query_one(VMTree)
-        await until(pilot, lambda: tree.cursor_node is not None and tree.cursor_node.data == "chardev/sec-in",
-                    "the secondary's sec-in chardev is under the cursor")
-        assert tree.has_focus
