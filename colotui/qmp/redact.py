@@ -2,7 +2,7 @@
 
 A transcript, a runbook, the REPL's history and its echo, and crash.log must never hold a
 password in clear. What counts as a secret comes from QEMU's QAPI schemas (7.2, 10.0 and 11.1;
-tests/test_secrets.py fails when a QEMU adds a member whose name says secret and this table
+tests/qemu/test_secrets.py fails when a QEMU adds a member whose name says secret and this table
 does not say which it is): argument members such as ``password``, the ``data`` of a ``secret``
 object, a URI's userinfo, and the HMP commands that take a password. A secret is replaced by
 `REDACTED` and nothing else changes, so a redacted message is still the same command: replay
@@ -89,7 +89,7 @@ NOT_SECRET: Mapping[str, str] = {
     "vhost-user": "a flag: passt's vhost-user mode (QEMU 11.1 on)",
 }
 
-#: Lower-cased bytes without any of these hold no secret by the rules below (tests/test_secrets.py checks
+#: Lower-cased bytes without any of these hold no secret by the rules below (tests/unit/test_secrets.py checks
 #: the table's names): a name, a URI's ``@``, or a JSON escape that could spell one (``"p\u0061ssword"``).
 #: Searched case-sensitively in a lower-cased copy: three times faster than ``re.IGNORECASE``.
 MAY_HOLD = re.compile(rb"pass|secret|cookie|token|qom.set|@|\\u")
