@@ -64,8 +64,7 @@ async def peer_connections(ask: Asker, role: str) -> list[dict[str, Any]]:
     node itself, where it is an nbd node) and under a resume's disk copy, and the migration. Never a monitor,
     nor the local loops colo-compare reads."""
     ids = ask.topology.ids
-    chardevs = {"primary": {ids.mirror_chardev, ids.compare_chardev},
-                "secondary": {ids.secondary_in, ids.secondary_out}}[role]
+    chardevs = _peer_chardevs(ask.topology, role)
     listed = await ask.query("query-yank")
     clients: set[str] = set()
     if any(i.get("type") == "block-node" for i in listed):
@@ -81,6 +80,26 @@ async def peer_connections(ask: Asker, role: str) -> list[dict[str, Any]]:
             below += children
     return [i for i in listed if (i.get("type") == "chardev" and i.get("id") in chardevs)
             or (i.get("type") == "block-node" and i.get("node-name") in clients) or i.get("type") == "migration"]
+
+
+def _peer_chardevs(topology: Topology, role: str) -> set[str]:
+    ids = topology.ids
+    return {"primary": {ids.mirror_chardev, ids.compare_chardev},
+            "secondary": {ids.secondary_in, ids.secondary_out}}[role]
+
+
+async def peer_connections_out_of_band(oob: Session, topology: Topology, role: str) -> list[dict[str, Any]]:
+    """`peer_connections` for a VM whose main loop is wedged (a peer that stopped in the middle of a
+    checkpoint holds QEMU's big lock on it: the drain waits on its NBD client, the RAM on the migration
+    socket), asked on its out-of-band session. The block graph cannot be read then, so every NBD client
+    ``query-yank`` lists is taken: on a COLO VM each of them writes to the peer (the replication's, a resume's
+    disk copy), and it is the one whose flush holds the lock."""
+    reply = await oob.execute("query-yank", oob=oob.oob_capable)
+    if not isinstance(reply, Ok):
+        raise LiveError(f"query-yank on {oob.name}: {reply.message}")
+    chardevs = _peer_chardevs(topology, role)
+    return [i for i in reply.value if (i.get("type") == "chardev" and i.get("id") in chardevs)
+            or i.get("type") in ("block-node", "migration")]
 
 
 async def parent_node(ask: Asker) -> str:
