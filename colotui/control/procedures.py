@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ..pair import Pair
+from ..qmp import Unreached
 from ..qmp.probe import FactsCache
 from ..roles import ROLES
 from ..scenario import Decision, Engine, PreflightError, RunResult, Scenario, StepUpdate
@@ -85,6 +86,8 @@ async def run(request: Request, pair: Pair, sessions: PairSessions | None, front
     # wait for the VMs the steps talk to; a VM only checked (a failover's dead or hung peer) is
     # asked when its check comes, and one that refuses connections is down at once
     await sessions.wait_settled(scenario.targets, request.settle)
+    if (unreached := _unreached(scenario, sessions)) is not None:
+        return Outcome("refused", refused=unreached)
     try:
         plan = await make_plan(scenario, sessions, pair)
     except PlanRefused as exc:
@@ -131,6 +134,23 @@ async def _start(request: Request, scenario: Scenario, pair: Pair, front: Front)
         front.say("note", stopped.describe())
         return scenario.index_of(stopped.step)
     return scenario.index_of(stopped.step) if await front.resume(stopped) else 0
+
+
+def _unreached(scenario: Scenario, sessions: PairSessions) -> str | None:
+    """Why a VM the steps send to cannot be reached, once, with what to do; None when all are connected."""
+    for role in sorted(scenario.targets):
+        session = sessions[role]
+        if session.connected:
+            continue
+        cuts = any(s.command.yank and ROLE_ALIASES.get(s.target, s.target) == role for s in scenario.steps)
+        if session.unreached is Unreached.NO_GREETING and cuts:
+            return (f"{session.name} takes the connection but sends no QMP greeting: its main loop is wedged, most "
+                    "likely by its peer hung in the middle of a checkpoint, and no new session can reach it — "
+                    "nothing was sent. Cut it loose from a session opened before the hang (keep `colotui guard` "
+                    "running beside the pair: a run hands it the cut; or press f in a console that was "
+                    "connected), or SIGKILL the hung peer, which frees it, and run this again")
+        return f"{session.name} is not connected: {session.detail} — nothing was sent"
+    return None
 
 
 def _vms(engine: Engine) -> dict[str, str]:

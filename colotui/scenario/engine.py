@@ -31,12 +31,12 @@ from ..qmp import (
     Session,
     Subscription,
 )
-from ..qmp.health import Verdict, probe
+from ..qmp.health import Health, Verdict, probe
 from ..qmp.probe import FactsCache, VMFacts
 from ..roles import other
 from ..topology import Topology
 from .checks import CheckResult, evaluate
-from .live import LIVE, Asker, LiveError, peer_connections
+from .live import LIVE, Asker, LiveError, peer_connections, peer_connections_out_of_band
 from .model import ROLE_ALIASES, Check, Scenario, Step, Wait
 from .render import Request, build_request
 from .template import MissingVariable, placeholders, render, topology_variables
@@ -102,6 +102,11 @@ Decide = Callable[[StepUpdate], Awaitable[Decision]]
 
 #: How long the version and schema of a VM may take to come: a live QEMU sends them in milliseconds.
 FACTS_DEADLINE = 2.0
+#: How long a yank step's target may take to answer in band (asked with one out-of-band question beside it)
+#: before its main loop counts as wedged and the cut goes first, out of band (seconds).
+WEDGE_PROBE = 1.0
+#: How long a wedged verdict stands before it is asked again (seconds): from the run's start to its first cut.
+VERDICT_KEPT = 5.0
 #: While a step waits, how often the VMs it talks to are asked whether they still answer (seconds).
 WATCH_EVERY = 1.0
 
@@ -125,6 +130,12 @@ def _describe_failure(reply: Reply, vm: str) -> str:
     if isinstance(reply, Disconnected):
         return f"{vm}: connection lost ({reply.reason}); it may have died"
     return f"{vm}: {reply.message}"
+
+
+def _named(instances: list[Any]) -> str:
+    """Yank instances for people: ``chardev mirror0, block-node #block318, migration``."""
+    return ", ".join(" ".join(str(i[k]) for k in ("type", "id", "node-name") if k in i) for i in instances
+                     if isinstance(i, dict)) or "nothing"
 
 
 def _matches(data: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
@@ -151,6 +162,9 @@ class Engine:
         self.poll_interval = poll_interval
         self.states: dict[str, StepState] = {s.id: StepState.PENDING for s in self.scenario.steps}
         self.variables = topology_variables(topology)
+        self._wedged: set[str] | None = None
+        self._verified: dict[str, tuple[CheckResult, ...]] = {}  # step id → its peer's checks, held at its cut
+        self._verdicts: dict[str, tuple[float, Verdict]] = {}  # role → when it was found wedged, and how
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -172,6 +186,34 @@ class Engine:
         facts = await self.facts.get(session, deadline=FACTS_DEADLINE)
         return facts if isinstance(facts, VMFacts) else None
 
+    async def wedged(self) -> set[str]:
+        """The roles a yank step cuts loose whose main loop is wedged now (in band silent, out of band
+        answering): asked once, before the first step. Nothing is asked of them in band before their cut, which
+        goes first (`_cut_first`): each question would wait out its whole deadline."""
+        if self._wedged is None:
+            roles = sorted({ROLE_ALIASES.get(s.target, s.target) for s in self.scenario.steps if s.command.yank})
+            verdicts = await asyncio.gather(*(self._verdict(role, fresh=True) for role in roles))
+            self._wedged = {role for role, v in zip(roles, verdicts, strict=True)
+                            if v is not None and v.health is Health.MONITOR_BLOCKED}
+        return self._wedged
+
+    async def _verdict(self, role: str, *, fresh: bool = False) -> Verdict | None:
+        """Whether ``role`` answers, in band and out of band at once; None where it has no out-of-band session
+        to tell a wedged main loop from a hung VM. A wedged verdict of the last `VERDICT_KEPT` seconds stands
+        (unless ``fresh``): the first step need not wait out the silence `wedged` just waited out."""
+        session, oob = self.session(role), self.oob(role)
+        if oob is None or not oob.connected or not oob.oob_capable or not session.connected:
+            return None
+        kept = self._verdicts.get(role)
+        if not fresh and kept is not None and time.monotonic() - kept[0] < VERDICT_KEPT:
+            return kept[1]
+        verdict = await probe(session, oob, WEDGE_PROBE)
+        if verdict.health is Health.MONITOR_BLOCKED:
+            self._verdicts[role] = (time.monotonic(), verdict)
+        else:
+            self._verdicts.pop(role, None)
+        return verdict
+
     async def preflight(self) -> list[str]:
         """Probe every connected VM the steps send to; raise `PreflightError` on a refused one. A VM only
         checked (a failover's dead or hung peer) is not asked: it would hold the procedure up for nothing.
@@ -179,7 +221,7 @@ class Engine:
         Returns warnings (e.g. different QEMU versions) for the operator.
         """
         known: dict[str, VMFacts] = {}
-        for role in sorted(self.scenario.targets):
+        for role in sorted(self.scenario.targets - await self.wedged()):
             facts = await self._facts(role)
             if facts is None:
                 continue
@@ -261,10 +303,12 @@ class Engine:
         What is missing, one line each; empty if all is there."""
         earlier = ""
         checks, where = [], []
+        wedged = await self.wedged()
         for step in self.scenario.steps:
             for check in step.require:
                 if check.kind in ("object", "chardev", "block_node") and check.present \
-                        and str(check.expected) not in earlier:
+                        and str(check.expected) not in earlier \
+                        and ROLE_ALIASES.get(check.target, check.target) not in wedged:
                     checks.append(check)
                     where.append(step)
             earlier += json.dumps([c.arguments for c in (step.command, step.otherwise) if c]) + str(step.command.hmp)
@@ -387,25 +431,81 @@ class Engine:
                 raise _StepFailed(f"waited {wait.timeout:g} s until {self._described(wait)}; found {result.found}")
             await asyncio.sleep(self.poll_interval)
 
+    async def _cut_first(self, step: Step) -> tuple[StepState | None, StepUpdate | None, str]:
+        """A yank step whose target's main loop is wedged (its peer stopped in the middle of a checkpoint
+        holds QEMU's big lock there: the drain waits on the NBD client to the peer) answers nothing in band,
+        its checks included. Then its cut goes first, out of band, once the checks of the peer hold (it must
+        be lost); the step then runs as always, in band again. Returns (None, None, "") where the target
+        answers or cannot be asked out of band; (FAILED/SKIPPED, update, "") where it ends here; else
+        (None, None, what was cut)."""
+        role = ROLE_ALIASES.get(step.target, step.target)
+        session, oob = self.session(role), self.oob(role)
+        verdict = await self._verdict(role)
+        if verdict is None or verdict.health is not Health.MONITOR_BLOCKED or oob is None:
+            return None, None, ""
+        peer = tuple(c for c in step.require if ROLE_ALIASES.get(c.target, c.target) != role)
+        checks = await self._check_all(peer)
+        if unmet := [c for c in checks if not c.ok]:
+            return StepState.FAILED, self._emit(step, StepState.FAILED, checks=checks, message=(
+                f"not sent: {session.name}'s main loop is wedged ({verdict.detail}), and "
+                + "; ".join(c.text for c in unmet))), ""
+        try:
+            instances = await peer_connections_out_of_band(oob, self.topology, role)
+        except LiveError as exc:
+            message = f"not sent: {session.name}'s main loop is wedged, and {exc}"
+            return StepState.FAILED, self._emit(step, StepState.FAILED, checks=checks, message=message), ""
+        request = Request("yank", {"instances": instances}, oob=True, role=role, vm=session.name)
+        wedged = (f"{session.name}'s main loop is wedged ({verdict.detail}): its connections to the peer are cut "
+                  "out of band first, before its own checks")
+        if step.confirm:
+            confirm = self._emit(step, StepState.CONFIRM, request=request, checks=checks,
+                                 message=f"{step.why}\n{wedged}")
+            decision = await self.decide(confirm)
+            if decision is Decision.SKIP:
+                self._emit(step, StepState.SKIPPED, request=request, checks=checks, message="skipped by the operator")
+                return StepState.SKIPPED, None, ""
+            if decision is not Decision.RUN:
+                raise _Aborted(confirm)
+        self._emit(step, StepState.RUNNING, request=request, checks=checks, message=wedged)
+        started = time.monotonic()
+        try:
+            await self._send(request, step)
+        except _StepFailed as exc:
+            return StepState.FAILED, self._emit(step, StepState.FAILED, request=request, checks=checks,
+                                                message=f"{wedged}; that cut failed: {exc}",
+                                                elapsed=time.monotonic() - started), ""
+        session.note(f"{wedged}: yanked {len(instances)} ({_named(instances)})")
+        self._verified[step.id] = checks  # the peer's, asked once
+        return None, None, f"cut out of band first, its main loop wedged: {_named(instances)}"
+
     async def _attempt(self, step: Step) -> tuple[StepState, StepUpdate | None]:
         """One try at a step: OK, SKIPPED, or FAILED (with the update that says why); ABORT raises."""
         self._emit(step, StepState.CHECKING)
+        cut = ""
+        if step.command.yank:
+            ended, failure, cut = await self._cut_first(step)
+            if ended is not None:
+                return ended, failure
+        then = f"{cut}; then: " if cut else ""  # a failure after the cut says it was made
         if already := await self.already_done(step):
             self._emit(step, StepState.OK, checks=already,
                        message="already done: " + "; ".join(c.text for c in already))
             return StepState.OK, None
-        checks = await self._check_all(step.require)
+        verified = self._verified.pop(step.id, ())  # the peer's checks, when a cut went first
+        role = ROLE_ALIASES.get(step.target, step.target)
+        checks = verified + await self._check_all(
+            tuple(c for c in step.require if not verified or ROLE_ALIASES.get(c.target, c.target) == role))
         unmet = [c for c in checks if not c.ok]
         if unmet:  # preconditions first: they say what is wrong better than a value that cannot be found
-            message = "not sent: " + "; ".join(c.text for c in unmet)
+            message = then + "not sent: " + "; ".join(c.text for c in unmet)
             message += await self._lost_besides(step, message)
             return StepState.FAILED, self._emit(step, StepState.FAILED, request=await self._request(step, strict=False),
                                                 checks=checks, message=message)
         try:
             request = await self._request(step)
         except _StepFailed as exc:
-            return StepState.FAILED, self._emit(step, StepState.FAILED, checks=checks, message=f"not sent: {exc}")
-        if step.confirm:
+            return StepState.FAILED, self._emit(step, StepState.FAILED, checks=checks, message=f"{then}not sent: {exc}")
+        if step.confirm and not cut:  # a cut that went first was confirmed then
             confirm = self._emit(step, StepState.CONFIRM, request=request, checks=checks, message=step.why)
             decision = await self.decide(confirm)
             if decision is Decision.SKIP:
@@ -430,14 +530,14 @@ class Engine:
                 await self._guarded(waiting, self._described(wait))
         except _StepFailed as exc:
             return StepState.FAILED, self._emit(step, StepState.FAILED, request=request, checks=checks,
-                                                reply=exc.reply, message=str(exc) + await self._lost_besides(
+                                                reply=exc.reply, message=then + str(exc) + await self._lost_besides(
                                                     step, str(exc)),
                                                 elapsed=time.monotonic() - started)
         finally:
             for sub in subs.values():
                 sub.close()
-        self._emit(step, StepState.OK, request=request, checks=checks, reply=reply, message=warning,
-                   elapsed=time.monotonic() - started)
+        self._emit(step, StepState.OK, request=request, checks=checks, reply=reply,
+                   message="; ".join(m for m in (cut, warning) if m), elapsed=time.monotonic() - started)
         return StepState.OK, None
 
     # -- the whole scenario ------------------------------------------------------------------------

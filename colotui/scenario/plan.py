@@ -81,15 +81,21 @@ async def snapshots(scenario: Scenario, sessions: Mapping[str, Session]) -> dict
     """The VMs the steps send to, and the other one only if they do not settle the roles alone (a
     failover's dead or hung peer is not waited for)."""
     targets = sorted(scenario.targets)
-    taken = dict(zip(targets, await asyncio.gather(*(take_snapshot(sessions[r]) for r in targets)), strict=True))
-    unsettled = any(taken[r] is None or plays(taken[r]) not in (None, r) for r in targets)  # type: ignore[arg-type]
-    for role in ROLES:
-        if role not in taken:
-            taken[role] = None
-            if unsettled:
-                await sessions[role].wait_settled(OTHER_CONNECT)
-                taken[role] = await take_snapshot(sessions[role])
+    others = {role: asyncio.ensure_future(_other(sessions[role])) for role in ROLES if role not in targets}
+    try:  # the others are asked at once, beside: a wedged target's silence need not be waited out twice
+        taken = dict(zip(targets, await asyncio.gather(*(take_snapshot(sessions[r]) for r in targets)), strict=True))
+        unsettled = any(taken[r] is None or plays(taken[r]) not in (None, r) for r in targets)  # type: ignore[arg-type]
+        for role, other in others.items():
+            taken[role] = await other if unsettled else None
+    finally:
+        for other in others.values():
+            other.cancel()
     return taken
+
+
+async def _other(session: Session) -> Snapshot | None:
+    await session.wait_settled(OTHER_CONNECT)
+    return await take_snapshot(session)
 
 
 async def make_plan(scenario: Scenario, sessions: Mapping[str, Session], pair: Pair) -> Plan:
