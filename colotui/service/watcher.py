@@ -36,8 +36,14 @@ _STRUCTURE_EVENTS = frozenset({"MIGRATION", "COLO_EXIT", "JOB_STATUS_CHANGE", "B
 _DEBOUNCE = 0.2
 _JOB_POLL = 1.0
 LOG_LENGTH = 200
-#: How long a watcher's read may take before the VM is asked whether it answers at all (seconds).
+#: How long a watcher's read may take before the VM is asked whether it answers at all (seconds): out of COLO,
+#: before the first checkpoint after COLO (re)starts (the longest: it sends what the resume dirtied), and while a
+#: checkpoint runs longer than usual.
 QUERY_DEADLINE = 2.0
+#: Otherwise in COLO each checkpoint holds QEMU's lock for its pause (milliseconds): a read may take this many
+#: recent pauses, and at least `COLO_QUERY_FLOOR` seconds, so a peer hung mid-checkpoint is found in a second.
+COLO_QUERY_PAUSES = 10
+COLO_QUERY_FLOOR = 0.5
 #: While checkpoints have stalled, how often the VM is asked again whether it answers (seconds).
 STALLED_PROBE_EVERY = 2.0
 #: How long the watcher's probe waits for an answer: it only raises an alert, so it may be quick (a procedure's
@@ -74,6 +80,8 @@ class VMWatcher:
         self._last_checkpoint = self.clock.monotonic()  # or since COLO began
         self._stall_at = self._last_checkpoint + 1.8  # when the next checkpoint is overdue (in COLO)
         self._probe_due: float | None = None
+        self._colo_checkpoints = 0  # since COLO last (re)started, or since this watcher began
+        self._stop_seen: float | None = None  # when the checkpoint under way began (its STOP came), here
         self._sub = session.subscribe(maxlen=1024)  # from now: a replay may play notices before `run` starts
 
     # -- the loop ------------------------------------------------------------------------------
@@ -209,11 +217,14 @@ class VMWatcher:
         if event.name == "STOP":  # in COLO a checkpoint, not a change of state worth showing
             if in_colo:
                 self._counter.stop(event.timestamp)
+                self._stop_seen = self.clock.monotonic()
             else:
                 self._soon("status")
                 self._publish(running=False)
         elif event.name == "RESUME":
+            self._stop_seen = None
             if self._counter.resume(event.timestamp):
+                self._colo_checkpoints += 1
                 self._publish(checkpoints=self._counter.stats(event.timestamp))
                 self._checkpointed()
             else:
@@ -226,6 +237,7 @@ class VMWatcher:
                 self._counter.reset_pending()
                 self._publish(migration=status, checkpoints_stalled=False)
             else:  # COLO begins (again): the first checkpoint is due from now, and an earlier COLO_EXIT is over
+                self._colo_checkpoints = 0
                 self._expect_checkpoint()
                 self._publish(migration=status, checkpoints_stalled=False, colo_exit=None)
         severity = "info"
@@ -260,9 +272,19 @@ class VMWatcher:
 
     # -- queries -----------------------------------------------------------------------------
 
+    def query_deadline(self) -> float:
+        """The deadline of the next read: low while checkpoints flow as usual, the ordinary one around the
+        first after COLO (re)starts and while one lasts longer than usual (see `QUERY_DEADLINE`)."""
+        pauses = self.view.checkpoints.pauses_ms[-10:]
+        if self.view.migration != "colo" or not pauses or self._colo_checkpoints < 1:
+            return QUERY_DEADLINE
+        low = min(QUERY_DEADLINE, max(COLO_QUERY_FLOOR, COLO_QUERY_PAUSES * statistics.median(pauses) / 1000))
+        running = self._stop_seen is not None and (self.clock.monotonic() - self._stop_seen) * 1000 > 3 * max(pauses)
+        return QUERY_DEADLINE if running else low
+
     async def _ask(self, command: str, arguments: dict[str, Any] | None = None) -> Any:
         self.calls += 1
-        reply = await self.session.execute(command, arguments, deadline=QUERY_DEADLINE)
+        reply = await self.session.execute(command, arguments, deadline=self.query_deadline())
         if isinstance(reply, Ok):
             if self.view.health not in (None, Health.ANSWERS) and self.session.connected:
                 self._health(Health.ANSWERS, "it answers again")

@@ -1,0 +1,59 @@
+"""The watcher's read deadline follows COLO's checkpoints: low while they flow as usual (a peer hung
+mid-checkpoint is found in a second), the ordinary one before the first checkpoint after COLO (re)starts and
+while one runs longer than usual (a long checkpoint holds QEMU's lock legitimately)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from colotui.qmp import Event, Session, UnixAddress
+from colotui.service.watcher import COLO_QUERY_FLOOR, QUERY_DEADLINE, VMWatcher
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+    def real(self, seconds: float) -> float:
+        return seconds
+
+
+async def test_the_read_deadline_is_low_between_usual_checkpoints_only(tmp_path: Path) -> None:
+    clock = _Clock()
+    watcher = VMWatcher(Session("p", UnixAddress(tmp_path / "none.sock")), "", lambda view: None, clock=clock)
+
+    async def event(name: str, **data: object) -> None:
+        await watcher._handle(Event("p", name, dict(data), clock.now))
+
+    async def checkpoint(pause: float) -> None:
+        await event("STOP")
+        clock.now += pause
+        await event("RESUME")
+        clock.now += 0.1
+
+    assert watcher.query_deadline() == QUERY_DEADLINE, "out of COLO"
+    await event("MIGRATION", status="colo")
+    assert watcher.query_deadline() == QUERY_DEADLINE, "before the first checkpoint"
+    for _ in range(3):
+        await checkpoint(0.01)
+    assert watcher.query_deadline() == COLO_QUERY_FLOOR, "checkpoints of 10 ms: the floor"
+    for _ in range(4):
+        await checkpoint(0.2)
+    assert watcher.query_deadline() == QUERY_DEADLINE, "ten median pauses above the ordinary: capped"
+    for _ in range(6):
+        await checkpoint(0.08)
+    assert abs(watcher.query_deadline() - 0.8) < 1e-9, "ten median pauses"
+    await event("STOP")
+    clock.now += 0.1
+    assert abs(watcher.query_deadline() - 0.8) < 1e-9, "a checkpoint under way, no longer than usual"
+    clock.now += 0.6
+    assert watcher.query_deadline() == QUERY_DEADLINE, "one running over three times the longest pause"
+    await event("RESUME")
+    await event("MIGRATION", status="colo")  # COLO again (a resume): its first checkpoint is the longest
+    assert watcher.query_deadline() == QUERY_DEADLINE
