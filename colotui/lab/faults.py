@@ -56,6 +56,7 @@ class Strike:
     after_stop_s: float  # from the STOP event's arrival to the signal (seconds)
     tries: int  # checkpoints tried (until_wedged tries again at the next one)
     wedged: bool | None  # the survivor's main loop stalls in band after the strike (None: not checked)
+    struck_at: float = 0.0  # when the signal went (time.monotonic())
 
 
 async def strike_at_checkpoint(watch: Address, victim_pid: int, sig: signal.Signals, *,
@@ -172,7 +173,7 @@ class _Attempt:
         struck = time.monotonic()
         self.left = f"pid {self.pid} has SIG{SIGNALS[self.sig]}"
         wedged = None if asking is None or survivor is None else await self._stalls(asking, survivor)
-        return Strike(self.pid, SIGNALS[self.sig], struck - arrived, number, wedged)
+        return Strike(self.pid, SIGNALS[self.sig], struck - arrived, number, wedged, struck)
 
     async def let_go(self) -> None:
         """SIGCONT the victim and wait until its checkpoint ends (COLO goes on), for the next strike."""

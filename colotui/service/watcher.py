@@ -38,7 +38,7 @@ _JOB_POLL = 1.0
 LOG_LENGTH = 200
 #: How long a watcher's read may take before the VM is asked whether it answers at all (seconds): out of COLO,
 #: before the first checkpoint after COLO (re)starts (the longest: it sends what the resume dirtied), and while a
-#: checkpoint runs longer than usual.
+#: checkpoint runs longer than usual (then only until it is overdue: the stall's probe tells a hang then).
 QUERY_DEADLINE = 2.0
 #: Otherwise in COLO each checkpoint holds QEMU's lock for its pause (milliseconds): a read may take this many
 #: recent pauses, and at least `COLO_QUERY_FLOOR` seconds, so a peer hung mid-checkpoint is found in a second.
@@ -274,13 +274,16 @@ class VMWatcher:
 
     def query_deadline(self) -> float:
         """The deadline of the next read: low while checkpoints flow as usual, the ordinary one around the
-        first after COLO (re)starts and while one lasts longer than usual (see `QUERY_DEADLINE`)."""
+        first after COLO (re)starts, and while one lasts longer than usual until it is overdue (see
+        `QUERY_DEADLINE`): a read must not hold the watcher past the moment a stall is noticed."""
         pauses = self.view.checkpoints.pauses_ms[-10:]
         if self.view.migration != "colo" or not pauses or self._colo_checkpoints < 1:
             return QUERY_DEADLINE
         low = min(QUERY_DEADLINE, max(COLO_QUERY_FLOOR, COLO_QUERY_PAUSES * statistics.median(pauses) / 1000))
-        running = self._stop_seen is not None and (self.clock.monotonic() - self._stop_seen) * 1000 > 3 * max(pauses)
-        return QUERY_DEADLINE if running else low
+        now = self.clock.monotonic()
+        if self._stop_seen is not None and (now - self._stop_seen) * 1000 > 3 * max(pauses):
+            return min(QUERY_DEADLINE, max(low, self._stall_at - now))  # until it is overdue, not beyond
+        return low
 
     async def _ask(self, command: str, arguments: dict[str, Any] | None = None) -> Any:
         self.calls += 1

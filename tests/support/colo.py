@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 
 from colotui.control.terminal import Options, run_scenario
 from colotui.lab import Lab, VMRecord, pair_from_lab
+from colotui.lab.faults import Strike, strike_at_checkpoint
 from colotui.lab.guest import counters_in_serial, read_disk_counter
 from colotui.qmp import Event, Ok, Session, Subscription, Transcript, UnixAddress
 from colotui.scenario import RunResult, find_scenario
@@ -154,15 +155,27 @@ async def hung(vm: VMRecord, primary: VMRecord) -> AsyncIterator[None]:
     """SIGSTOP ``vm`` (a hung host, a stalled kernel: it keeps its sockets and says nothing) just after a
     checkpoint ends on ``primary``; SIGCONT when the block ends.
 
-    Between checkpoints, because a peer that stops in the middle of one (while the primary sends it RAM
-    with QEMU's big lock held) wedges the survivor's main loop as well: a case only an out-of-band session
-    opened before the hang can reach (see the closing note of issue 12), and not the one tested here."""
+    Between checkpoints: the survivor's main loop goes on (`hung_mid_checkpoint` is the other case)."""
     async with observe(primary) as watch:
         sub = watch.subscribe(events={"RESUME"})
         await asyncio.wait_for(_next_event(sub), 10)
         os.kill(vm.pid, signal.SIGSTOP)
     try:
         yield
+    finally:
+        if vm.is_alive():
+            os.kill(vm.pid, signal.SIGCONT)
+
+
+@asynccontextmanager
+async def hung_mid_checkpoint(vm: VMRecord, primary: VMRecord, survivor: VMRecord) -> AsyncIterator[Strike]:
+    """SIGSTOP ``vm`` the moment a checkpoint begins on ``primary`` (its STOP), at later ones again until
+    ``survivor``'s main loop is wedged (QEMU's big lock held in the checkpoint: no new connection greets);
+    SIGCONT when the block ends. Watched and asked on the spare monitors."""
+    strike = await strike_at_checkpoint(UnixAddress(Path(primary.qmp_spare)), vm.pid, signal.SIGSTOP,
+                                        survivor=UnixAddress(Path(survivor.qmp_spare)), until_wedged=True)
+    try:
+        yield strike
     finally:
         if vm.is_alive():
             os.kill(vm.pid, signal.SIGCONT)

@@ -67,8 +67,9 @@ class Window:
     longest_gap_ms: float  # between two replies
 
 
-def failover_window(client: Traffic, fault: float) -> Window:
-    exchanges = [e for e in client.exchanges if e.sent >= fault - 1.0]  # this failover's
+def failover_window(client: Traffic, fault: float, lookback: float = 1.0) -> Window:
+    """``lookback``: how long before the fault a request counts as this failover's."""
+    exchanges = [e for e in client.exchanges if e.sent >= fault - lookback]  # this failover's
     after = [e for e in exchanges if e.sent >= fault and e.replied is not None]
     assert after, f"no reply to any request sent after the fault: {client.stats.line()}"
     back = min(e.replied for e in after if e.replied is not None)

@@ -23,7 +23,7 @@ from colotui.ui.vm_tree import VMTree
 
 from ..conftest import ALL_QEMUS, LabFactory
 from ..support.apps import confirm_every_step, console_app, finished_procedures, pick_procedure
-from ..support.colo import counter_advances, hung, run, start_colo, until
+from ..support.colo import counter_advances, hung_mid_checkpoint, observe, query, run, start_colo, until
 
 
 def tree_text(app: ColotuiApp, role: str) -> str:
@@ -134,25 +134,32 @@ async def test_console_shows_colo_alerts_and_runs_primary_failover(labs: LabFact
 @pytest.mark.kvm
 @ALL_QEMUS
 async def test_a_hung_secondary_raises_the_alert_and_f_fails_over(labs: LabFactory) -> None:
-    """A secondary that stops answering without dying: its link stays up, so only the stalled checkpoints and a
-    probe (no reply in band nor out of band) tell; the alert offers the failover, which cuts it off first."""
+    """A secondary that stops in the middle of a checkpoint (100 ms checkpoints), wedging the primary's main
+    loop: its link stays up, so only the stalled checkpoints and the probes tell (the primary answers out of
+    band only, the secondary not at all); the alert offers the failover within 3 s, and f cuts the secondary
+    off out of band first, then fails over."""
     lab = await start_colo(labs)
     state = lab.state()
     primary, secondary = state.current("primary"), state.current("secondary")
     assert primary is not None and secondary is not None
+    async with observe(primary) as session:
+        await query(session, "migrate-set-parameters", {"x-checkpoint-delay": 100})
     finished, hook = finished_procedures()
 
     app = console_app(pair_from_lab(lab.dir), config=Config(refresh_interval=1.0))
     async with app.run_test(size=(160, 70), message_hook=hook) as pilot:
         p, s = (lambda: app.main.views["primary"]), (lambda: app.main.views["secondary"])
         await until(pilot, lambda: p().structure_known and s().structure_known and p().in_colo
-                    and p().checkpoints.count >= 2, "both views are read and checkpoints flow")
+                    and p().checkpoints.count >= 10, "both views are read and checkpoints flow")
         primary_pane = app.query_one("#pane-primary", VMPane)
-        async with hung(secondary, primary):
+        async with hung_mid_checkpoint(secondary, primary, primary) as strike:
+            assert strike.wedged, f"the primary's main loop was not wedged: {strike}"
             await until(pilot, lambda: primary_pane.current_alert is not None
                         and primary_pane.current_alert.offer == "primary-failover", "the alert offers the failover")
+            assert time.monotonic() - strike.struck_at < 3.0, "the hang is told within 3 s"
             assert s().link is LinkState.CONNECTED, "a hung VM keeps its socket: the link alone cannot tell"
             assert s().health is Health.NOT_ANSWERING and s().checkpoints_stalled
+            await until(pilot, lambda: p().health is Health.MONITOR_BLOCKED, "the primary answers out of band only")
             assert "not answering (hung, or cut off)" in app.query_one("#pane-secondary", VMPane).current_alert.text
             cpu = time.process_time()
             await asyncio.sleep(2.0)

@@ -53,7 +53,17 @@ async def test_the_read_deadline_is_low_between_usual_checkpoints_only(tmp_path:
     clock.now += 0.1
     assert abs(watcher.query_deadline() - 0.8) < 1e-9, "a checkpoint under way, no longer than usual"
     clock.now += 0.6
-    assert watcher.query_deadline() == QUERY_DEADLINE, "one running over three times the longest pause"
+    assert abs(watcher.query_deadline() - 0.8) < 1e-9, "a long one, but overdue soon (checkpoints 0.18 s apart)"
+    await event("RESUME")
+    for _ in range(10):  # every 2 s now
+        await checkpoint(0.08)
+        clock.now += 1.9
+    clock.now -= 1.9
+    await event("STOP")
+    clock.now += 0.7
+    assert watcher.query_deadline() == QUERY_DEADLINE, "a long one, due 3.4 s after the last: raised"
+    clock.now += 2.3
+    assert abs(watcher.query_deadline() - 0.8) < 1e-9, "overdue in 0.4 s: no longer than low"
     await event("RESUME")
     await event("MIGRATION", status="colo")  # COLO again (a resume): its first checkpoint is the longest
     assert watcher.query_deadline() == QUERY_DEADLINE
