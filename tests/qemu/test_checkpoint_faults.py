@@ -4,9 +4,9 @@ socket, losing only requests inside the window. About half the hangs wedge the s
 peer's NBD client holds QEMU's big lock in the checkpoint's drain): the failover's cut goes out of band
 first there.
 
-In CI, per QEMU: a secondary and a primary hung mid-checkpoint, each until the survivor is wedged (the case
-that failed before). Under ``-m slow``: 20 rounds of SIGSTOP and 20 of SIGKILL per QEMU, sides alternating,
-as they come; `bench/checkpoint_faults.py` prints their table.
+In CI: a secondary and a primary hung mid-checkpoint on 7.2, one side on 10.0 and on 11.1, each until the
+survivor is wedged (the case that failed before). Under ``-m slow``: 20 rounds of SIGSTOP and 20 of SIGKILL
+per QEMU, sides alternating, as they come; `bench/checkpoint_faults.py` prints their table.
 """
 
 from __future__ import annotations
@@ -23,8 +23,14 @@ pytestmark = [pytest.mark.kvm]
 ROUNDS = int(os.environ.get("COLOTUI_CHECKPOINT_ROUNDS", "20"))
 
 
-@ALL_QEMUS
-@pytest.mark.parametrize("victim", ["secondary", "primary"])
+#: Both sides on the oldest QEMU, one on each newer (the slow rounds take both sides on every one).
+SUBSET = pytest.mark.parametrize(("qemu", "victim"), [("system", "secondary"), ("system", "primary"),
+                                                     ("trixie", "primary"), ("sid", "secondary")],
+                                 indirect=["qemu"], ids=["qemu7-secondary", "qemu7-primary", "qemu10-primary",
+                                                         "qemu11-secondary"])
+
+
+@SUBSET
 async def test_a_peer_hung_mid_checkpoint_with_a_wedged_survivor_fails_over(labs: LabFactory, victim: str) -> None:
     result = await strike_round(labs, f"wedge-{victim}", victim, "STOP", until_wedged=True)
     assert result.wedged, f"the survivor's main loop was not wedged in {result}"
