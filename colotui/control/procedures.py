@@ -16,6 +16,7 @@ from ..qmp import Unreached
 from ..qmp.probe import FactsCache
 from ..roles import ROLES
 from ..scenario import Decision, Engine, PreflightError, RunResult, Scenario, StepUpdate
+from ..scenario.engine import cut_roles, find_wedged
 from ..scenario.model import ROLE_ALIASES
 from ..scenario.plan import PlanRefused, by_role, make_plan
 from ..scenario.record import Stopped, last_stop, remember, stopped_at
@@ -88,14 +89,17 @@ async def run(request: Request, pair: Pair, sessions: PairSessions | None, front
     await sessions.wait_settled(scenario.targets, request.settle)
     if (unreached := _unreached(scenario, sessions)) is not None:
         return Outcome("refused", refused=unreached)
+    # a survivor its peer wedged mid-checkpoint answers nothing in band: found first, it is not read for the plan
+    wedged = await find_wedged(cut_roles(scenario), sessions.__getitem__, sessions.oob)
     try:
-        plan = await make_plan(scenario, sessions, pair)
+        plan = await make_plan(scenario, sessions, pair, unread=set(wedged))
     except PlanRefused as exc:
         return Outcome("refused", refused=str(exc))
     scenario = plan.scenario
     engine = Engine(scenario, by_role(plan, sessions), plan.settled.topology, decide=front.decide,
                     on_update=front.update, facts=facts or FactsCache(),
-                    oob=lambda role: sessions.oob(plan.roles[role]))
+                    oob=lambda role: sessions.oob(plan.roles[role]),
+                    wedged={role: wedged[key] for role, key in plan.roles.items() if key in wedged})
     front.planned(scenario, _vms(engine))
     for warning in _without_oob(scenario, engine):
         front.say("warning", warning)

@@ -14,7 +14,7 @@ import asyncio
 import enum
 import json
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -143,15 +143,38 @@ def _matches(data: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
                               else data[k] == v) for k, v in want.items())
 
 
+def cut_roles(scenario: Scenario) -> set[str]:
+    """The roles a yank step of ``scenario`` cuts loose from their peer."""
+    return {ROLE_ALIASES.get(s.target, s.target) for s in scenario.steps if s.command.yank}
+
+
+async def find_wedged(roles: Iterable[str], session: Callable[[str], Session],
+                      oob: Callable[[str], Session | None]) -> dict[str, Verdict]:
+    """Which of ``roles``' VMs have a wedged main loop now (no reply in band within `WEDGE_PROBE`, an answer
+    out of band), asked at once; a VM with no out-of-band session cannot tell, and is not among them."""
+    async def verdict(role: str) -> Verdict | None:
+        main, outofband = session(role), oob(role)
+        if outofband is None or not outofband.connected or not outofband.oob_capable or not main.connected:
+            return None
+        return await probe(main, outofband, WEDGE_PROBE)
+
+    ordered = sorted(roles)
+    verdicts = await asyncio.gather(*(verdict(role) for role in ordered))
+    return {role: v for role, v in zip(ordered, verdicts, strict=True)
+            if v is not None and v.health is Health.MONITOR_BLOCKED}
+
+
 class Engine:
     """Runs one scenario on a pair of sessions (by role) with one topology."""
 
     def __init__(self, scenario: Scenario, sessions: Mapping[str, Session], topology: Topology, *,
                  decide: Decide, on_update: Callable[[StepUpdate], None] = lambda u: None,
                  facts: FactsCache | None = None, poll_interval: float = 0.2,
-                 oob: Callable[[str], Session | None] = lambda role: None) -> None:
-        """``oob``: each role's out-of-band session, if it has one (yank steps go through it). A scenario whose
-        variant is not chosen yet runs in the topology's."""
+                 oob: Callable[[str], Session | None] = lambda role: None,
+                 wedged: Mapping[str, Verdict] | None = None) -> None:
+        """``oob``: each role's out-of-band session, if it has one (yank steps go through it). ``wedged``: the
+        roles found wedged just now (`find_wedged`), if the caller asked already. A scenario whose variant is
+        not chosen yet runs in the topology's."""
         self.scenario = scenario if scenario.variant is not None else scenario.for_variant(topology.variant)
         self.sessions = sessions
         self.oob = oob
@@ -162,9 +185,10 @@ class Engine:
         self.poll_interval = poll_interval
         self.states: dict[str, StepState] = {s.id: StepState.PENDING for s in self.scenario.steps}
         self.variables = topology_variables(topology)
-        self._wedged: set[str] | None = None
+        self._wedged: set[str] | None = None if wedged is None else set(wedged)
         self._verified: dict[str, tuple[CheckResult, ...]] = {}  # step id → its peer's checks, held at its cut
-        self._verdicts: dict[str, tuple[float, Verdict]] = {}  # role → when it was found wedged, and how
+        # role → when it was found wedged, and how
+        self._verdicts = {role: (time.monotonic(), v) for role, v in (wedged or {}).items()}
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -188,13 +212,13 @@ class Engine:
 
     async def wedged(self) -> set[str]:
         """The roles a yank step cuts loose whose main loop is wedged now (in band silent, out of band
-        answering): asked once, before the first step. Nothing is asked of them in band before their cut, which
-        goes first (`_cut_first`): each question would wait out its whole deadline."""
+        answering): asked once, before the first step (unless the run found them already). Nothing is asked of
+        them in band before their cut, which goes first (`_cut_first`): each question would wait out its whole
+        deadline."""
         if self._wedged is None:
-            roles = sorted({ROLE_ALIASES.get(s.target, s.target) for s in self.scenario.steps if s.command.yank})
-            verdicts = await asyncio.gather(*(self._verdict(role, fresh=True) for role in roles))
-            self._wedged = {role for role, v in zip(roles, verdicts, strict=True)
-                            if v is not None and v.health is Health.MONITOR_BLOCKED}
+            found = await find_wedged(cut_roles(self.scenario), self.session, self.oob)
+            self._wedged = set(found)
+            self._verdicts.update({role: (time.monotonic(), v) for role, v in found.items()})
         return self._wedged
 
     async def _verdict(self, role: str, *, fresh: bool = False) -> Verdict | None:

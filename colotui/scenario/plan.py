@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,14 +78,18 @@ def known_values(pair: Pair, roles: Mapping[str, str]) -> dict[str, tuple[Any, s
     return known
 
 
-async def snapshots(scenario: Scenario, sessions: Mapping[str, Session]) -> dict[str, Snapshot | None]:
+async def snapshots(scenario: Scenario, sessions: Mapping[str, Session],
+                    unread: AbstractSet[str] = frozenset()) -> dict[str, Snapshot | None]:
     """The VMs the steps send to, and the other one only if they do not settle the roles alone (a
-    failover's dead or hung peer is not waited for)."""
+    failover's dead or hung peer is not waited for). ``unread``: targets not to read (wedged: they would
+    answer nothing), taken to play the role they were given."""
     targets = sorted(scenario.targets)
     others = {role: asyncio.ensure_future(_other(sessions[role])) for role in ROLES if role not in targets}
-    try:  # the others are asked at once, beside: a wedged target's silence need not be waited out twice
-        taken = dict(zip(targets, await asyncio.gather(*(take_snapshot(sessions[r]) for r in targets)), strict=True))
-        unsettled = any(taken[r] is None or plays(taken[r]) not in (None, r) for r in targets)  # type: ignore[arg-type]
+    try:  # the others are asked at once, beside: a target's silence need not be waited out twice
+        read = [r for r in targets if r not in unread]
+        taken: dict[str, Snapshot | None] = dict.fromkeys(targets)
+        taken |= dict(zip(read, await asyncio.gather(*(take_snapshot(sessions[r]) for r in read)), strict=True))
+        unsettled = any(taken[r] is None or plays(taken[r]) not in (None, r) for r in read)  # type: ignore[arg-type]
         for role, other in others.items():
             taken[role] = await other if unsettled else None
     finally:
@@ -98,9 +103,10 @@ async def _other(session: Session) -> Snapshot | None:
     return await take_snapshot(session)
 
 
-async def make_plan(scenario: Scenario, sessions: Mapping[str, Session], pair: Pair) -> Plan:
-    """Raises `PlanRefused` with the reason when the procedure must not start."""
-    taken = await snapshots(scenario, sessions)
+async def make_plan(scenario: Scenario, sessions: Mapping[str, Session], pair: Pair,
+                    unread: AbstractSet[str] = frozenset()) -> Plan:
+    """Raises `PlanRefused` with the reason when the procedure must not start. ``unread``: see `snapshots`."""
+    taken = await snapshots(scenario, sessions, unread)
     flip = swapped(taken["primary"], taken["secondary"])
     roles = flipped(flip)
     found = discover(taken[roles["primary"]], taken[roles["secondary"]])
