@@ -2,8 +2,10 @@
 
 ``up`` starts a primary (127.0.0.1) and a secondary (127.0.0.2) with the
 document's command lines and leaves them waiting for the startup procedure;
-``kill`` is the fault a failover answers; ``respawn`` starts a fresh secondary
-against the survivor so a resume procedure can run; ``down`` stops them all.
+``kill`` and ``hang`` (SIGSTOP; ``cont`` undoes it) are the faults a failover
+answers, at once or at a checkpoint's start (``strike``); ``respawn`` starts a
+fresh secondary against the survivor so a resume procedure can run; ``down``
+stops them all.
 Every QEMU is tracked by PID in ``DIR/lab.json``; none is ever killed by name.
 """
 
@@ -12,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
@@ -27,6 +31,7 @@ from ..topology import Ports
 from . import process
 from .chroot import RootMounts
 from .cmdline import Machine, VMFiles
+from .faults import Strike, strike_at_checkpoint
 from .guest import boot_sector, write_raw_disk
 from .netguest import TRAFFIC, image
 from .qemu import INSTALL_HINT, QemuInstall, kvm_problem
@@ -36,6 +41,18 @@ PRIMARY_ADDRESS = "127.0.0.1"
 SECONDARY_ADDRESS = "127.0.0.2"
 _UNIX_PATH_MAX = 107
 _PORT_ATTEMPTS = 40
+#: How long a SIGKILLed QEMU may take to be gone (it frees its memory first).
+_KILL_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A VM signalled at a checkpoint's start (`Lab.strike`): which, on whose STOP, and what it did."""
+
+    vm: VMRecord  # the one signalled
+    watched: VMRecord  # the primary, whose STOP event began the checkpoint
+    survivor: VMRecord  # the other VM, whose main loop was asked after the strike
+    strike: Strike
 
 
 def _free(address: str, port: int, kind: socket.SocketKind = socket.SOCK_STREAM) -> bool:
@@ -326,7 +343,9 @@ class Lab:
         """Stop every running QEMU of the lab (SIGTERM, then SIGKILL); returns those stopped."""
         state = self.state()
         stopped = []
-        for vm in state.alive():
+        # hung VMs first: a peer hung mid-checkpoint wedges the other's main loop, which then acts on SIGTERM
+        # only once the hung one is gone
+        for vm in sorted(state.alive(), key=lambda vm: not vm.is_hung()):
             process.stop(vm.pid, vm.marker)
             vm.state = "stopped"
             stopped.append(vm)
@@ -339,13 +358,59 @@ class Lab:
     def kill(self, role: str) -> VMRecord:
         """SIGKILL the VM that plays ``role`` now: the fault a failover answers."""
         state = self.state()
-        vm = state.current(role)
-        if vm is None or vm.state != "running":
-            raise UserError(f"no running {role} in the lab at {self.dir}")
+        vm = self._running(state, role)
         process.stop(vm.pid, vm.marker, sig=9)
         vm.state = "killed"
         state.save()
         return vm
+
+    def hang(self, role: str) -> VMRecord:
+        """SIGSTOP the VM that plays ``role`` now: a hung host, which keeps its sockets and says nothing."""
+        vm = self._running(self.state(), role)
+        self._not_hung(vm, role)
+        process.send(vm.pid, vm.marker, signal.SIGSTOP)
+        return vm
+
+    def cont(self, role: str) -> VMRecord:
+        """SIGCONT the hung VM that plays ``role``."""
+        vm = self._running(self.state(), role)
+        if not vm.is_hung():
+            raise UserError(f"{vm.name} (pid {vm.pid}, {role}) is not hung: nothing was sent")
+        process.send(vm.pid, vm.marker, signal.SIGCONT)
+        return vm
+
+    def strike(self, role: str, sig: signal.Signals, *, until_wedged: bool = False, after_stop: float = 0.0,
+               timeout: float = 5.0) -> Fault:
+        """Signal the VM that plays ``role`` (SIGSTOP or SIGKILL) at the start of the pair's next checkpoint
+        (``after_stop`` seconds after the primary's STOP event), through both VMs' spare monitors; see
+        `strike_at_checkpoint`."""
+        state = self.state()
+        vm = self._running(state, role)
+        other = "secondary" if role == "primary" else "primary"
+        survivor = self._running(state, other, f" (a checkpoint needs both VMs: {other} is gone)")
+        watched = vm if role == "primary" else survivor
+        for each in (vm, survivor):
+            self._not_hung(each, each.role, "no checkpoint will begin: ")
+        struck = asyncio.run(strike_at_checkpoint(
+            UnixAddress(Path(watched.qmp_spare)), vm.pid, sig, survivor=UnixAddress(Path(survivor.qmp_spare)),
+            until_wedged=until_wedged, after_stop=after_stop, timeout=timeout))
+        if sig is signal.SIGKILL:
+            if not process.wait_gone(vm.pid, vm.marker, _KILL_WAIT):
+                raise UserError(f"{vm.name} (pid {vm.pid}) still runs {_KILL_WAIT:g} s after SIGKILL")
+            vm.state = "killed"
+            state.save()
+        return Fault(vm, watched, survivor, struck)
+
+    def _running(self, state: LabState, role: str, why: str = "") -> VMRecord:
+        vm = state.current(role)
+        if vm is None or vm.state != "running":
+            raise UserError(f"no running {role} in the lab at {self.dir}{why}")
+        return vm
+
+    def _not_hung(self, vm: VMRecord, role: str, why: str = "") -> None:
+        if vm.is_hung():
+            raise UserError(f"{why}{vm.name} (pid {vm.pid}, {role}) is hung already (SIGSTOP): "
+                            f"`colotui lab cont {role} --dir {self.dir}` continues it; nothing was signalled")
 
     def respawn(self, timeout: float = 30.0) -> VMRecord:
         """Start a fresh secondary against the one surviving VM, which becomes the primary.

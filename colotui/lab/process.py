@@ -51,23 +51,56 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def _state(pid: int) -> str | None:
+    """The process's state letter in /proc (R, S, T for stopped by a signal, Z…); None if there is none."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
 def alive(pid: int, marker: str) -> bool:
     """True if ``pid`` runs and its command line contains ``marker`` (e.g. its QMP socket path). An empty
     marker is in every command line: it tells nothing, and no process is ours by it."""
     if not marker or pid < 2:  # 0 and -1 are no process: os.kill takes them for groups, or for everyone
         return False
     _reap(pid)
+    state = _state(pid)
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except (FileNotFoundError, ProcessLookupError):
         return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    if state in ("Z", "X"):
+    if state in (None, "Z", "X"):
         return False
     if not cmdline.strip("\0") and pid in _children and _children[pid].returncode is None:
         return True  # our child, just exec'd: its arguments are not in /proc yet
     return marker in cmdline
+
+
+def stopped(pid: int, marker: str) -> bool:
+    """True if ``pid`` is ours and stopped by a signal (SIGSTOP: /proc's state T): a hung VM, which keeps
+    its sockets and answers nothing until SIGCONT."""
+    return alive(pid, marker) and _state(pid) == "T"
+
+
+def send(pid: int, marker: str, sig: int) -> None:
+    """Send ``sig`` to ``pid`` if it is still ours; a one-line error if it is not."""
+    if not alive(pid, marker):
+        raise UserError(f"process {pid} is not running (or is not the lab's any more): nothing was sent")
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        raise UserError(f"process {pid} ended just now: nothing was sent") from None
+
+
+def wait_gone(pid: int, marker: str, timeout: float) -> bool:
+    """Until ``pid`` is no longer ours and running, or ``timeout``; True if it is gone."""
+    deadline = time.monotonic() + timeout
+    while alive(pid, marker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def stop(pid: int, marker: str, *, sig: int = signal.SIGTERM, grace: float = 5.0) -> bool:
@@ -80,13 +113,10 @@ def stop(pid: int, marker: str, *, sig: int = signal.SIGTERM, grace: float = 5.0
     for signum in (sig, signal.SIGKILL):
         try:
             os.kill(pid, signum)
+            if signum != signal.SIGKILL and _state(pid) == "T":
+                os.kill(pid, signal.SIGCONT)  # a hung (SIGSTOPped) process acts on SIGTERM only once continued
         except ProcessLookupError:
             return True
-        deadline = time.monotonic() + grace
-        while alive(pid, marker):
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        else:
+        if wait_gone(pid, marker, grace):
             return True
     raise UserError(f"process {pid} is still running after SIGKILL")

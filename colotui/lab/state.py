@@ -65,6 +65,15 @@ class VMRecord:
     def is_alive(self) -> bool:
         return process.alive(self.pid, self.marker)
 
+    def is_hung(self) -> bool:
+        """SIGSTOPped (`colotui lab hang`): it runs, keeps its sockets and answers nothing until SIGCONT."""
+        return process.stopped(self.pid, self.marker)
+
+    @property
+    def shown_state(self) -> str:
+        """Its state as `lab status` shows it: ``stopped`` while it is hung, else the recorded one."""
+        return "stopped" if self.state == "running" and self.is_hung() else self.state
+
 
 @dataclass
 class NetPorts:
