@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Sequence
 
 from . import __version__, crashlog
-from .commands import connect, demo, doctor, fleet, keys, lab, replay, run, serve, shell, topology
+from .commands import connect, demo, doctor, fleet, guard, keys, lab, replay, run, serve, shell, topology
 from .errors import UserError
 from .paths import keep_state_private
 from .qmp.redact import redact_text
@@ -33,7 +33,7 @@ examples:
 """
 
 #: The commands, in the order `colotui --help` lists them.
-COMMANDS = (lab, connect, serve, run, topology, doctor, keys, replay, shell, fleet, demo)
+COMMANDS = (lab, connect, serve, run, guard, topology, doctor, keys, replay, shell, fleet, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

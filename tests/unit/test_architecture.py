@@ -113,8 +113,9 @@ def test_nothing_imports_upward() -> None:
         "colotui.roles": set(),  # the lowest: every layer may ask it which role is the other
         "colotui.qmp": {"colotui.errors", "colotui.paths", "colotui.files", "colotui.roles"},
         "colotui.model": {"colotui.qmp", "colotui.roles"},
+        # paths and files: where the guard's socket and token are, and how the token is read
         "colotui.service": {"colotui.qmp", "colotui.model", "colotui.discovery", "colotui.pair", "colotui.topology",
-                            "colotui.errors", "colotui.roles"},
+                            "colotui.errors", "colotui.roles", "colotui.paths", "colotui.files"},
         "colotui.discovery": {"colotui.qmp", "colotui.model", "colotui.topology", "colotui.compat", "colotui.roles"},
     }
     for module, imported in inner.items():
