@@ -17,9 +17,11 @@ from ..qmp.probe import FactsCache
 from ..roles import ROLES
 from ..scenario import Decision, Engine, PreflightError, RunResult, Scenario, StepUpdate
 from ..scenario.engine import cut_roles, find_wedged
+from ..scenario.live import described
 from ..scenario.model import ROLE_ALIASES
 from ..scenario.plan import PlanRefused, by_role, make_plan
 from ..scenario.record import Stopped, last_stop, remember, stopped_at
+from ..service.guard import ask_guard
 from ..service.sessions import PairSessions
 
 #: Why a read-only console (`--read-only`) runs no procedure, the failover key's included.
@@ -87,7 +89,7 @@ async def run(request: Request, pair: Pair, sessions: PairSessions | None, front
     # wait for the VMs the steps talk to; a VM only checked (a failover's dead or hung peer) is
     # asked when its check comes, and one that refuses connections is down at once
     await sessions.wait_settled(scenario.targets, request.settle)
-    if (unreached := _unreached(scenario, sessions)) is not None:
+    if (unreached := await _hand_to_guard(scenario, pair, sessions, front, request.settle)) is not None:
         return Outcome("refused", refused=unreached)
     # a survivor its peer wedged mid-checkpoint answers nothing in band: found first, it is not read for the plan
     wedged = await find_wedged(cut_roles(scenario), sessions.__getitem__, sessions.oob)
@@ -140,14 +142,38 @@ async def _start(request: Request, scenario: Scenario, pair: Pair, front: Front)
     return scenario.index_of(stopped.step) if await front.resume(stopped) else 0
 
 
+async def _hand_to_guard(scenario: Scenario, pair: Pair, sessions: PairSessions, front: Front,
+                         settle: float) -> str | None:
+    """Why a VM the steps send to cannot be reached (`_unreached`), or None. A target that takes the connection
+    but sends no greeting (wedged) is first handed to the pair's guard, which holds a session opened before the
+    hang (`colotui guard`): cut loose, it greets this run."""
+    for role in sorted(scenario.targets):
+        if sessions[role].connected or not _wedged_guess(scenario, sessions, role):
+            continue
+        reply = await ask_guard(pair, role)
+        if reply is None or not reply.ok:
+            said = _unreached(scenario, sessions)
+            return said if reply is None else f"{said} (the pair's guard could not cut it: {reply.error})"
+        front.say("note", f"{reply.vm} was wedged: the pair's guard cut its connections to its peer out of band "
+                          f"({described(reply.yanked)})")
+        if not await sessions[role].wait_connected(settle):
+            return f"{sessions[role].name} still sends no QMP greeting after the guard's cut — nothing was sent"
+    return _unreached(scenario, sessions)
+
+
+def _wedged_guess(scenario: Scenario, sessions: PairSessions, role: str) -> bool:
+    """``role``'s VM takes connections but sends no greeting, and a step cuts it loose: likely wedged."""
+    cuts = any(s.command.yank and ROLE_ALIASES.get(s.target, s.target) == role for s in scenario.steps)
+    return cuts and sessions[role].unreached is Unreached.NO_GREETING
+
+
 def _unreached(scenario: Scenario, sessions: PairSessions) -> str | None:
     """Why a VM the steps send to cannot be reached, once, with what to do; None when all are connected."""
     for role in sorted(scenario.targets):
         session = sessions[role]
         if session.connected:
             continue
-        cuts = any(s.command.yank and ROLE_ALIASES.get(s.target, s.target) == role for s in scenario.steps)
-        if session.unreached is Unreached.NO_GREETING and cuts:
+        if _wedged_guess(scenario, sessions, role):
             return (f"{session.name} takes the connection but sends no QMP greeting: its main loop is wedged, most "
                     "likely by its peer hung in the middle of a checkpoint, and no new session can reach it — "
                     "nothing was sent. Cut it loose from a session opened before the hang (keep `colotui guard` "

@@ -36,7 +36,7 @@ from ..qmp.probe import FactsCache, VMFacts
 from ..roles import other
 from ..topology import Topology
 from .checks import CheckResult, evaluate
-from .live import LIVE, Asker, LiveError, peer_connections, peer_connections_out_of_band
+from .live import LIVE, Asker, LiveError, described, peer_connections, peer_connections_out_of_band
 from .model import ROLE_ALIASES, Check, Scenario, Step, Wait
 from .render import Request, build_request
 from .template import MissingVariable, placeholders, render, topology_variables
@@ -130,12 +130,6 @@ def _describe_failure(reply: Reply, vm: str) -> str:
     if isinstance(reply, Disconnected):
         return f"{vm}: connection lost ({reply.reason}); it may have died"
     return f"{vm}: {reply.message}"
-
-
-def _named(instances: list[Any]) -> str:
-    """Yank instances for people: ``chardev mirror0, block-node #block318, migration``."""
-    return ", ".join(" ".join(str(i[k]) for k in ("type", "id", "node-name") if k in i) for i in instances
-                     if isinstance(i, dict)) or "nothing"
 
 
 def _matches(data: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
@@ -498,9 +492,9 @@ class Engine:
             return StepState.FAILED, self._emit(step, StepState.FAILED, request=request, checks=checks,
                                                 message=f"{wedged}; that cut failed: {exc}",
                                                 elapsed=time.monotonic() - started), ""
-        session.note(f"{wedged}: yanked {len(instances)} ({_named(instances)})")
+        session.note(f"{wedged}: yanked {len(instances)} ({described(instances)})")
         self._verified[step.id] = checks  # the peer's, asked once
-        return None, None, f"cut out of band first, its main loop wedged: {_named(instances)}"
+        return None, None, f"cut out of band first, its main loop wedged: {described(instances)}"
 
     async def _attempt(self, step: Step) -> tuple[StepState, StepUpdate | None]:
         """One try at a step: OK, SKIPPED, or FAILED (with the update that says why); ABORT raises."""

@@ -102,6 +102,12 @@ async def peer_connections_out_of_band(oob: Session, topology: Topology, role: s
             or i.get("type") in ("block-node", "migration")]
 
 
+def described(instances: list[Any]) -> str:
+    """Yank instances for people: ``chardev mirror0, block-node #block318, migration``."""
+    return ", ".join(" ".join(str(i[k]) for k in ("type", "id", "node-name") if k in i) for i in instances
+                     if isinstance(i, dict)) or "nothing"
+
+
 async def parent_node(ask: Asker) -> str:
     """The node name behind the secondary's ``parent0`` drive (needed by block-export-add)."""
     parent = ask.topology.ids.parent

@@ -18,6 +18,9 @@ from ..qmp import Address, Session, Transcript
 DEFAULT_DEADLINE = 10.0
 #: Reconnect backoff (first, longest) in seconds: a COLO primary greets only once its secondary is there.
 DEFAULT_BACKOFF = (0.1, 2.0)
+#: How long a run waits for an out-of-band session's greeting: a free monitor greets in milliseconds; one that
+#: does not is held by another client (a guard) or its QEMU is wedged, and waiting longer changes neither.
+OOB_SETTLE = 1.0
 #: How long an out-of-band command may take: the monitor's own thread answers at once, or the process is hung.
 OOB_DEADLINE = 1.0
 
@@ -76,7 +79,7 @@ class PairSessions(Mapping[str, Session]):
         """Until each of ``names`` is connected or found with nothing listening, or ``timeout``: a VM that
         refuses is down at once, and is not waited for."""
         await asyncio.gather(*(self._sessions[n].wait_settled(timeout) for n in names),
-                             *(s.wait_settled(timeout) for n, s in self._oob.items() if n in names))
+                             *(s.wait_settled(min(timeout, OOB_SETTLE)) for n, s in self._oob.items() if n in names))
 
     async def replace(self, name: str, endpoint: Endpoint) -> Session:
         """Another VM now plays ``name`` (a respawned secondary): close its sessions, open them to ``endpoint``."""

@@ -92,3 +92,54 @@ async def test_a_guard_cuts_a_primary_its_stopped_peer_wedged_mid_checkpoint(lab
     sent = [e["msg"] for e in read_transcript(transcript) if e["dir"] == "send" and e["vm"] == "primary/oob"]
     assert any(m.get("exec-oob") == "yank" and m["arguments"]["instances"] == reply.yanked for m in sent)
     assert token not in transcript.read_text() and token not in json.dumps(reply.yanked)
+
+
+async def test_a_fresh_run_on_a_wedged_survivor_is_refused_in_one_line_or_handed_to_the_guard(
+        labs: LabFactory, short_tmp: Path) -> None:
+    """`colotui run primary-failover` started after the hang: without the pair's guard it refuses once, in one
+    line, with what to do (it sent nothing); with the guard running it hands it the cut, and passes."""
+    lab = await start_colo(labs)
+    state = lab.state()
+    primary, secondary = state.current("primary"), state.current("secondary")
+    assert primary is not None and secondary is not None
+    async with observe(primary) as watch:
+        await query(watch, "migrate-set-parameters", {"x-checkpoint-delay": 200})
+    runtime, elsewhere = short_tmp / "run", short_tmp / "elsewhere"
+    for directory in (runtime, elsewhere):
+        directory.mkdir(mode=0o700)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_RUNTIME_DIR": str(runtime)}
+    guard = subprocess.Popen([sys.executable, "-m", "colotui", "guard", "--lab", str(lab.dir)], cwd=REPO, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+
+    def failover(runtime_dir: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "colotui", "run", "primary-failover", "--lab", str(lab.dir),
+                               "--yes"], cwd=REPO, text=True, capture_output=True, timeout=120,
+                              env={**env, "XDG_RUNTIME_DIR": str(runtime_dir)})
+    try:
+        assert guard.stdout is not None
+        assert (await asyncio.wait_for(asyncio.to_thread(guard.stdout.readline), START_WITHIN)).startswith("guarding")
+        spare = UnixAddress(Path(primary.qmp_spare))
+        strike = await strike_at_checkpoint(spare, secondary.pid, signal.SIGSTOP, survivor=spare, until_wedged=True)
+        assert strike.wedged, f"the primary's main loop did not wedge in {strike.tries} checkpoints"
+
+        alone = await asyncio.to_thread(failover, elsewhere)  # no guard to be found from there
+        assert alone.returncode == 1, alone.stdout + alone.stderr
+        refused = [line for line in alone.stdout.splitlines() if line.startswith("refused:")]
+        assert len(refused) == 1 and len(refused[0]) < 600, alone.stdout
+        assert refused[0].count("wedged") == 1 and "colotui guard" in refused[0] and "SIGKILL" in refused[0]
+        assert "nothing was sent" in refused[0] and "[1/" not in alone.stdout, "no step began"
+
+        handed = await asyncio.to_thread(failover, runtime)
+        assert handed.returncode == 0, handed.stdout + handed.stderr
+        assert "primary was wedged: the pair's guard cut its connections to its peer out of band" in handed.stdout
+        assert "primary-failover: passed" in handed.stdout
+    finally:
+        guard.send_signal(signal.SIGTERM)
+        try:
+            guard.communicate(timeout=10)
+        finally:
+            if guard.poll() is None:
+                guard.kill()
+                guard.wait()
+        if secondary.is_alive():
+            os.kill(secondary.pid, signal.SIGKILL)
