@@ -125,10 +125,12 @@ class VMWatcher:
         return min(dues)
 
     def _expect_checkpoint(self) -> None:
-        """The next checkpoint is overdue after half again the usual interval (as seen lately, else the
-        configured delay, else a second), and a little more."""
-        recent = self.view.checkpoints.intervals_s[-10:]
-        usual = statistics.median(recent) if recent else (self.view.checkpoint_delay_ms or 1000) / 1000
+        """The next checkpoint is overdue after half again the usual interval (as seen since COLO last
+        (re)started, at least the configured delay; else that delay, else a second), and a little more."""
+        fresh = min(10, self._colo_checkpoints - 1)  # intervals since COLO (re)started: a resume may change it
+        recent = self.view.checkpoints.intervals_s[-fresh:] if fresh > 0 else ()
+        delay = (self.view.checkpoint_delay_ms or 1000) / 1000
+        usual = max(statistics.median(recent), delay) if recent else delay
         self._last_checkpoint = self.clock.monotonic()
         self._stall_at = self._last_checkpoint + max(1.0, 1.5 * usual + 0.3)
 

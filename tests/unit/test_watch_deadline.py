@@ -38,6 +38,7 @@ async def test_the_read_deadline_is_low_between_usual_checkpoints_only(tmp_path:
         clock.now += 0.1
 
     assert watcher.query_deadline() == QUERY_DEADLINE, "out of COLO"
+    watcher._publish(checkpoint_delay_ms=100)
     await event("MIGRATION", status="colo")
     assert watcher.query_deadline() == QUERY_DEADLINE, "before the first checkpoint"
     for _ in range(3):
@@ -67,3 +68,30 @@ async def test_the_read_deadline_is_low_between_usual_checkpoints_only(tmp_path:
     await event("RESUME")
     await event("MIGRATION", status="colo")  # COLO again (a resume): its first checkpoint is the longest
     assert watcher.query_deadline() == QUERY_DEADLINE
+
+
+async def test_a_resume_with_a_longer_delay_is_not_taken_for_a_stall(tmp_path: Path) -> None:
+    """The checkpoints' usual interval is measured again once COLO restarts: a resume that sets 1 s after a
+    pair checkpointing every 0.2 s does not make each of its checkpoints look overdue (seen in the console)."""
+    clock = _Clock()
+    watcher = VMWatcher(Session("p", UnixAddress(tmp_path / "none.sock")), "", lambda view: None, clock=clock)
+
+    async def event(name: str, **data: object) -> None:
+        await watcher._handle(Event("p", name, dict(data), clock.now))
+
+    await event("MIGRATION", status="colo")
+    for _ in range(12):
+        clock.now += 0.2
+        await event("STOP")
+        await event("RESUME")
+    await event("MIGRATION", status="completed")  # failed over, then resumed with x-checkpoint-delay 1000
+    watcher._publish(checkpoint_delay_ms=1000)
+    await event("MIGRATION", status="colo")
+    for _ in range(3):
+        clock.now += 1.0
+        await event("STOP")
+        await event("RESUME")
+        clock.now += 1.1  # the delay, and the checkpoint's pause
+        await watcher._run_due()
+        assert not watcher.view.checkpoints_stalled, "a checkpoint 1.1 s after the last is not overdue"
+        clock.now -= 1.1
