@@ -38,7 +38,7 @@ from ..errors import FileError, UserError
 from ..files import loads, read_regular
 from ..pair import Endpoint, Pair
 from ..paths import state_dir
-from ..qmp import Address, AddressError, Ok, Session, Transcript, UnixAddress, parse_address
+from ..qmp import Address, AddressError, CommandError, Ok, Session, Transcript, UnixAddress, parse_address
 from ..roles import ROLES, flipped
 from ..topology import Topology
 from .sessions import OOB_DEADLINE, PairSessions, open_sessions
@@ -58,6 +58,8 @@ TOKEN_BYTES = 32
 CONNECT_TIMEOUT = 5.0
 #: Refused requests said on the guard's output, at most (then one line says the rest are not).
 MAX_REFUSALS_SAID = 20
+#: How long the peer may take to answer out of band before a cut: its monitor's own thread answers at once.
+PEER_PROBE = 1.0
 
 #: What finds a VM's connections to its peer out of band (the engine's `peer_connections_out_of_band`, handed
 #: in by the command: service/ imports nothing of scenario/). Whatever it raises is a failed cut.
@@ -378,7 +380,25 @@ class GuardServer:
             return self._said(_error(f"the guard's out-of-band session to {endpoint.name} is not usable "
                                      f"({why}); nothing was sent"))
         async with self._lock:
+            if (alive := await self._peer_answers(address)) is not None:
+                return self._said(_error(alive))
             return self._said(await self._yank(session, endpoint, role))
+
+    async def _peer_answers(self, address: str) -> str | None:
+        """Why the VM at ``address`` must not be cut loose: its peer answers out of band (it is alive: the VM
+        only looked wedged, e.g. its main -qmp socket is held by another client, which greets nobody else), or
+        the guard cannot ask it. None when the peer is lost (gone, or silent out of band too)."""
+        peers = [a for a in self.held if a != address]
+        session = self.session(peers[0]) if peers else None
+        if session is None:
+            return "this guard holds no out-of-band session to the peer, so it cannot tell it is lost; nothing was sent"
+        if not session.connected:
+            return None  # its connection is gone (a SIGKILLed peer) or never came
+        reply = await session.execute("yank", {"instances": []}, deadline=PEER_PROBE, oob=session.oob_capable)
+        if isinstance(reply, (Ok, CommandError)):
+            return (f"{self.held[peers[0]].name} still answers out of band: it is not lost, and a cut would break "
+                    "COLO (a VM whose main -qmp socket another client holds greets nobody else); nothing was sent")
+        return None
 
     def _address_of(self, qmp: str) -> str:
         try:

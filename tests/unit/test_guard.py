@@ -142,6 +142,23 @@ async def test_a_cut_names_its_vm_by_address_so_a_swapped_pair_cuts_the_right_on
     assert len(vm.sent("yank")) == 1
 
 
+async def test_a_cut_is_refused_while_the_peer_answers_out_of_band(short_tmp: Path, runtime: Path, vm: FakeVM) -> None:
+    """A VM whose main socket another client holds greets a run no more than a wedged one: the guard cuts it
+    loose only when its peer is lost (gone, or silent out of band too), never from a live peer."""
+    peer = FakeVM()
+    alive = await fake_peer(short_tmp / "s-yank.sock", peer)
+    server = await started(lab_like_pair(short_tmp))
+    try:
+        reply = await ask_guard(lab_like_pair(short_tmp), "primary")
+    finally:
+        await server.close()
+        alive.close()
+    assert reply is not None and not reply.ok, reply
+    assert "secondary still answers out of band: it is not lost" in reply.error and "nothing was sent" in reply.error
+    assert not vm.sent("query-yank", "yank"), "nothing was asked of the primary, nothing yanked"
+    assert [m["arguments"] for m in peer.sent("yank")] == [{"instances": []}], "the peer was only asked"
+
+
 async def test_read_only_refuses_a_cut_and_sends_nothing(short_tmp: Path, runtime: Path, vm: FakeVM) -> None:
     server = await started(lab_like_pair(short_tmp), read_only=True)
     try:
