@@ -175,10 +175,11 @@ def _unreached(scenario: Scenario, sessions: PairSessions) -> str | None:
             continue
         if _wedged_guess(scenario, sessions, role):
             return (f"{session.name} takes the connection but sends no QMP greeting: its main loop is wedged, most "
-                    "likely by its peer hung in the middle of a checkpoint, and no new session can reach it — "
-                    "nothing was sent. Cut it loose from a session opened before the hang (keep `colotui guard` "
-                    "running beside the pair: a run hands it the cut; or press f in a console that was "
-                    "connected), or SIGKILL the hung peer, which frees it, and run this again")
+                    "likely by its peer hung in the middle of a checkpoint (or another client holds that -qmp "
+                    "socket), and no new session can reach it — nothing was sent. Cut it loose from a session "
+                    "opened before the hang (keep `colotui guard` running beside the pair: a run hands it the cut; "
+                    "or press f in a console that was connected), or SIGKILL the hung peer, which frees it, and run "
+                    "this again")
         return f"{session.name} is not connected: {session.detail} — nothing was sent"
     return None
 
