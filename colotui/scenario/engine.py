@@ -496,6 +496,13 @@ class Engine:
         self._verified[step.id] = checks  # the peer's, asked once
         return None, None, f"cut out of band first, its main loop wedged: {described(instances)}"
 
+    async def _requirements(self, step: Step) -> tuple[CheckResult, ...]:
+        """The step's ``require`` checks now; those of its peer held at a cut that went first are not asked again."""
+        verified = self._verified.pop(step.id, ())
+        role = ROLE_ALIASES.get(step.target, step.target)
+        return verified + await self._check_all(
+            tuple(c for c in step.require if not verified or ROLE_ALIASES.get(c.target, c.target) == role))
+
     async def _attempt(self, step: Step) -> tuple[StepState, StepUpdate | None]:
         """One try at a step: OK, SKIPPED, or FAILED (with the update that says why); ABORT raises."""
         self._emit(step, StepState.CHECKING)
@@ -509,10 +516,7 @@ class Engine:
             self._emit(step, StepState.OK, checks=already,
                        message="already done: " + "; ".join(c.text for c in already))
             return StepState.OK, None
-        verified = self._verified.pop(step.id, ())  # the peer's checks, when a cut went first
-        role = ROLE_ALIASES.get(step.target, step.target)
-        checks = verified + await self._check_all(
-            tuple(c for c in step.require if not verified or ROLE_ALIASES.get(c.target, c.target) == role))
+        checks = await self._requirements(step)
         unmet = [c for c in checks if not c.ok]
         if unmet:  # preconditions first: they say what is wrong better than a value that cannot be found
             message = then + "not sent: " + "; ".join(c.text for c in unmet)
