@@ -188,11 +188,12 @@ async def _next_event(sub: Subscription) -> Event:
             return notice
 
 
-async def start_colo(labs: LabFactory, variant: str | None = None, name: str = "lab") -> Lab:
-    """A fresh lab (in ``labs``' directory ``name``) brought into COLO by the startup procedure (in ``variant``),
-    checkpointing, its guest counting."""
+async def start_colo(labs: LabFactory, variant: str | None = None, name: str = "lab",
+                     settings: dict[str, object] | None = None) -> Lab:
+    """A fresh lab (in ``labs``' directory ``name``) brought into COLO by the startup procedure (in ``variant``,
+    with ``settings`` as `--set` gives them), checkpointing, its guest counting."""
     lab = await asyncio.to_thread(labs.up, name)
-    await run(lab, "startup", variant=variant)
+    await run(lab, "startup", variant=variant, settings=settings)
     state = lab.state()
     primary, secondary = state.current("primary"), state.current("secondary")
     async with observe(primary) as p, observe(secondary) as s:

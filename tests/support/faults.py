@@ -22,10 +22,11 @@ from pathlib import Path
 
 from colotui.control.terminal import Options, run_scenario
 from colotui.lab import Lab, VMRecord, pair_from_lab
+from colotui.lab.faults import strike_at_checkpoint
 from colotui.lab.guest import read_disk_counter
 from colotui.model.alerts import Alert, assess
 from colotui.model.vm import VMView
-from colotui.qmp import Transcript
+from colotui.qmp import Transcript, UnixAddress
 from colotui.roles import ROLES, other
 from colotui.scenario import find_scenario, offers
 from colotui.scenario.engine import Decision, StepState, StepUpdate
@@ -67,6 +68,8 @@ class CaseResult:
     noted: dict[str, int] = field(default_factory=dict)  # each running guest's counter just before the fault
     noted_counter: int | None = None  # the survivor's, which its disk must not go below
     fenced: str | None = None  # the VM killed first, as the alert asked
+    peer_lost: str = "—"  # failovers: the peer killed "between" checkpoints, or hung "during" one
+    wedged: bool | None = None  # "during": the survivor's main loop no longer answered in band
     alerts_after_fence: dict[str, str] = field(default_factory=dict)
 
     def write(self) -> None:
@@ -76,14 +79,24 @@ class CaseResult:
                 out.write(json.dumps(asdict(self)) + "\n")
 
 
-async def bring_to(labs: LabFactory, procedure: str) -> Lab:
-    """A lab where ``procedure`` starts: fresh (startup); in COLO with one side killed (the failovers); a
+#: The side each procedure starts without.
+LOST = {"primary-failover": "secondary", "secondary-failover": "primary", "primary-resume": "secondary",
+        "secondary-resume": "primary"}
+#: x-checkpoint-delay when the peer is lost during a checkpoint: production's, where most hangs land in one.
+DURING_DELAY_MS = 200
+
+
+async def bring_to(labs: LabFactory, procedure: str, peer_lost: str = "between") -> Lab:
+    """A lab where ``procedure`` starts: fresh (startup); in COLO with one side killed (the failovers; with
+    ``peer_lost`` "during", still whole at 200 ms checkpoints: `lose_peer_mid_checkpoint` hangs it); a
     failed-over survivor with a fresh secondary beside it (the resumes)."""
     if procedure == "startup":
         return await asyncio.to_thread(labs.up)
+    if peer_lost == "during":
+        assert procedure.endswith("-failover"), "a peer is lost during a checkpoint before a failover"
+        return await start_colo(labs, settings={"checkpoint_delay_ms": DURING_DELAY_MS})
     lab = await start_colo(labs)
-    dead = {"primary-failover": "secondary", "secondary-failover": "primary", "primary-resume": "secondary",
-            "secondary-resume": "primary"}[procedure]
+    dead = LOST[procedure]
     await asyncio.to_thread(lab.kill, dead)
     if procedure.endswith("-failover"):
         return lab
@@ -140,6 +153,18 @@ async def watching(lab: Lab) -> AsyncIterator[Watching]:
                 await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         transcript.close()
+
+
+async def lose_peer_mid_checkpoint(lab: Lab, case: CaseResult) -> None:
+    """SIGSTOP the side the failover starts without the moment a checkpoint begins, again at later ones until
+    the survivor's main loop is wedged (the case of issue 25), with the watching sessions open already."""
+    state = lab.state()
+    primary, lost = state.current("primary"), state.current(LOST[case.procedure])
+    survivor = state.current(other(LOST[case.procedure]))
+    assert primary is not None and lost is not None and survivor is not None
+    strike = await strike_at_checkpoint(UnixAddress(Path(primary.qmp_spare)), lost.pid, signal.SIGSTOP,
+                                        survivor=UnixAddress(Path(survivor.qmp_spare)), until_wedged=True)
+    case.wedged = strike.wedged
 
 
 async def faulted_run(lab: Lab, case: CaseResult, watch: Watching) -> None:
