@@ -114,8 +114,19 @@ async def counter_advances(vm: VMRecord, seconds: float = 2.0) -> tuple[int, int
     before = serial_counters(vm)[-1]
     await asyncio.sleep(seconds)
     after = serial_counters(vm)[-1]
-    assert after > before, f"{vm.name}'s guest counter is stuck at {before}"
+    assert after > before, f"{vm.name}'s guest counter is stuck at {before} ({await _why_stuck(vm)})"
     return before, after
+
+
+async def _why_stuck(vm: VMRecord) -> str:
+    """What QEMU says of a guest that stopped counting (a CI failure must be readable from its log alone)."""
+    try:
+        async with asyncio.timeout(5), observe(vm) as session:
+            said = {c: await query(session, c) for c in ("query-status", "query-colo-status", "query-block-jobs")}
+            said["info block"] = await query(session, "human-monitor-command", {"command-line": "info block"})
+    except Exception as exc:  # only a description of the failure: the assertion is the test
+        return f"QEMU not asked: {exc!r}"
+    return json.dumps(said, default=str)
 
 
 async def disks_agree(lab: Lab, a: VMRecord, b: VMRecord, above: int, attempts: int = 40) -> int:
