@@ -95,6 +95,7 @@ class Subscription:
         self._accept = accept
         self._ready = asyncio.Event()
         self._closed = False
+        self._in_hand = False  # a notice taken, and the reader has not come back for the next one yet
         self.dropped = 0
 
     def put(self, notice: Notice) -> None:
@@ -108,7 +109,13 @@ class Subscription:
     def __len__(self) -> int:
         return len(self._buffer)
 
+    @property
+    def unfinished(self) -> int:
+        """Notices not handled yet: those waiting, and the one the reader took and is still busy with."""
+        return len(self._buffer) + self._in_hand
+
     def get_nowait(self) -> Notice | None:
+        self._in_hand = bool(self._buffer)
         if not self._buffer:
             return None
         notice = self._buffer.popleft()
@@ -118,17 +125,20 @@ class Subscription:
 
     def drain(self) -> list[Notice]:
         items = list(self._buffer)
+        self._in_hand = False
         self._buffer.clear()
         self._ready.clear()
         return items
 
     async def get(self) -> Notice:
         """Wait for the next notice; raises `StopAsyncIteration` once closed and empty."""
+        self._in_hand = False
         while not self._buffer:
             if self._closed:
                 raise StopAsyncIteration
             await self._ready.wait()
         notice = self._buffer.popleft()
+        self._in_hand = True
         if not self._buffer and not self._closed:
             self._ready.clear()
         return notice
@@ -172,8 +182,9 @@ class Hub:
 
     @property
     def backlog(self) -> int:
-        """Notices delivered and not read yet, over every subscription."""
-        return sum(len(sub) for sub, _ in self._subs if not sub.closed)
+        """Notices delivered and not handled yet, over every subscription (a replay skipping ahead waits
+        for its watchers to finish what each notice made them ask, before the clock moves on)."""
+        return sum(sub.unfinished for sub, _ in self._subs if not sub.closed)
 
     def publish(self, notice: Notice) -> None:
         live = []

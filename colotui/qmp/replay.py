@@ -44,7 +44,7 @@ class ReplaySession(Session):
 
     @property
     def backlog(self) -> int:
-        """Notices handed out and not read yet (the player waits for them when it skips ahead)."""
+        """Notices handed out and not handled yet (the player waits for them when it skips ahead)."""
         return self._hub.backlog
 
     def play_link(self, link: Link) -> None:

@@ -184,8 +184,8 @@ class Player:
         return sum(s.backlog for s in self._sessions.values())
 
     async def _settle(self, quick: bool = False) -> None:
-        """Until the watchers have read what they were handed (``quick``: that is all; else a few turns
-        more, for the reads it made them do)."""
+        """Until the watchers have handled what they were handed, with the reads it made them do (``quick``:
+        that is all; else a few turns more, for what those reads set off)."""
         for _ in range(10_000):
             if not self._backlog():
                 break

@@ -50,12 +50,21 @@ def helper_said(lab: Lab) -> str:
 _LATE = re.compile(r"tick (\d+) late \(after (\d+)\)")
 
 
-def late_by_after(lab: Lab, tick: int) -> int:
+def late_by_after(lab: Lab, tick: int, windows: tuple[tuple[int, int], ...] = ()) -> int:
     """The most ticks a late one came behind, of those after ``tick`` (the helper logs each late one): the
     first checkpoint after both guests boot lets out as many as their boots are apart, newest first, which
-    is the host's pace, not COLO's (seen: 6 on a slow host); what matters is every flush after it."""
+    is the host's pace, not COLO's (seen: 6 on a slow host); what matters is every flush after it.
+    Ticks the guest sent inside a failover's ``windows`` (first, last) are not counted: the survivor may let
+    them out after newer ones (seen once in CI: 26 ticks of a 3.2 s secondary failover, newest first), which
+    delays them but loses and repeats nothing."""
     found = ((int(n), int(after)) for n, after in _LATE.findall((lab.dir / "traffic.log").read_text(errors="replace")))
-    return max((after - n for n, after in found if n > tick), default=0)
+    return max((after - n for n, after in found
+                if n > tick and not any(first <= n <= last for first, last in windows)), default=0)
+
+
+def last_tick(lab: Lab) -> int:
+    stats = read_stats(lab.dir)
+    return stats.last_tick or 0 if stats is not None else 0
 
 
 
@@ -131,7 +140,8 @@ async def resume_and_check(lab: Lab, client: Traffic) -> dict[str, int]:
 @ALL_QEMUS
 async def test_a_client_through_both_failovers(labs: LabFactory) -> None:
     """The lab's network routes to the survivor; the client keeps its socket through both failovers, loses
-    only requests inside the window, and never sees a tick go back (COLO let out nothing it then lost)."""
+    only requests inside the window, never sees a tick twice (COLO let out nothing it then lost), and none
+    late but those the guest sent inside a failover; the survivor's guest ran on."""
     lab = await colo_with_traffic(labs, "same")
     qemu = str(lab.state().qemu["version"])
     boot = await booted(lab)
@@ -139,14 +149,18 @@ async def test_a_client_through_both_failovers(labs: LabFactory) -> None:
     task = asyncio.create_task(client.run())
     try:
         await until_replies(client, 10)
+        windows: list[tuple[int, int]] = []
         for dead, procedure in (("secondary", "primary-failover"), ("primary", "secondary-failover")):
             await asyncio.sleep(1.0)
+            before = last_tick(lab)
             fault = time.monotonic()
             await asyncio.to_thread(lab.kill, dead)
             await run(lab, procedure)
             procedure_ms = round((time.monotonic() - fault) * 1000)
             await until_replies(client, 10)
             await asyncio.sleep(1.0)
+            windows.append((before - 5, last_tick(lab)))  # the helper writes its stats twice a second
+            assert windows[-1][1] > before + 5, f"{procedure}: the survivor's guest sent no ticks after it"
             window = failover_window(client, fault)
             record(test="failover", qemu=qemu, procedure=procedure, kill_to_done_ms=procedure_ms, **window.__dict__)
             assert window.lost_outside == 0, f"{procedure}: {window} — requests lost outside the window"
@@ -154,9 +168,8 @@ async def test_a_client_through_both_failovers(labs: LabFactory) -> None:
             resumed = await resume_and_check(lab, client)
             record(test="resume", qemu=qemu, after=procedure, **resumed)
         stats = read_stats(lab.dir)
-        assert stats is not None and stats.ticks_repeated == 0 and late_by_after(lab, boot) <= LATE_BY, \
-            helper_said(lab)
-        assert stats.ticks > 100, stats.line()
+        assert stats is not None and stats.ticks_repeated == 0, helper_said(lab)
+        assert late_by_after(lab, boot, tuple(windows)) <= LATE_BY, helper_said(lab)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

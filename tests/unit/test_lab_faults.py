@@ -156,7 +156,7 @@ def test_options_that_do_not_fit_are_one_line_and_signal_nothing(
     directory, procs = fake_lab
     out = run_cli("lab", *args, "--dir", str(directory))
     assert out.returncode == 1 and out.stderr.count("\n") == 1 and said in out.stderr, out.stderr
-    assert all(_state_is(proc.pid, "S", 0.2) and proc.poll() is None for proc in procs.values())
+    assert all(_state_is(proc.pid, "S") and proc.poll() is None for proc in procs.values())
 
 
 def test_no_monitor_no_lab_no_vm_are_one_line(fake_lab: tuple[Path, dict[str, subprocess.Popen[bytes]]]) -> None:
@@ -164,7 +164,7 @@ def test_no_monitor_no_lab_no_vm_are_one_line(fake_lab: tuple[Path, dict[str, su
     out = run_cli("lab", "hang", "secondary", "--during-checkpoint", "--dir", str(directory))
     assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
     assert "qmp-spare.sock: no socket at that path" in out.stderr and "nothing was signalled" in out.stderr
-    assert _state_is(procs["secondary"].pid, "S", 0.2)
+    assert _state_is(procs["secondary"].pid, "S")
 
     out = run_cli("lab", "cont", "primary", "--dir", str(directory / "nothing-here"))
     assert out.returncode == 1 and out.stderr.count("\n") == 1 and "no lab in" in out.stderr
@@ -176,7 +176,7 @@ def test_no_monitor_no_lab_no_vm_are_one_line(fake_lab: tuple[Path, dict[str, su
         out = run_cli("lab", *args, "--dir", str(directory))
         assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
         assert f"no running secondary in the lab at {directory}" in out.stderr, out.stderr
-    assert _state_is(procs["primary"].pid, "S", 0.2)
+    assert _state_is(procs["primary"].pid, "S")
 
 
 def test_a_strike_refuses_what_it_cannot_do() -> None:

@@ -10,6 +10,7 @@ hand-written transcripts.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -154,3 +155,30 @@ def test_a_transcript_without_pair_lines_replays_its_first_two_vms() -> None:
     pair = Player(Recording.from_entries(entries)).first_pair()
     assert (pair.primary.name, pair.secondary.name) == ("secondary", "primary")
     assert Player(Recording.from_entries(entries[:1])).first_pair().secondary.name == "(none)"
+
+
+async def test_skipping_ahead_waits_for_what_a_notice_made_the_reader_ask() -> None:
+    """A watcher that takes the link's coming up and then asks in pipelined steps (as `refresh_all` gathers
+    its queries) is answered as of that moment: the player does not play on while the reader is still busy
+    with it. Before, it played on once the notice was taken, and the reads came later (in CI, after the link
+    went down: a replay pane said "unknown" where the live one had said "secondary")."""
+    player = Player(small_recording())
+    session = player.session("primary", UnixAddress(Path("/run/primary.sock")), 5.0)
+    sub = session.subscribe(maxlen=16)
+    seen: list[tuple[str, str]] = []
+
+    async def reader() -> None:
+        async for notice in sub:
+            if getattr(notice, "state", None) is LinkState.CONNECTED:
+                for _ in range(50):  # many turns of the loop, as gathered reads take
+                    await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0))
+                seen.append((type(await session.execute("query-status")).__name__, round(player.now() - T0, 1)))
+
+    task = asyncio.create_task(reader())
+    try:
+        await player.skip_to(T0 + 6.2)
+        assert seen == [("Ok", 0.3)], seen
+        assert session.state is LinkState.DISCONNECTED
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
