@@ -60,7 +60,7 @@ def resolve_pair(config: Config, *, lab: str | Path | None = None, profile: str 
         return _with(pair_from_lab(Path(lab)), settings)
     if len(given) != 2:
         raise UserError("give --lab DIR, --profile NAME, or the primary's and the secondary's QMP addresses "
-                        "(a socket path or host:port)")
+                        "(a socket path, host:port, or a libvirt domain: qemu:///system?domain=NAME)")
     return pair_from_addresses(given[0], given[1], Path(topology) if topology is not None else None,
                                primary_yank=yank[0], secondary_yank=yank[1], settings=settings)
 

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 def add_parser(subparsers: Subparsers) -> None:
     connect = subparsers.add_parser("connect", help="open the console on a primary and a secondary",
                                     description="Open the console with a QMP session to each VM. An address is a "
-                                                "unix socket path or host:port.")
+                                                "unix socket path, host:port, or a libvirt domain "
+                                                "(qemu:///system?domain=NAME, any libvirt URI).")
     connect.add_argument("primary", nargs="?", metavar="PRIMARY")
     connect.add_argument("secondary", nargs="?", metavar="SECONDARY")
     connect.add_argument("--lab", metavar="DIR", help="attach to the lab in DIR instead")

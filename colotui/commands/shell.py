@@ -33,7 +33,8 @@ def add_parser(subparsers: Subparsers) -> None:
     shell = subparsers.add_parser("shell", help="a QMP shell on the primary, the secondary or both",
                                   description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     shell.add_argument("addresses", nargs="*", metavar="ADDR",
-                       help="a VM's QMP address (socket path or host:port); two: the primary's and the secondary's")
+                       help="a VM's QMP address (socket path, host:port, or qemu:///system?domain=NAME); two: the "
+                            "primary's and the secondary's")
     shell.add_argument("--lab", metavar="DIR", help="the primary and the secondary of the lab in DIR")
     shell.add_argument("--profile", metavar="NAME", help=PROFILE_HELP)
     shell.add_argument("--target", metavar="NAME",

@@ -1,10 +1,16 @@
-"""QMP addresses as users type them: a unix socket path or ``host:port``."""
+"""QMP addresses as users type them: a unix socket path, ``host:port``, or a libvirt domain.
+
+A libvirt domain is spelled as libvirt spells a connection, with the domain as one more query parameter:
+``qemu:///system?domain=NAME`` (or ``qemu+ssh://host/system?domain=NAME``, ``qemu+unix:///system?socket=
+PATH&domain=NAME``): what ``virsh -c URI`` takes, plus the domain ``virsh`` would be given.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 _HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]+)):(?P<port>\d{1,5})$")
 
@@ -38,7 +44,18 @@ class TcpAddress:
         return f"{host}:{self.port}"
 
 
-Address = UnixAddress | TcpAddress
+@dataclass(frozen=True, slots=True)
+class LibvirtAddress:
+    """A domain's QMP monitor, reached through libvirtd (which holds the domain's own monitor socket)."""
+
+    uri: str  # the libvirt connection, as virsh -c takes it
+    domain: str
+
+    def __str__(self) -> str:
+        return f"{self.uri}{'&' if '?' in self.uri else '?'}domain={quote(self.domain, safe='')}"
+
+
+Address = UnixAddress | TcpAddress | LibvirtAddress
 
 
 def parse_address(text: str) -> Address:
@@ -50,6 +67,8 @@ def parse_address(text: str) -> Address:
     text = text.strip()
     if not text:
         raise AddressError("empty QMP address")
+    if re.match(r"^qemu(\+[a-z]+)?://", text):
+        return _libvirt(text)
     if text.startswith("unix:"):
         return UnixAddress(Path(text[5:]))
     if text.startswith("tcp:"):
@@ -71,3 +90,14 @@ def _exists(name: str) -> bool:
         return Path(name).exists()
     except OSError:
         return False
+
+
+def _libvirt(text: str) -> LibvirtAddress:
+    """The connection's own parameters stay as typed (libvirt reads them unescaped, as virsh does)."""
+    base, _, query = text.partition("?")
+    parts = [part for part in query.split("&") if part]
+    domains = [unquote(part[len("domain="):]) for part in parts if part.startswith("domain=")]
+    if len(domains) != 1 or not domains[0]:
+        raise AddressError(f"{text!r}: a libvirt address names one domain, e.g. qemu:///system?domain=NAME")
+    rest = "&".join(part for part in parts if not part.startswith("domain="))
+    return LibvirtAddress(f"{base}?{rest}" if rest else base, domains[0])

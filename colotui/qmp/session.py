@@ -20,7 +20,7 @@ from typing import Any
 from qemu.qmp import ConnectError, ExecInterruptedError, ExecuteError, QMPClient, Runstate, StateError
 from qemu.qmp.message import Message
 
-from .address import Address
+from .address import Address, TcpAddress, UnixAddress
 from .notices import CommandSent, Event, Hub, LinkChanged, LinkState, Subscription, Unreached, event_filter
 from .readonly import is_read_only, refusal
 from .redact import redact_text, redact_wire
@@ -220,25 +220,28 @@ class Session:
                 json.dumps(arguments)
             except (TypeError, ValueError) as exc:
                 return CommandError(command, "InvalidArguments", f"arguments are not JSON: {exc}", 0.0)
+        reply = await self._send(command, arguments, limit, oob)
+        if not is_read_only(command, arguments):
+            self._hub.publish(CommandSent(self.name, command, reply.ok))
+        return reply
+
+    async def _send(self, command: str, arguments: Mapping[str, Any] | None, limit: float, oob: bool) -> Reply:
+        """The command on the wire and its reply (a transport's own part of `execute`)."""
         client = self._client
         if client is None or client.runstate is not Runstate.RUNNING:
             return Disconnected(command, self.detail)
         msg = client.make_execute_msg(command, arguments, oob=oob)
         started = time.monotonic()
-        reply: Reply
         try:
             async with asyncio.timeout(limit):  # no extra task per command, unlike wait_for
                 value = await client.execute_msg(msg)
-            reply = Ok(command, value, time.monotonic() - started)
+            return Ok(command, value, time.monotonic() - started)
         except ExecuteError as exc:
-            reply = CommandError(command, exc.error_class, str(exc), time.monotonic() - started)
+            return CommandError(command, exc.error_class, str(exc), time.monotonic() - started)
         except TimeoutError:
-            reply = DeadlineExceeded(command, limit, time.monotonic() - started)
+            return DeadlineExceeded(command, limit, time.monotonic() - started)
         except (ExecInterruptedError, StateError) as exc:
-            reply = Disconnected(command, _describe(exc), time.monotonic() - started)
-        if not is_read_only(command, arguments):
-            self._hub.publish(CommandSent(self.name, command, reply.ok))
-        return reply
+            return Disconnected(command, _describe(exc), time.monotonic() - started)
 
     async def hmp(self, command_line: str, *, deadline: float | None = None) -> Reply:
         """Run an HMP command through ``human-monitor-command``.
@@ -278,6 +281,7 @@ class Session:
             delay = min(delay * 2, self.backoff[1])
 
     async def _connect(self, client: _WireClient) -> bool:
+        assert isinstance(self.address, (UnixAddress, TcpAddress)), "a libvirt domain takes a LibvirtSession"
         attempt = asyncio.ensure_future(client.connect(self.address.target()))
         try:
             done, _ = await asyncio.wait({attempt}, timeout=GREETING_NOTICE_AFTER)

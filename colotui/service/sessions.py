@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 
 from ..pair import Endpoint, Pair, pair_record
-from ..qmp import Address, Session, Transcript
+from ..qmp import Address, LibvirtAddress, Session, Transcript
 
 #: How long a command may wait for its reply unless told otherwise (seconds).
 DEFAULT_DEADLINE = 10.0
@@ -47,8 +47,14 @@ class PairSessions(Mapping[str, Session]):
             self._oob[name] = self._start(f"{endpoint.name}/oob", endpoint.yank, OOB_DEADLINE)
 
     def _start(self, name: str, address: Address, deadline: float) -> Session:
-        session = Session(name, address, deadline=deadline, transcript=self.transcript, backoff=self.backoff,
-                          read_only=self.read_only)
+        session: Session
+        if isinstance(address, LibvirtAddress):
+            from ..qmp.libvirt import LibvirtSession  # only where libvirt is used
+            session = LibvirtSession(name, address, deadline=deadline, transcript=self.transcript,
+                                     backoff=self.backoff, read_only=self.read_only)
+        else:
+            session = Session(name, address, deadline=deadline, transcript=self.transcript, backoff=self.backoff,
+                              read_only=self.read_only)
         session.start()
         return session
 
