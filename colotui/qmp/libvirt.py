@@ -30,6 +30,9 @@ NO_OOB = ("libvirt's monitor runs no command out of band: give the domain an ext
 #: The libvirt error codes that mean "nothing to talk to" (no daemon, no such domain, not running).
 _DOWN_CODES = ("VIR_ERR_NO_CONNECT", "VIR_ERR_NO_DOMAIN", "VIR_ERR_OPERATION_INVALID", "VIR_ERR_SYSTEM_ERROR")
 
+#: How long closing a connection may take (seconds): libvirt's event thread does it between two events.
+CLOSE_WITHIN = 5.0
+
 _loop_lock = threading.Lock()
 _loop_started = False
 
@@ -42,6 +45,9 @@ def _bindings() -> tuple[Any, Any]:
     import libvirt_qemu
     with _loop_lock:
         if not _loop_started:
+            # its errors come back as exceptions, said in one line; its default handler would also print
+            # them (and its own late warnings) on stderr, over the console
+            libvirt.registerErrorHandler(lambda _ctx, _error: None, None)
             libvirt.virEventRegisterDefaultImpl()
             threading.Thread(target=_run_events, args=(libvirt,), name="libvirt-events", daemon=True).start()
             _loop_started = True
@@ -83,7 +89,7 @@ class LibvirtSession(Session):
             self._lost = loop.create_future()
             self._held = []
             try:
-                await asyncio.to_thread(self._attach, loop)
+                await self._attached(loop)
                 self.greeting = await self._greeting()
             except _Unreachable as exc:
                 self._held = None
@@ -105,6 +111,18 @@ class LibvirtSession(Session):
                 self._set_state(LinkState.DISCONNECTED, reason)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff[1])
+
+    async def _attached(self, loop: asyncio.AbstractEventLoop) -> None:
+        """`_attach`, in a thread; cancelled (the session closes), it lets the thread finish and closes what
+        it opened: a connection left open would be freed under libvirt's event thread at exit."""
+        attempt = asyncio.ensure_future(asyncio.to_thread(self._attach, loop))
+        try:
+            await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await attempt
+            await self._drop_client()
+            raise
 
     def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open the connection, find the running domain, and hear its events and its end (in a thread)."""
@@ -202,11 +220,22 @@ class LibvirtSession(Session):
 
 
 def _close(conn: Any, callbacks: list[Callable[[], None]]) -> None:
-    for undo in callbacks:
-        with contextlib.suppress(Exception):  # the connection may be gone already
-            undo()
-    with contextlib.suppress(Exception):
-        conn.close()
+    """Deregister and close in libvirt's event thread: there no event for this connection is being
+    dispatched meanwhile (closed from another thread, one could still be, on a freed connection)."""
+    libvirt, _ = _bindings()
+    done = threading.Event()
+
+    def now(timer: int, _opaque: Any) -> None:
+        libvirt.virEventRemoveTimeout(timer)
+        for undo in callbacks:
+            with contextlib.suppress(Exception):  # the connection may be gone already
+                undo()
+        with contextlib.suppress(Exception):
+            conn.close()
+        done.set()
+
+    libvirt.virEventAddTimeout(0, now, None)
+    done.wait(CLOSE_WITHIN)
 
 
 def _said(exc: Exception) -> str:

@@ -15,9 +15,8 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -30,10 +29,11 @@ from colotui.qmp.transcript import read_transcript
 from colotui.service.sessions import PairSessions, open_sessions
 
 from ..support import libvirtd
+from ..support.libvirtd import QEMU_NAMESPACE
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.kvm]
 
-DOMAIN = """<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+DOMAIN = """<domain type='kvm' xmlns:qemu='{ns}'>
   <name>{name}</name>
   <memory unit='MiB'>64</memory>
   <vcpu>1</vcpu>
@@ -56,19 +56,6 @@ DOMAIN = """<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qem
 """
 
 
-@pytest.fixture(scope="module")
-def daemon() -> Iterator[libvirtd.Libvirtd]:
-    why = libvirtd.missing()
-    if why is not None:
-        pytest.fail(f"the libvirt tier cannot run here: {why}")
-    root = Path(tempfile.mkdtemp(prefix="colotui-lv-", dir="/tmp"))  # short: unix socket paths
-    started = libvirtd.start(root)
-    try:
-        yield started
-    finally:
-        libvirtd.stop(started)
-
-
 @pytest.fixture
 async def domain(daemon: libvirtd.Libvirtd, short_tmp: Path) -> AsyncIterator[tuple[str, Path, int]]:
     """A transient domain (no disk: its BIOS waits for one), its extra -qmp socket, its QEMU's PID."""
@@ -76,7 +63,7 @@ async def domain(daemon: libvirtd.Libvirtd, short_tmp: Path) -> AsyncIterator[tu
     name = f"colotui-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     conn = libvirt.open(daemon.uri)
     try:
-        conn.createXML(DOMAIN.format(name=name, dir=short_tmp), 0)
+        conn.createXML(DOMAIN.format(ns=QEMU_NAMESPACE, name=name, dir=short_tmp), 0)
     except libvirt.libvirtError as exc:
         conn.close()
         pytest.fail(f"libvirt would not start the domain: {exc}\n{daemon.log()}")

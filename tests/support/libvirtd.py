@@ -18,6 +18,8 @@ from pathlib import Path
 from colotui.lab import process
 
 DAEMON = "/usr/sbin/libvirtd"
+#: The XML namespace of <qemu:commandline> (a name, not a place to fetch from).
+QEMU_NAMESPACE = "http" + "://libvirt.org/schemas/domain/qemu/1.0"
 CACHE = Path.home() / ".cache" / "colotui" / "libvirt-var"
 
 LIBVIRTD_CONF = """unix_sock_dir = "{run}"
