@@ -39,7 +39,8 @@ def add_parser(subparsers: Subparsers) -> None:
     run.add_argument("--show", action="store_true", help="print the scenario's steps without connecting")
     run.add_argument("--lab", metavar="DIR", help="the VMs and topology of the lab in DIR")
     run.add_argument("--profile", metavar="NAME", help=PROFILE_HELP)
-    run.add_argument("--primary", metavar="ADDR", help="the primary's QMP address (socket path, host:port, or qemu:///system?domain=NAME)")
+    run.add_argument("--primary", metavar="ADDR",
+                     help="the primary's QMP address (socket path, host:port, or qemu:///system?domain=NAME)")
     run.add_argument("--secondary", metavar="ADDR", help="the secondary's QMP address")
     add_topology_options(run)
     add_yank_options(run)

@@ -95,6 +95,9 @@ def _exists(name: str) -> bool:
 def _libvirt(text: str) -> LibvirtAddress:
     """The connection's own parameters stay as typed (libvirt reads them unescaped, as virsh does)."""
     base, _, query = text.partition("?")
+    if re.match(r"^[^/]*//[^/@]*:[^/@]*@", base):
+        raise AddressError("a libvirt URI with a password in it would go into the records: give it through "
+                           "libvirt's auth.conf instead")
     parts = [part for part in query.split("&") if part]
     domains = [unquote(part[len("domain="):]) for part in parts if part.startswith("domain=")]
     if len(domains) != 1 or not domains[0]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .address import LibvirtAddress
@@ -77,6 +79,9 @@ class LibvirtSession(Session):
         self._callbacks: list[Callable[[], None]] = []  # deregistrations
         self._lost: asyncio.Future[str] | None = None
         self._ids = itertools.count(1)
+        # one thread of its own: a call to a hung domain blocks in libvirt (up to its job timeout) and must
+        # not hold up the other VM's session, as it would in asyncio's shared pool
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"libvirt-{name}")
 
     # -- the link ----------------------------------------------------------------------------------
 
@@ -115,7 +120,7 @@ class LibvirtSession(Session):
     async def _attached(self, loop: asyncio.AbstractEventLoop) -> None:
         """`_attach`, in a thread; cancelled (the session closes), it lets the thread finish and closes what
         it opened: a connection left open would be freed under libvirt's event thread at exit."""
-        attempt = asyncio.ensure_future(asyncio.to_thread(self._attach, loop))
+        attempt = asyncio.ensure_future(self._in_thread(self._attach, loop))
         try:
             await asyncio.shield(attempt)
         except asyncio.CancelledError:
@@ -182,7 +187,14 @@ class LibvirtSession(Session):
         conn, self._conn, self._dom = self._conn, None, None
         callbacks, self._callbacks = self._callbacks, []
         if conn is not None:
-            await asyncio.to_thread(_close, conn, callbacks)
+            await self._in_thread(_close, conn, callbacks)
+
+    async def close(self) -> None:
+        await super().close()
+        self._pool.shutdown(wait=False)
+
+    def _in_thread(self, call: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(call, *args))
 
     # -- commands ----------------------------------------------------------------------------------
 
@@ -202,7 +214,7 @@ class LibvirtSession(Session):
         started = time.monotonic()
         try:
             async with asyncio.timeout(limit):
-                raw = await asyncio.to_thread(libvirt_qemu.qemuMonitorCommand, dom, text, 0)
+                raw = await self._in_thread(libvirt_qemu.qemuMonitorCommand, dom, text, 0)
         except TimeoutError:
             return DeadlineExceeded(command, limit, time.monotonic() - started)
         except libvirt.libvirtError as exc:

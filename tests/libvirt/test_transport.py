@@ -29,31 +29,9 @@ from colotui.qmp.transcript import read_transcript
 from colotui.service.sessions import PairSessions, open_sessions
 
 from ..support import libvirtd
-from ..support.libvirtd import QEMU_NAMESPACE
 
 pytestmark = [pytest.mark.libvirt, pytest.mark.kvm]
 
-DOMAIN = """<domain type='kvm' xmlns:qemu='{ns}'>
-  <name>{name}</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <cpu mode='custom' match='exact' check='partial'>
-    <model fallback='forbid'>qemu64</model><feature policy='disable' name='svm'/>
-  </cpu>
-  <on_poweroff>destroy</on_poweroff><on_crash>destroy</on_crash>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <serial type='file'><source path='{dir}/serial.log'/><target port='0'/></serial>
-    <video><model type='none'/></video>
-    <memballoon model='none'/>
-  </devices>
-  <qemu:commandline>
-    <qemu:arg value='-qmp'/>
-    <qemu:arg value='unix:{dir}/yank.sock,server=on,wait=off'/>
-  </qemu:commandline>
-</domain>
-"""
 
 
 @pytest.fixture
@@ -63,7 +41,8 @@ async def domain(daemon: libvirtd.Libvirtd, short_tmp: Path) -> AsyncIterator[tu
     name = f"colotui-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     conn = libvirt.open(daemon.uri)
     try:
-        conn.createXML(DOMAIN.format(ns=QEMU_NAMESPACE, name=name, dir=short_tmp), 0)
+        conn.createXML(libvirtd.domain_xml(name, ["-serial", f"file:{short_tmp}/serial.log", "-display", "none",
+                                                  "-qmp", f"unix:{short_tmp}/yank.sock,server=on,wait=off"]), 0)
     except libvirt.libvirtError as exc:
         conn.close()
         pytest.fail(f"libvirt would not start the domain: {exc}\n{daemon.log()}")

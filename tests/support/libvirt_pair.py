@@ -9,32 +9,15 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 from colotui.lab.qemu import QemuInstall
 
 from .handmade import HandPair, HandVM
-from .libvirtd import QEMU_NAMESPACE, Libvirtd
+from .libvirtd import Libvirtd, domain_xml
 
 #: Options libvirt sets itself from the domain's XML (given twice, QEMU would refuse or take the last).
 _LIBVIRT_SETS = {"-accel", "-cpu", "-m", "-smp", "-name"}
 
-DOMAIN = """<domain type='kvm' xmlns:qemu='{ns}'>
-  <name>{name}</name>
-  <memory unit='MiB'>{memory}</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <cpu mode='custom' match='exact' check='partial'>
-    <model fallback='forbid'>qemu64</model><feature policy='disable' name='svm'/>
-  </cpu>
-  <on_poweroff>destroy</on_poweroff><on_crash>destroy</on_crash>
-  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator><video><model type='none'/></video>
-    <controller type='usb' model='none'/><memballoon model='none'/></devices>
-  <qemu:commandline>
-{args}
-  </qemu:commandline>
-</domain>
-"""
 
 
 class LibvirtPair(HandPair):
@@ -58,8 +41,7 @@ class LibvirtPair(HandPair):
         import libvirt
         vm.argv = argv
         args = _without_libvirts(argv[1:])
-        xml = DOMAIN.format(ns=QEMU_NAMESPACE, name=self.domain(vm), memory=self.memory_mb,
-                            args="\n".join(f"    <qemu:arg value={quoteattr(a)}/>" for a in args))
+        xml = domain_xml(self.domain(vm), args, self.memory_mb)
         flags = libvirt.VIR_DOMAIN_START_PAUSED if "-S" in args else 0  # else libvirt sends cont
 
         def create() -> None:

@@ -14,12 +14,29 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 from colotui.lab import process
 
 DAEMON = "/usr/sbin/libvirtd"
 #: The XML namespace of <qemu:commandline> (a name, not a place to fetch from).
 QEMU_NAMESPACE = "http" + "://libvirt.org/schemas/domain/qemu/1.0"
+_DOMAIN = """<domain type='kvm' xmlns:qemu='{ns}'>
+  <name>{name}</name>
+  <memory unit='MiB'>{memory}</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <cpu mode='custom' match='exact' check='partial'>
+    <model fallback='forbid'>qemu64</model><feature policy='disable' name='svm'/>
+  </cpu>
+  <on_poweroff>destroy</on_poweroff><on_crash>destroy</on_crash>
+  <devices><emulator>/usr/bin/qemu-system-x86_64</emulator><video><model type='none'/></video>
+    <controller type='usb' model='none'/><memballoon model='none'/></devices>
+  <qemu:commandline>
+{args}
+  </qemu:commandline>
+</domain>
+"""
 CACHE = Path.home() / ".cache" / "colotui" / "libvirt-var"
 
 LIBVIRTD_CONF = """unix_sock_dir = "{run}"
@@ -37,6 +54,13 @@ cgroup_controllers = [ ]
 namespaces = [ ]
 stdio_handler = "file"
 """
+
+
+def domain_xml(name: str, args: list[str], memory_mb: int = 64) -> str:
+    """A transient domain: a qemu64 CPU (an Intel host refuses its svm flag), no video, no balloon, no USB;
+    everything else from ``args``, QEMU's own options in ``<qemu:commandline>``."""
+    return _DOMAIN.format(ns=QEMU_NAMESPACE, name=name, memory=memory_mb,
+                          args="\n".join(f"    <qemu:arg value={quoteattr(a)}/>" for a in args))
 
 
 def missing() -> str | None:

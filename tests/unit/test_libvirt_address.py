@@ -47,3 +47,12 @@ async def test_without_libvirt_python_the_link_says_what_to_install(monkeypatch:
         assert vm.detail == f"cannot reach x: {NO_BINDINGS}"
     finally:
         await sessions.close()
+
+
+def test_a_libvirt_uri_with_a_password_is_refused() -> None:
+    """It would go into the transcript's link lines and the pair record in clear."""
+    with pytest.raises(AddressError, match="password") as refused:
+        parse_address("qemu+tcp://admin:s3cret@host/system?domain=vm")
+    assert "s3cret" not in str(refused.value)
+    user_only = parse_address("qemu+tcp://admin@host/system?domain=vm")
+    assert user_only == LibvirtAddress("qemu+tcp://admin@host/system", "vm")
