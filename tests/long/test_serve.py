@@ -65,7 +65,8 @@ def test_what_connect_refuses_is_refused_before_anything_listens(tmp_path: Path)
     port = _free_port()
     bare = subprocess.run([*COLOTUI, "serve", "--port", str(port)], capture_output=True, text=True, timeout=60)
     assert (bare.returncode, bare.stderr) == (1, "colotui: give --lab DIR, --profile NAME, or the primary's and the "
-                                                 "secondary's QMP addresses (a socket path or host:port)\n")
+                                                 "secondary's QMP addresses (a socket path, host:port, or a libvirt "
+                                                 "domain: qemu:///system?domain=NAME)\n")
     unknown = subprocess.run([*COLOTUI, "serve", "--lab", str(tmp_path), "--bogus", "--port", str(port)],
                              capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and unknown.stderr.endswith("error: unrecognized arguments: --bogus\n")
