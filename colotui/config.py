@@ -30,7 +30,7 @@ _AMOUNT = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*([A-Za-z]+)\s*$")
 #: The longest a setting in seconds may be (a deadline, the refresh interval): a day is beyond any use of them.
 MAX_SECONDS = 86400.0
 _PROFILE = {"lab": str, "primary": str, "secondary": str, "topology": str, "primary_yank": str,
-            "secondary_yank": str, "variant": str}
+            "secondary_yank": str, "variant": str, "pacemaker": str}
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Profile:
     primary_yank: str | None = None  # second QMP addresses, for out-of-band commands
     secondary_yank: str | None = None
     variant: str | None = None  # the procedures' variant for this pair (topology.VARIANTS)
+    pacemaker: str | None = None  # the Pacemaker resource the pair is ("none": not one, whatever its sockets say)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,8 @@ def load_config(path: Path | None = None) -> Config:
         profiles[name] = Profile(name, _user_path(table["lab"]) if "lab" in table else None,
                                  table.get("primary"), table.get("secondary"),
                                  _user_path(table["topology"]) if "topology" in table else None,
-                                 table.get("primary_yank"), table.get("secondary_yank"), table.get("variant"))
+                                 table.get("primary_yank"), table.get("secondary_yank"), table.get("variant"),
+                                 table.get("pacemaker"))
     confirm = data.get("confirm", {})
     return Config(path=target, keymap=data.get("keymap", "default"), theme=data.get("theme"),
                   refresh_interval=float(data.get("refresh_interval", 5.0)), deadline=float(data.get("deadline", 10.0)),

@@ -6,8 +6,9 @@ comes from `colotui.lab.pair_from_lab`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ class Pair:
     lab: Path | None = None  # a lab's roles change at respawn: the console follows it
     given: Mapping[str, Any] = field(default_factory=dict)
     given_from: str = ""
+    pacemaker: str | None = None  # the Pacemaker resource the pair is: manual procedures need it in maintenance
 
     def by_role(self) -> dict[str, Endpoint]:
         return {"primary": self.primary, "secondary": self.secondary}
@@ -65,6 +67,27 @@ def pair_from_addresses(primary: str, secondary: str, topology: Path | None = No
     return Pair(Endpoint("primary", p, str(given.get("addr.primary", "")), p_yank),
                 Endpoint("secondary", s, str(given.get("addr.secondary", "")), s_yank),
                 given=given, given_from=" and ".join(sources))
+
+
+#: What gives a pair's Pacemaker resource instead of a name: none (it is not one).
+NO_CLUSTER = "none"
+
+
+def colod_resource(address: Address) -> str | None:
+    """The Pacemaker resource whose QMP socket ``address`` is, by where colod's agent puts them
+    (``$HA_RSCTMP/RESOURCE/qmp.sock`` and ``qmp-yank.sock``; HA_RSCTMP is /run/resource-agents by default)."""
+    if not isinstance(address, UnixAddress) or address.path.name not in ("qmp.sock", "qmp-yank.sock"):
+        return None
+    base = Path(os.environ.get("HA_RSCTMP", "/run/resource-agents"))
+    return address.path.parent.name if address.path.parent.parent == base else None
+
+
+def with_cluster(pair: Pair, named: str | None) -> Pair:
+    """``pair`` with its Pacemaker resource: ``named`` (``none``: not one), else what its sockets say."""
+    if named is None:
+        found = {r for e in pair.by_role().values() for a in (e.qmp, e.yank) if a and (r := colod_resource(a))}
+        named = found.pop() if len(found) == 1 else None
+    return replace(pair, pacemaker=None if named == NO_CLUSTER else named)
 
 
 def pair_record(pair: Pair) -> dict[str, dict[str, str | None]]:

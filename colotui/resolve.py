@@ -17,7 +17,7 @@ from typing import Any
 from .config import Config, Profile
 from .errors import UserError
 from .lab import pair_from_lab
-from .pair import Endpoint, Pair, pair_from_addresses
+from .pair import Endpoint, Pair, pair_from_addresses, with_cluster
 from .qmp import AddressError, parse_address
 
 
@@ -46,9 +46,17 @@ def _with(pair: Pair, settings: Mapping[str, Any] | None) -> Pair:
 
 def resolve_pair(config: Config, *, lab: str | Path | None = None, profile: str | None = None,
                  addresses: Sequence[str | None] = (), topology: str | Path | None = None,
-                 yank: Sequence[str | None] = (None, None), settings: Mapping[str, Any] | None = None) -> Pair:
+                 yank: Sequence[str | None] = (None, None), settings: Mapping[str, Any] | None = None,
+                 pacemaker: str | None = None) -> Pair:
     """The pair named by exactly one of ``lab``, ``profile`` (of ``config``) or two ``addresses``;
-    ``topology`` and ``yank`` (each VM's second QMP address, for out-of-band commands) go with addresses."""
+    ``topology`` and ``yank`` (each VM's second QMP address, for out-of-band commands) go with addresses;
+    ``pacemaker`` names the Pacemaker resource the pair is (else the profile's, else its sockets')."""
+    return with_cluster(_resolve(config, lab, profile, addresses, topology, yank, settings),
+                        pacemaker if pacemaker is not None or not profile else config.profile(profile).pacemaker)
+
+
+def _resolve(config: Config, lab: str | Path | None, profile: str | None, addresses: Sequence[str | None],
+             topology: str | Path | None, yank: Sequence[str | None], settings: Mapping[str, Any] | None) -> Pair:
     given = [g for g in addresses if g is not None]
     if any(yank) and (lab is not None or profile):
         raise UserError("--primary-yank and --secondary-yank go with addresses (a lab or a profile has its own)")
@@ -75,6 +83,6 @@ def resolve_targets(config: Config, *, lab: str | Path | None = None, profile: s
             except AddressError as exc:
                 raise UserError(str(exc)) from None
         if len(addresses) != 2:
-            raise UserError("give --lab DIR, --profile NAME, or one or two QMP addresses (a socket path or "
-                            "host:port)")
+            raise UserError("give --lab DIR, --profile NAME, or one or two QMP addresses (a socket path, "
+                            "host:port, or a libvirt domain: qemu:///system?domain=NAME)")
     return resolve_pair(config, lab=lab, profile=profile, addresses=addresses).by_role()

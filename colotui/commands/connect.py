@@ -9,9 +9,9 @@ from . import console
 from .options import (
     PROFILE_HELP,
     add_console_options,
+    add_pair_options,
     add_session_options,
     add_topology_options,
-    add_yank_options,
     pair_of,
     read_config,
     transcript_of,
@@ -31,7 +31,7 @@ def add_parser(subparsers: Subparsers) -> None:
     connect.add_argument("--lab", metavar="DIR", help="attach to the lab in DIR instead")
     connect.add_argument("--profile", metavar="NAME", help=PROFILE_HELP)
     add_topology_options(connect)
-    add_yank_options(connect)
+    add_pair_options(connect)
     add_session_options(connect)
     add_console_options(connect)
     # check: what `colotui serve` runs before serving this command (a subcommand it serves may set one)

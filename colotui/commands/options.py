@@ -72,10 +72,15 @@ def add_pair_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lab", metavar="DIR", help="the lab in DIR instead")
     p.add_argument("--profile", metavar="NAME", help=PROFILE_HELP)
     add_config(p)
-    add_yank_options(p)
+    add_pair_options(p)
 
 
-def add_yank_options(p: argparse.ArgumentParser) -> None:
+def add_pair_options(p: argparse.ArgumentParser) -> None:
+    """Each VM's second QMP address, and the Pacemaker resource the pair is (what else goes with a pair)."""
+    p.add_argument("--pacemaker", metavar="RESOURCE",
+                   help="the Pacemaker resource this pair is (default: the profile's, or found from colod's "
+                        "socket paths): the console shows the cluster's view, and manual procedures are refused "
+                        "unless it is in maintenance; none: not a cluster's")
     p.add_argument("--primary-yank", metavar="ADDR",
                    help="the primary's second QMP address (another -qmp), held for out-of-band commands: "
                         "how a hung peer is cut off (a lab has one)")
@@ -100,7 +105,8 @@ def pair_of(args: argparse.Namespace, config: Config) -> Pair:
 
     return resolve_pair(config, lab=args.lab, profile=args.profile, addresses=(args.primary, args.secondary),
                         topology=getattr(args, "topology", None), yank=(args.primary_yank, args.secondary_yank),
-                        settings=parse_settings(getattr(args, "set", None) or [], getattr(args, "variant", None)))
+                        settings=parse_settings(getattr(args, "set", None) or [], getattr(args, "variant", None)),
+                        pacemaker=getattr(args, "pacemaker", None))
 
 
 def parse_settings(items: Sequence[str], variant: str | None = None) -> dict[str, object]:

@@ -12,9 +12,9 @@ from ..errors import UserError
 from .options import (
     PROFILE_HELP,
     add_config,
+    add_pair_options,
     add_session_options,
     add_topology_options,
-    add_yank_options,
     pair_of,
     read_config,
     transcript_of,
@@ -43,7 +43,7 @@ def add_parser(subparsers: Subparsers) -> None:
                      help="the primary's QMP address (socket path, host:port, or qemu:///system?domain=NAME)")
     run.add_argument("--secondary", metavar="ADDR", help="the secondary's QMP address")
     add_topology_options(run)
-    add_yank_options(run)
+    add_pair_options(run)
     run.add_argument("--yes", action="store_true", help="run every step without asking (a failure still stops)")
     run.add_argument("--dry-run", action="store_true", help="print each step's exact QMP message; send nothing")
     run.add_argument("--from", dest="start", metavar="STEP", help="start at this step (id or number)")
