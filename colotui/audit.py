@@ -66,7 +66,22 @@ def topology_toml(settled: Settled) -> str:
 async def doctor(pair: Pair) -> list[Finding]:
     async with open_sessions(pair, transcript=None) as sessions:
         findings, _ = await examine_pair({r: sessions[r] for r in ROLES}, CONNECT_TIMEOUT)
+    if pair.pacemaker:
+        findings += await _cluster_findings(pair.pacemaker)
     return findings
+
+
+async def _cluster_findings(resource: str) -> list[Finding]:
+    """The cluster's view of the pair's resource: a warning while Pacemaker manages it (manual procedures are
+    refused), an error when it cannot be read; the nodes, roles and scores as they are."""
+    from .service.pacemaker import look
+
+    state = await look(resource)
+    level = "error" if not state.read else "ok" if state.refusal is None else "warning"
+    head, *rest = (line.strip() for line in state.lines)
+    return [Finding(level, "pacemaker", head.removeprefix("Pacemaker: "))] + \
+        [Finding("warning" if line.startswith(("failed:", "fencing:", "stonith-enabled")) else "ok", "pacemaker", line)
+         for line in rest]
 
 
 def doctor_report(findings: list[Finding]) -> tuple[str, int]:

@@ -22,7 +22,9 @@ from .topology import VARIANTS
 
 _TOP = {"keymap": str, "theme": str, "refresh_interval": (int, float), "deadline": (int, float)}
 _CONFIRM = {"procedure_steps": bool, "repl_in_colo": bool}
-_TABLES = ("confirm", "profiles", "transcripts")
+_TABLES = ("confirm", "pacemaker", "profiles", "transcripts")
+#: `colotui fleet --pacemaker`: each resource's VMs' addresses, {node} and {resource} filled in.
+_PACEMAKER = {"qmp": str, "yank": str}
 _TRANSCRIPTS = ("compress", "keep_days", "keep_size", "max_age", "max_size")
 _SIZES = {"b": 1, "kb": 10**3, "kib": 2**10, "mb": 10**6, "mib": 2**20, "gb": 10**9, "gib": 2**30}
 _DURATIONS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
@@ -56,6 +58,9 @@ class Config:
     confirm_procedure_steps: bool = True  # ask before each step of a procedure in the console
     confirm_repl_in_colo: bool = True  # REPL: ask before a state-changing command to a VM in COLO
     transcripts: Limits = field(default_factory=Limits)  # when a transcript rotates, and how much of them is kept
+    #: where a Pacemaker resource's VM answers on a node ({node}, {resource}); default: colod's socket paths
+    pacemaker_qmp: str = "/run/resource-agents/{resource}/qmp.sock"
+    pacemaker_yank: str | None = "/run/resource-agents/{resource}/qmp-yank.sock"
     profiles: dict[str, Profile] = field(default_factory=dict)
 
     def profile(self, name: str) -> Profile:
@@ -183,4 +188,18 @@ def load_config(path: Path | None = None) -> Config:
                   refresh_interval=float(data.get("refresh_interval", 5.0)), deadline=float(data.get("deadline", 10.0)),
                   confirm_procedure_steps=confirm.get("procedure_steps", True),
                   confirm_repl_in_colo=confirm.get("repl_in_colo", True), profiles=profiles,
-                  transcripts=_transcripts(where, data.get("transcripts", {})))
+                  transcripts=_transcripts(where, data.get("transcripts", {})),
+                  **_pacemaker(where, data.get("pacemaker", {})))
+
+
+def _pacemaker(where: Locator, table: dict[str, Any]) -> dict[str, Any]:
+    _check(where, table, _PACEMAKER, "pacemaker", label="pacemaker.")
+    for key, value in table.items():
+        try:
+            value.format(node="n", resource="r")
+        except (KeyError, IndexError, ValueError):
+            raise where.error(f"pacemaker.{key}: only {{node}} and {{resource}} may stand in braces",
+                              where.key(key, "pacemaker")) from None
+    if table.get("qmp") == "":
+        raise where.error("pacemaker.qmp must not be empty", where.key("qmp", "pacemaker"))
+    return {f"pacemaker_{key}": value or None for key, value in table.items()}  # yank = "": none

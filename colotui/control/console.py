@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..config import Config
 from ..discovery.doctor import Finding
 from ..model import VMView
+from ..model.pacemaker import ClusterState
 from ..model.traffic import TrafficStats
 from ..pair import Endpoint, Pair
 from ..qmp import Transcript
@@ -25,12 +27,13 @@ from ..repl.runner import Repl
 from ..repl.safety import Confirm, Policy
 from ..roles import ROLES, flipped
 from ..scenario import Scenario
+from ..service import pacemaker
 from ..service.clock import SYSTEM_CLOCK, Clock
 from ..service.sessions import PairSessions
 from ..service.snapshots import examine_pair
 from ..service.watcher import VMWatcher
 from . import procedures
-from .events import ControllerTrouble, Event, PairChanged, Tell, TrafficChanged, VMChanged
+from .events import ClusterChanged, ControllerTrouble, Event, PairChanged, Tell, TrafficChanged, VMChanged
 from .frame import Pacer
 from .procedures import Front, Outcome, Request
 
@@ -69,6 +72,7 @@ class ConsoleController:
         self.views: dict[str, VMView] = {role: _blank(pair, role) for role in ROLES}
         self.repl: Repl | None = None
         self.running = False  # a procedure runs: the roles stay as they are until it ends
+        self.cluster: ClusterState | None = None  # what Pacemaker shows of the pair's resource, if it is one
         self._sessions_for = sessions_for or self._live_sessions
         self._with_repl = repl
         self._tell: Tell = lambda event: None
@@ -88,6 +92,8 @@ class ConsoleController:
             self.spawn("follow", self._follow(self.follow))
         if self.traffic is not None:
             self.spawn("traffic", self._traffic(self.traffic))
+        if self.pair.pacemaker:
+            self.spawn("pacemaker", self._cluster(self.pair.pacemaker))
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
@@ -126,7 +132,7 @@ class ConsoleController:
         """Open sessions to ``pair``'s VMs and watch both (after `detach`, or at start); tells `PairChanged`
         for the roles another VM plays than before."""
         moved = tuple(role for role in ROLES if pair.by_role()[role] != self.pair.by_role()[role])
-        self.pair = pair
+        self.pair = self._same_cluster(pair)
         for role in moved:
             self.views[role] = _blank(pair, role)
         self.sessions = self._sessions_for(pair.by_role())
@@ -188,10 +194,21 @@ class ConsoleController:
         async for stats in source():
             self.tell(TrafficChanged(stats))
 
+    async def _cluster(self, resource: str) -> None:
+        """The cluster's view of the pair's resource, read every refresh interval (told when it changes)."""
+        while True:
+            state = await pacemaker.look(resource)
+            if state != self.cluster:
+                self.cluster = state
+                if self.repl is not None:
+                    self.repl.policy = replace(self.repl.policy, managed=state.refusal)
+                self.tell(ClusterChanged(state))
+            await asyncio.sleep(self.config.refresh_interval)
+
     async def use(self, pair: Pair) -> list[str]:
         """Attach the VMs that play the roles now, and tell `PairChanged`; returns the roles whose VM changed."""
         changed = [role for role in ROLES if pair.by_role()[role] != self.pair.by_role()[role]]
-        self.pair = pair
+        self.pair = pair = self._same_cluster(pair)
         if not changed:
             return changed
         if self.sessions is not None:
@@ -205,6 +222,10 @@ class ConsoleController:
             self.repl = self._new_repl()
         self.tell(PairChanged(pair, tuple(changed), dict(self.views)))
         return changed
+
+    def _same_cluster(self, pair: Pair) -> Pair:
+        """``pair`` (a lab's respawn, a swap) is still the Pacemaker resource the console was given."""
+        return pair if pair.pacemaker or not self.pair.pacemaker else replace(pair, pacemaker=self.pair.pacemaker)
 
     async def _unwatch(self, role: str) -> None:
         """Stop watching ``role``'s VM and forget what was seen of it (the view starts blank for the VM that
@@ -230,7 +251,10 @@ class ConsoleController:
     def _new_repl(self) -> Repl | None:
         if not self._with_repl or self.sessions is None:
             return None
-        policy = Policy(self.read_only, Confirm.COLO if self.config.confirm_repl_in_colo else Confirm.NEVER)
+        managed = self.cluster.refusal if self.cluster else \
+            f"the pair is Pacemaker resource {self.pair.pacemaker!r}, not read yet; nothing was sent" \
+            if self.pair.pacemaker else None
+        policy = Policy(self.read_only, Confirm.COLO if self.config.confirm_repl_in_colo else Confirm.NEVER, managed)
 
         async def in_colo(role: str) -> bool:
             return self.views[role].in_colo

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..model import VMView
+from ..model.pacemaker import ClusterState
 from ..model.traffic import TrafficStats
 from ..pair import Pair
 from ..qmp.recording import Moment
@@ -38,6 +39,13 @@ class TrafficChanged:
 
 
 @dataclass(frozen=True)
+class ClusterChanged:
+    """What the Pacemaker cluster shows now of the pair's resource (read every refresh interval)."""
+
+    state: ClusterState
+
+
+@dataclass(frozen=True)
 class ControllerTrouble:
     """Something behind the screen stopped (a watcher, the lab follower): said, never a traceback."""
 
@@ -51,6 +59,6 @@ class Recorded:
     moment: Moment | None
 
 
-Event = VMChanged | PairChanged | TrafficChanged | ControllerTrouble | Recorded
+Event = VMChanged | PairChanged | TrafficChanged | ClusterChanged | ControllerTrouble | Recorded
 #: How a controller reaches its front (a screen's post, a fleet's routing).
 Tell = Callable[[Event], object]

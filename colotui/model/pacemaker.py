@@ -116,6 +116,17 @@ class ClusterView:
         return None
 
 
+@dataclass(frozen=True)
+class ClusterState:
+    """What the console and the doctor show of a pair's resource: one line, the full lines, and why a manual
+    procedure would be refused now (None: it would not)."""
+
+    line: str
+    lines: tuple[str, ...]
+    refusal: str | None
+    read: bool = True  # False: the cluster could not be read (the line says why)
+
+
 def spelled(score: int | None) -> str:
     """A promotion score with what colod's agent means by it."""
     if score is None:
@@ -208,7 +219,8 @@ def maintenance_off(resource: str) -> str:
 
 
 def refusal(view: ClusterView, name: str) -> str | None:
-    """Why no manual procedure may run on the pair that is resource ``name``: None while the cluster leaves it
+    """Why nothing may be done by hand to the pair that is resource ``name`` (a procedure, a command that changes
+    a VM): None while the cluster leaves it
     alone (cluster-wide maintenance-mode, or the resource in maintenance or unmanaged)."""
     resource = view.resource(name)
     if resource is None:
@@ -218,9 +230,36 @@ def refusal(view: ClusterView, name: str) -> str | None:
         return None
     promoted = [i.node for i in resource.instances if i.role == "Promoted" and i.node]
     where = f" (promoted on {', '.join(promoted)})" if promoted else ""
-    return (f"Pacemaker manages {resource.id}{where}: a manual procedure now would race the cluster for the same "
-            f"VMs (split brain); put it in maintenance first: {maintenance_on(resource.id)} "
+    return (f"Pacemaker manages {resource.id}{where}: anything done by hand now would race the cluster for the "
+            f"same VMs (split brain); put it in maintenance first: {maintenance_on(resource.id)} "
             f"(and give it back after: {maintenance_off(resource.id)}); nothing was sent")
+
+
+def _manager(view: ClusterView, resource: Resource, maintenance: bool | None) -> str:
+    if view.maintenance_mode:
+        return "the cluster is in maintenance-mode: Pacemaker does not act"
+    if resource.managed:
+        return "managed: Pacemaker fails it over itself; manual procedures are refused"
+    return ("in maintenance" if maintenance else "unmanaged") + ": Pacemaker does not act on it"
+
+
+def summary(view: ClusterView, name: str, maintenance: bool | None = None) -> str:
+    """The cluster's view of resource ``name`` in one line (the console's, under the panes)."""
+    resource = view.resource(name)
+    if resource is None:
+        return f"no resource {name!r} in the cluster"
+    parts = [f"{resource.id} {_manager(view, resource, maintenance).split(':', 1)[0]}"]
+    failed = _failures(view, resource)
+    parts += [f"{len(failed)} failed action{'s' * (len(failed) > 1)}"] * bool(failed)
+    for node in view.nodes:
+        state = "" if node.online and not node.unclean else f" ({node.state()})"
+        parts.append(f"{node.name}{state} {resource.role_on(node.name)}, "
+                     f"score {spelled(view.score(resource, node.name))}")
+    return " · ".join(parts)
+
+
+def _failures(view: ClusterView, resource: Resource) -> list[Failure]:
+    return [f for f in view.failures if any(f.operation.startswith(f"{own}_") for own in resource.names())]
 
 
 def describe(view: ClusterView, name: str, maintenance: bool | None = None) -> list[str]:
@@ -229,19 +268,22 @@ def describe(view: ClusterView, name: str, maintenance: bool | None = None) -> l
     resource = view.resource(name)
     if resource is None:
         return [f"Pacemaker: no resource {name!r}"]
-    if view.maintenance_mode:
-        manager = "the cluster is in maintenance-mode: Pacemaker does not act"
-    elif resource.managed:
-        manager = "managed: Pacemaker fails it over itself; manual procedures are refused"
-    else:
-        manager = ("in maintenance" if maintenance else "unmanaged") + ": Pacemaker does not act on it"
-    lines = [f"Pacemaker: {resource.id} ({resource.agent}) {manager}"]
+    lines = [f"Pacemaker: {resource.id} ({resource.agent}) {_manager(view, resource, maintenance)}"]
     for node in view.nodes:
         role = resource.role_on(node.name)
         lines.append(f"  {node.name}: {node.state()}; {role}; score {spelled(view.score(resource, node.name))}")
-    lines += [f"  failed: {f.line()}" for f in view.failures
-              if any(f.operation.startswith(f"{own}_") for own in resource.names())]
+    lines += [f"  failed: {f.line()}" for f in _failures(view, resource)]
     lines += [f"  fencing: {f.line()}" for f in view.fencing]
     if not view.stonith_enabled:
         lines.append("  stonith-enabled=false: a lost node is not fenced (split brain is possible)")
     return lines
+
+
+def pair_nodes(view: ClusterView, resource: Resource) -> tuple[str, str] | None:
+    """The nodes that play a COLO resource's primary and secondary: the promoted one first, then the one the
+    other instance runs on (else any other node); None in a cluster of fewer than two nodes."""
+    promoted = [i.node for i in resource.instances if i.role == "Promoted" and i.node]
+    running = [i.node for i in resource.instances if i.node and i.node not in promoted]
+    order = [*promoted, *running, *(n.name for n in view.nodes)]
+    unique = list(dict.fromkeys(order))
+    return (unique[0], unique[1]) if len(unique) >= 2 else None

@@ -2,7 +2,7 @@
 
 A command on the read-only allowlist (`colotui.qmp.readonly`) only reads; everything
 else (including commands colotui does not know) is taken to change state. ``--read-only`` refuses every state-changing
-command; by default one sent to a VM that is in COLO is confirmed first,
+command, and so does a pair Pacemaker manages; by default one sent to a VM that is in COLO is confirmed first,
 because a stray ``stop`` or ``object-del`` there breaks replication.
 """
 
@@ -27,6 +27,7 @@ class Confirm(enum.Enum):
 class Policy:
     read_only: bool = False
     confirm: Confirm = Confirm.COLO
+    managed: str | None = None  # why not: a cluster manager (Pacemaker) manages the pair
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ def judge(request: Request, policy: Policy, in_colo: dict[str, bool]) -> Verdict
         return Verdict()
     if policy.read_only:
         return Verdict(refusal=refusal(request.command, request.arguments))
+    if policy.managed:
+        return Verdict(refusal=f"{request.hmp or request.command} changes a VM: {policy.managed}")
     what = f"HMP {request.hmp!r}" if request.hmp else request.command
     colo = [name for name, yes in in_colo.items() if yes]
     if policy.confirm is Confirm.ALWAYS or (policy.confirm is Confirm.COLO and colo):

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import xml.etree.ElementTree as ET
 
-from ..model.pacemaker import ClusterView, StatusError, parse_status, refusal
+from ..model.pacemaker import ClusterState, ClusterView, StatusError, describe, parse_status, refusal, summary
 
 CRM_MON = ("crm_mon", "--output-as=xml", "--inactive", "--show-node-attributes", "--failcounts",
            "--fence-history=2")
@@ -67,3 +67,14 @@ async def manual_refusal(resource: str, timeout: float = 5.0) -> str | None:
         return (f"the pair is Pacemaker resource {resource!r} and {exc}; if no cluster runs on either node, "
                 f"give --pacemaker none; nothing was sent")
     return refusal(view, resource)
+
+
+async def look(resource: str, timeout: float = 5.0) -> ClusterState:
+    """The cluster's view of ``resource`` now; a cluster that cannot be read is said, in one line."""
+    try:
+        view = await read_cluster(frozenset({resource}), timeout)
+        maintenance = await in_maintenance(resource, timeout)
+    except ClusterUnavailable as exc:
+        return ClusterState(f"{resource}: {exc}", (f"Pacemaker: {resource}: {exc}",), str(exc), read=False)
+    return ClusterState(summary(view, resource, maintenance), tuple(describe(view, resource, maintenance)),
+                        refusal(view, resource))

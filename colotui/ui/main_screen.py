@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from ..control.console import ConsoleController
-from ..control.events import ControllerTrouble, Event, PairChanged, Recorded, TrafficChanged, VMChanged
+from ..control.events import ClusterChanged, ControllerTrouble, Event, PairChanged, Recorded, TrafficChanged, VMChanged
 from ..control.procedures import Said
 from ..errors import UserError
 from ..model import VMView
@@ -30,6 +30,7 @@ from ..roles import ROLES
 from ..runbook import export
 from ..scenario import Decision, Scenario, StepUpdate, catalogue, find_scenario, offers
 from ..scenario.record import Stopped
+from .cluster_line import ClusterLine
 from .doctor import DoctorScreen
 from .help import HelpScreen
 from .keymap import Keymap, bindings
@@ -68,6 +69,7 @@ class MainScreen(Screen[None]):
             for role in ROLES:
                 yield VMPane(self.views[role], role, self.keymap.key_for)
         yield TrafficLine()
+        yield ClusterLine()
         yield ProcedurePanel(self.keymap.key_for)
         yield ReplPane()
         yield Footer()
@@ -77,6 +79,8 @@ class MainScreen(Screen[None]):
             self.sub_title = " · ".join(part for part in (self.sub_title, READ_ONLY_TITLE) if part)
         if self.back is None:  # its own controller; a fleet's is started by the fleet, and posts here through it
             self.controller.start(self.tell)
+        if self.controller.cluster is not None:  # a fleet's pair, read before its console opened
+            self.query_one(ClusterLine).show(self.controller.cluster)
         self._judge()
         repl = self.controller.open_repl()
         if repl is not None:
@@ -107,6 +111,8 @@ class MainScreen(Screen[None]):
             self._pair_changed(event)
         elif isinstance(event, TrafficChanged):
             self.query_one(TrafficLine).show(event.stats)
+        elif isinstance(event, ClusterChanged):
+            self.query_one(ClusterLine).show(event.state)
         elif isinstance(event, ControllerTrouble):
             self.notify(event.text, severity="error", timeout=20)
         elif isinstance(event, Recorded):

@@ -31,6 +31,16 @@ def test_a_managed_pair_is_refused_until_it_is_in_maintenance(hand_pair: HandPai
             "--transcript", str(transcript)]
     env = {**os.environ, "CIB_file": str(cluster)}
 
+    doctor = subprocess.run([sys.executable, "-m", "colotui", "doctor", p.qmp, s.qmp, "--pacemaker", cib.PRIMITIVE],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert doctor.stdout.splitlines()[-4:] == [
+        "WARNING pacemaker: colo-clone (ocf:colo:colo) managed: Pacemaker fails it over itself; manual procedures "
+        "are refused",
+        "OK      pacemaker: node-a: online; Promoted; score 101 promoted primary",
+        "OK      pacemaker: node-b: online; Unpromoted; score 100 secondary in sync",
+        doctor.stdout.splitlines()[-1]]
+
     out = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 1, out.stdout + out.stderr
     said = out.stdout + out.stderr

@@ -68,7 +68,7 @@ def test_a_managed_pair_refuses_manual_procedures_with_the_command_that_lets_the
     monkeypatch.setenv("CIB_file", str(copy))
     refused = asyncio.run(manual_refusal(cib.PRIMITIVE))
     assert refused is not None and "\n" not in refused
-    assert refused.startswith("Pacemaker manages colo-clone (promoted on node-a): a manual procedure now would race")
+    assert refused.startswith("Pacemaker manages colo-clone (promoted on node-a): anything done by hand now would")
     assert maintenance_on(cib.CLONE) in refused and refused.endswith("nothing was sent")
     cib.apply(copy, maintenance_on(cib.CLONE))  # what the operator is told to run, run by Pacemaker's own tool
     assert asyncio.run(manual_refusal(cib.PRIMITIVE)) is None
