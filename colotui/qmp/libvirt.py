@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import itertools
 import json
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .address import LibvirtAddress
@@ -32,6 +31,7 @@ NO_OOB = ("libvirt's monitor runs no command out of band: give the domain an ext
 #: The libvirt error codes that mean "nothing to talk to" (no daemon, no such domain, not running).
 _DOWN_CODES = ("VIR_ERR_NO_CONNECT", "VIR_ERR_NO_DOMAIN", "VIR_ERR_OPERATION_INVALID", "VIR_ERR_SYSTEM_ERROR")
 
+STOPPED = "the domain stopped (libvirt says)"
 #: How long closing a connection may take (seconds): libvirt's event thread does it between two events.
 CLOSE_WITHIN = 5.0
 
@@ -61,6 +61,55 @@ def _run_events(libvirt: Any) -> None:
         libvirt.virEventRunDefaultImpl()
 
 
+class _Worker:
+    """One daemon thread that runs a session's libvirt calls in order. A call to a hung domain may never return
+    (libvirt waits on its monitor without a limit): it must not hold up the other VM's session (as in asyncio's
+    shared pool), the closing of its own connection, nor the process's exit (as an executor's thread would)."""
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._thread.is_alive():
+            self._thread.start()
+        self._calls.put((loop, future, fn, args))
+        return future
+
+    def stop(self) -> None:
+        """No more calls: the thread ends after the one it is in (if that one ever returns)."""
+        self._calls.put(None)
+
+    def _run(self) -> None:
+        while (item := self._calls.get()) is not None:
+            loop, future, fn, args = item
+            try:
+                outcome: tuple[Any, BaseException | None] = (fn(*args), None)
+            except Exception as exc:
+                outcome = (None, exc)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for it any more
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # cancelled: its caller gave up (a deadline)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+def _once(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """``fn`` in a daemon thread of its own (closing a connection while the session's thread is stuck in a call)."""
+    worker = _Worker("libvirt-close")
+    future = worker.call(fn, *args)
+    worker.stop()
+    return future
+
+
 class _Unreachable(Exception):
     def __init__(self, text: str, unreached: Unreached | None) -> None:
         super().__init__(text)
@@ -79,9 +128,7 @@ class LibvirtSession(Session):
         self._callbacks: list[Callable[[], None]] = []  # deregistrations
         self._lost: asyncio.Future[str] | None = None
         self._ids = itertools.count(1)
-        # one thread of its own: a call to a hung domain blocks in libvirt (up to its job timeout) and must
-        # not hold up the other VM's session, as it would in asyncio's shared pool
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"libvirt-{name}")
+        self._worker = _Worker(f"libvirt-{name}")
 
     # -- the link ----------------------------------------------------------------------------------
 
@@ -113,6 +160,8 @@ class LibvirtSession(Session):
                     self._hub.publish(event)
                 reason = await self._lost
                 await self._drop_client()
+                if reason == STOPPED:  # down, not hung: a probe need not wait for the next attempt to say so
+                    self.unreached = Unreached.NOTHING_LISTENS
                 self._set_state(LinkState.DISCONNECTED, reason)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff[1])
@@ -148,7 +197,7 @@ class LibvirtSession(Session):
 
         def lifecycle(_conn: Any, _dom: Any, event: int, _detail: int, _opaque: Any) -> None:
             if event == libvirt.VIR_DOMAIN_EVENT_STOPPED:
-                lost("the domain stopped (libvirt says)")
+                lost(STOPPED)
 
         def monitor(_conn: Any, _dom: Any, event: str, seconds: int, micros: int, details: str | None,
                     _opaque: Any) -> None:
@@ -164,7 +213,7 @@ class LibvirtSession(Session):
         events = libvirt_qemu.qemuMonitorEventRegister(conn, dom, None, monitor, None, 0)
         self._callbacks.append(lambda: libvirt_qemu.qemuMonitorEventDeregister(conn, events))
         if not dom.isActive():  # it stopped before the lifecycle callback was there
-            lost("the domain stopped (libvirt says)")
+            lost(STOPPED)
 
     async def _greeting(self) -> dict[str, Any]:
         """What a socket's greeting would say: QEMU's version, and no capabilities (libvirt's monitor
@@ -186,15 +235,16 @@ class LibvirtSession(Session):
         self._connected.clear()
         conn, self._conn, self._dom = self._conn, None, None
         callbacks, self._callbacks = self._callbacks, []
-        if conn is not None:
-            await self._in_thread(_close, conn, callbacks)
+        if conn is not None:  # not behind a call the session's thread may be stuck in
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_once(_close, conn, callbacks), CLOSE_WITHIN + 1)
 
     async def close(self) -> None:
         await super().close()
-        self._pool.shutdown(wait=False)
+        self._worker.stop()
 
     def _in_thread(self, call: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        return asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(call, *args))
+        return self._worker.call(call, *args)
 
     # -- commands ----------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """A COLO pair under libvirt: the hand-made pair's command lines (tests/support/handmade.py) run by a real
 libvirtd as two transient domains, and colotui reaching both through libvirt, yanking through their extra
 -qmp sockets: startup, the secondary killed, primary-failover, a new secondary (a third domain),
-primary-resume, and COLO again."""
+primary-resume, COLO again; then the primary hung (SIGSTOP: libvirt's own monitor to it stalls too),
+secondary-failover on the survivor, a new secondary and secondary-resume."""
 
 from __future__ import annotations
 
@@ -56,6 +57,16 @@ def test_a_colo_pair_under_libvirt_starts_fails_over_and_resumes(daemon: Libvirt
         pair.start_new_secondary()
         pair.settled()
         run(pair, "primary-resume", "--set", f"addr.secondary={pair.current('secondary').address}")
+        assert (colo_mode(pair, "primary"), colo_mode(pair, "secondary")) == ("primary", "secondary")
+
+        pair.stop("primary")  # a hung host: its sockets stay open, it says nothing, libvirt waits on it
+        lines = run(pair, "secondary-failover")
+        assert lines[-1]["state"] == "ok", lines
+        pair.kill("primary")  # the operator fences the hung one
+        pair.start_new_secondary()
+        pair.settled()
+        assert colo_mode(pair, "primary") == "none"  # the survivor runs alone, as the primary
+        run(pair, "secondary-resume", "--set", f"addr.secondary={pair.current('secondary').address}")
         assert (colo_mode(pair, "primary"), colo_mode(pair, "secondary")) == ("primary", "secondary")
     finally:
         pair.close()

@@ -24,6 +24,7 @@ import pytest
 from colotui.lab import process
 from colotui.pair import Endpoint
 from colotui.qmp import CommandError, Disconnected, LinkState, Ok, Transcript, UnixAddress, parse_address
+from colotui.qmp.health import Health, probe
 from colotui.qmp.libvirt import NO_OOB
 from colotui.qmp.transcript import read_transcript
 from colotui.service.sessions import PairSessions, open_sessions
@@ -93,6 +94,8 @@ async def test_a_domain_under_libvirt_is_a_session_like_any_other(
         await until(lambda: vm.state is not LinkState.CONNECTED, "libvirt says the domain is gone")
         assert "the domain stopped" in vm.detail, vm.detail
         assert isinstance(await vm.execute("query-status"), Disconnected)
+        verdict = await probe(vm, spare, deadline=0.05)  # down at once (killed, not hung): not waited for
+        assert verdict.health is Health.DOWN, verdict
     transcript.close()
     entries = read_transcript(tmp_path / "t.jsonl")
     links = [e["msg"] for e in entries if e["dir"] == "link" and e["vm"] == name]
