@@ -20,7 +20,7 @@ from ..model import VMView
 from ..model.pacemaker import ClusterState
 from ..model.traffic import TrafficStats
 from ..pair import Endpoint, Pair
-from ..qmp import Transcript
+from ..qmp import LibvirtAddress, Transcript
 from ..qmp.probe import FactsCache
 from ..repl.history import History
 from ..repl.runner import Repl
@@ -158,7 +158,7 @@ class ConsoleController:
             if self.watchers.get(role) is watcher:  # not a late word from the VM that played the role before
                 self._changed(role, view)
 
-        watcher = VMWatcher(self.sessions[role], endpoint.address or str(endpoint.qmp), changed,
+        watcher = VMWatcher(self.sessions[role], _shown_address(endpoint), changed,
                             oob=self.sessions.oob(role), refresh_interval=self.config.refresh_interval,
                             clock=self.clock)
         self.watchers[role] = watcher
@@ -288,4 +288,11 @@ class ConsoleController:
 
 def _blank(pair: Pair, role: str) -> VMView:
     endpoint = pair.by_role()[role]
-    return VMView(endpoint.name, endpoint.address or str(endpoint.qmp))
+    return VMView(endpoint.name, _shown_address(endpoint))
+
+
+def _shown_address(endpoint: Endpoint) -> str:
+    """What a pane says the VM is at: its COLO address, else its QMP address (a libvirt URI is long, and its
+    domain is what an operator knows the VM by)."""
+    qmp = endpoint.qmp
+    return endpoint.address or (f"libvirt:{qmp.domain}" if isinstance(qmp, LibvirtAddress) else str(qmp))

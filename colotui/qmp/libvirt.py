@@ -217,11 +217,13 @@ class LibvirtSession(Session):
 
     async def _greeting(self) -> dict[str, Any]:
         """What a socket's greeting would say: QEMU's version, and no capabilities (libvirt's monitor
-        negotiated none for us: no out-of-band)."""
+        negotiated none for us: no out-of-band). In the transcript it follows the query-version it came from."""
         reply = await self._send("query-version", None, self.deadline, False)
         if not isinstance(reply, Ok) or not isinstance(reply.value, dict):
             raise _Unreachable(f"query-version through libvirt: {reply.message}", None)
-        return {"QMP": {"version": reply.value, "capabilities": []}}
+        greeting = {"QMP": {"version": reply.value, "capabilities": []}}
+        self._wire("recv", json.dumps(greeting).encode())  # recorded as a socket's is: a replay knows the version
+        return greeting
 
     def _end(self, reason: str) -> None:
         if self._lost is not None and not self._lost.done():
