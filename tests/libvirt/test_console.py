@@ -1,7 +1,7 @@
 """The console on a COLO pair under libvirt (the hand-made pair's command lines as libvirt domains, reached
-through libvirt, yanked through their extra -qmp sockets): both panes in COLO, the secondary's domain killed,
-the alert and its failover run from the console (`f`), and then the console's transcript replayed to the
-same views."""
+through libvirt, yanked through their extra -qmp sockets): `colotui topology` reads it, a fleet's row shows it
+in COLO, both panes in COLO, the secondary's domain killed, the alert and its failover run from the console
+(`f`), and then the console's transcript replayed to the same views."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from colotui.config import Config
+from colotui.control.console import ConsoleController
 from colotui.control.replay import ReplayController
 from colotui.pair import pair_from_addresses
 from colotui.qmp import LinkState, Transcript
 from colotui.service.player import Player, open_recording
-from colotui.ui.app import ColotuiApp
+from colotui.ui.app import ColotuiApp, FleetApp
+from colotui.ui.fleet_table import FleetTable
 from colotui.ui.vm_pane import VMPane
 
 from ..conftest import temp_root
@@ -50,6 +52,14 @@ async def test_the_console_over_libvirt_fails_over_and_replays(daemon: Libvirtd,
         await asyncio.to_thread(_startup, lv)
         p, s = lv.primary, lv.secondary
         pair = pair_from_addresses(lv.address(p), lv.address(s), primary_yank=p.yank, secondary_yank=s.yank)
+        topology = subprocess.run([sys.executable, "-m", "colotui", "topology", lv.address(p), lv.address(s)],
+                                  capture_output=True, text=True, timeout=120)
+        assert topology.returncode == 0 and 'compare = "cmp0"' in topology.stdout, topology.stdout + topology.stderr
+        fleet = FleetApp([("under-libvirt", ConsoleController(pair))])
+        async with fleet.run_test(size=(200, 30)) as pilot:
+            table = fleet.fleet.query_one(FleetTable)
+            await until(pilot, lambda: "under-libvirt" in table.order
+                        and table.cell("under-libvirt", "state") == "COLO running", "the fleet's row in COLO")
         transcript = Transcript(tmp_path / "live.jsonl")
         app = console_app(pair, config=Config(refresh_interval=1.0), transcript=transcript)
         finished, hook = finished_procedures()
