@@ -302,6 +302,19 @@ class Entry:
     title: str = ""
     error: str | None = None
     offered_when: str | None = None
+    risk: int = 0  # how much it undoes: 0; FAILOVER (it ends replication); ABORT (it undoes a resume)
+
+
+FAILOVER, ABORT = 1, 2
+
+
+def _risk(name: str, scenario: Scenario) -> int:
+    """An abort by its name (``…-abort``); a failover by a step that declares the peer lost
+    (x-colo-lost-heartbeat): the pair leaves COLO for good."""
+    if name.endswith("-abort"):
+        return ABORT
+    return FAILOVER if any(c is not None and c.qmp == "x-colo-lost-heartbeat"
+                           for step in scenario.steps for c in (step.command, step.otherwise)) else 0
 
 
 def search_path(extra: list[Path] | None = None) -> list[tuple[str, Path]]:
@@ -324,7 +337,8 @@ def catalogue(extra: list[Path] | None = None) -> dict[str, Entry]:
             except FileError as exc:
                 found[path.stem] = Entry(path.stem, path, origin, error=str(exc))
             else:
-                found[path.stem] = Entry(path.stem, path, origin, scenario.title, offered_when=scenario.offered_when)
+                found[path.stem] = Entry(path.stem, path, origin, scenario.title, offered_when=scenario.offered_when,
+                                         risk=_risk(path.stem, scenario))
     claimed: dict[str, Entry] = {}
     for name, entry in found.items():
         if entry.offered_when is None or entry.error is not None:

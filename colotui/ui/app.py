@@ -20,11 +20,11 @@ from ..control.console import ConsoleController
 from ..control.fleet import FleetController
 from ..control.replay import ReplayController
 from ..model.fleet import SORTS
-from ..scenario import catalogue
 from .actions import ACTIONS
 from .fleet import FleetScreen
 from .keymap import Keymap, load_keymap, shown
 from .main_screen import MainScreen
+from .palette import ProcedureCommands
 from .replay import ReplayScreen
 
 
@@ -32,6 +32,7 @@ class _Console(App[None]):
     """What both apps share: the keymap (default: the built-in keys), the theme, the palette."""
 
     TITLE = "colotui"
+    COMMANDS = App.COMMANDS | {ProcedureCommands}  # the procedures ranked so that a name typed runs that one
 
     def __init__(self, config: Config, keymap: Keymap | None) -> None:
         super().__init__()
@@ -49,7 +50,7 @@ class _Console(App[None]):
         return screen if isinstance(screen, MainScreen) else None
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """The palette: every action of the pair's console (with its keys) and every procedure."""
+        """The palette: every action of the pair's console (with its keys); the procedures are `ProcedureCommands`."""
         yield from super().get_system_commands(screen)
         main = self.console_screen(screen)
         if main is None:
@@ -60,10 +61,6 @@ class _Console(App[None]):
             keys = ",".join(shown(k) for k in self.keymap.keys[action.id].split(","))
             yield SystemCommand(action.description, f"keys: {keys}  ({action.id})",
                                 partial(main.run_action, action.action))
-        for entry in catalogue().values():
-            if entry.error is None:
-                yield SystemCommand(f"Run procedure: {entry.name}", f"{entry.title} ({entry.origin})",
-                                    partial(main.start_procedure, entry.name))
 
 
 class ColotuiApp(_Console):

@@ -35,7 +35,7 @@ from .doctor import DoctorScreen
 from .help import HelpScreen
 from .keymap import Keymap, bindings
 from .messages import ProcedureFinished, StepChanged, Told
-from .procedure import ProcedurePanel, ScenarioPicker
+from .procedure import ProcedurePanel, ScenarioPicker, fitting
 from .repl_pane import ReplPane
 from .traffic_line import TrafficLine
 from .vm_pane import VMPane
@@ -196,7 +196,8 @@ class MainScreen(Screen[None]):
         if self.running_procedure:
             self.notify("a procedure is running: finish or abort it first", severity="warning")
             return
-        self.app.push_screen(ScenarioPicker(catalogue()), self._picked)
+        alerts = {role: alert for role in ROLES if (alert := self.pane(role).current_alert) is not None}
+        self.app.push_screen(ScenarioPicker(catalogue(), fitting(self.views, alerts)), self._picked)
 
     def _picked(self, name: str | None) -> None:
         if name:

@@ -23,6 +23,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..model import VMView
+from ..model.alerts import Alert
 from ..qmp.redact import redact_message
 from ..scenario import Decision, Scenario, StepState, StepUpdate
 from ..scenario.loader import Entry
@@ -39,17 +41,20 @@ class ScenarioPicker(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings("picker")
     DEFAULT_CSS = """
     ScenarioPicker { align: center middle; }
-    ScenarioPicker > OptionList { width: 90; height: auto; max-height: 80%; border: round $accent; }
+    ScenarioPicker > OptionList { width: 90; max-width: 100%; height: auto; max-height: 80%; border: round $accent; }
     """
 
-    def __init__(self, entries: dict[str, Entry]) -> None:
+    def __init__(self, entries: dict[str, Entry], fits: tuple[str, str] | None = None) -> None:
         super().__init__()
         self.entries = entries
+        self.fits = fits if fits is not None and fits[0] in entries else None  # (name, why) pre-selected
 
     def compose(self) -> ComposeResult:
+        names = max((len(e.name) for e in self.entries.values()), default=0) + 2
+        origins = max((len(e.origin) for e in self.entries.values()), default=0) + 2
         options = []
         for entry in self.entries.values():
-            text = Text.assemble((f"{entry.name:<22}", "bold"), (f"{entry.origin:<10}", "dim"))
+            text = Text.assemble((f"{entry.name:<{names}}", "bold"), (f"{entry.origin:<{origins}}", "dim"))
             if entry.error:
                 text.append(entry.error, "red")
             else:
@@ -57,6 +62,9 @@ class ScenarioPicker(ModalScreen[str | None]):
             options.append(Option(text, id=entry.name, disabled=entry.error is not None))
         picker = OptionList(*options)
         picker.border_title = "Run a procedure"
+        if self.fits is not None:
+            picker.highlighted = list(self.entries).index(self.fits[0])
+            picker.border_subtitle = f"{self.fits[0]}: {self.fits[1]}"
         yield picker
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -178,3 +186,21 @@ class ProcedurePanel(Horizontal):
         if self._answer is not None and not self._answer.done():
             self._answer.set_result(Decision.ABORT)
         self.remove_class("shown")
+
+
+def fitting(views: dict[str, VMView], alerts: dict[str, Alert]) -> tuple[str, str] | None:
+    """The procedure that fits the pair's state now, and why: an alert's offer; else, with one VM running alone
+    after a failover and a fresh one waiting for the migration, the resume for the side it was; else, a pair
+    not in COLO yet ready for it, startup."""
+    for alert in alerts.values():
+        if alert.offer:
+            return alert.offer, alert.text
+    fresh = [v for v in views.values() if v.connected and v.status == "inmigrate"]
+    alone = [v for v in views.values() if v.connected and v.colo is not None and v.colo.mode == "none"
+             and v.colo.last_mode in ("primary", "secondary") and v.running]
+    if fresh and alone:
+        was = alone[0].colo.last_mode if alone[0].colo is not None else "primary"
+        return f"{was}-resume", f"{fresh[0].name} waits for the migration; {alone[0].name} runs alone (was {was})"
+    if fresh and any(v.connected and v.status == "prelaunch" for v in views.values()):
+        return "startup", "a primary in prelaunch and a secondary waiting: not in COLO yet"
+    return None
