@@ -22,7 +22,6 @@ from ..scenario.model import ROLE_ALIASES
 from ..scenario.plan import PlanRefused, by_role, make_plan
 from ..scenario.record import Stopped, last_stop, remember, stopped_at
 from ..service.guard import ask_guard
-from ..service.pacemaker import manual_refusal
 from ..service.sessions import PairSessions
 
 #: Why a read-only console (`--read-only`) runs no procedure, the failover key's included.
@@ -86,8 +85,11 @@ async def run(request: Request, pair: Pair, sessions: PairSessions | None, front
     scenario = request.scenario
     if (refused := refusal(sessions, read_only)) is not None:
         return Outcome("refused", refused=refused)
-    if pair.pacemaker and not request.dry_run and (managed := await manual_refusal(pair.pacemaker)):
-        return Outcome("refused", refused=managed)
+    if pair.pacemaker and not request.dry_run:
+        from ..service.pacemaker import manual_refusal  # crm_mon's XML: read only for a cluster's pair
+
+        if (managed := await manual_refusal(pair.pacemaker)) is not None:
+            return Outcome("refused", refused=managed)
     assert sessions is not None
     # wait for the VMs the steps talk to; a VM only checked (a failover's dead or hung peer) is
     # asked when its check comes, and one that refuses connections is down at once

@@ -41,6 +41,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("app.focus_secondary", "focus_pane('secondary')", "Secondary pane", show=False),
     Action("app.export", "export", "Export runbook", show=False),
     Action("app.doctor", "doctor", "Doctor"),
+    Action("app.mouse", "toggle_mouse", "Mouse on/off (off: the terminal selects text)", show=False),
     Action("app.repl", "open_repl", "QMP console"),
     Action("fleet.open", "open_pair", "Open the pair's console"),
     Action("fleet.filter", "filter", "Filter"),

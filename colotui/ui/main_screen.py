@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Static
 
 from ..control.console import ConsoleController
 from ..control.events import ClusterChanged, ControllerTrouble, Event, PairChanged, Recorded, TrafficChanged, VMChanged
@@ -45,6 +45,8 @@ from .vm_tree import VMTree
 READ_ONLY_TITLE = "read-only"
 #: Below either size the layout is compact: header lines merged, short event logs.
 COMPACT_BELOW = (100, 32)
+#: Below this (columns, rows) the panes cannot show a VM's state: the screen says the size it needs instead.
+MIN_SIZE = (60, 16)
 
 
 class MainScreen(Screen[None]):
@@ -52,6 +54,9 @@ class MainScreen(Screen[None]):
     DEFAULT_CSS = """
     MainScreen.compact ProcedurePanel { height: 12; }
     MainScreen.compact ReplPane { height: 12; }
+    MainScreen #size-gate { display: none; width: 100%; height: 100%; content-align: center middle; }
+    MainScreen.too-small > * { display: none; }
+    MainScreen.too-small > #size-gate { display: block; }
     """
 
     def __init__(self, controller: ConsoleController, keymap: Keymap,
@@ -62,6 +67,7 @@ class MainScreen(Screen[None]):
         self.back = back  # in a fleet: what returns to it (escape, once no procedure panel is open)
         self.views: dict[str, VMView] = dict(controller.views)  # as shown
         self.running_procedure = False
+        self.mouse_captured = True
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -73,6 +79,7 @@ class MainScreen(Screen[None]):
         yield ProcedurePanel(self.keymap.key_for)
         yield ReplPane()
         yield Footer()
+        yield Static(id="size-gate")
 
     def on_mount(self) -> None:
         if self.controller.read_only:  # said where the operator always sees it, beside the pair's name in a fleet
@@ -89,8 +96,25 @@ class MainScreen(Screen[None]):
     def on_resize(self, event: events.Resize) -> None:
         compact = event.size.width < COMPACT_BELOW[0] or event.size.height < COMPACT_BELOW[1]
         self.set_class(compact, "compact")
+        small = event.size.width < MIN_SIZE[0] or event.size.height < MIN_SIZE[1]
+        self.query_one("#size-gate", Static).update(
+            f"colotui needs a terminal of at least {MIN_SIZE[0]}x{MIN_SIZE[1]}; this one is "
+            f"{event.size.width}x{event.size.height}. The pair is still watched: make it larger.")
+        self.set_class(small, "too-small")
         for pane in self.query(VMPane):
             pane.set_compact(compact)
+
+    def action_toggle_mouse(self) -> None:
+        """Mouse capture off (the terminal selects text: copy a reply, an address) or on again."""
+        # Textual turns mouse reporting on and off only in its driver (each of its drivers has both)
+        switch = getattr(self.app._driver, "_disable_mouse_support" if self.mouse_captured
+                         else "_enable_mouse_support", None)
+        if switch is None:
+            return
+        switch()
+        self.mouse_captured = not self.mouse_captured
+        self.notify("mouse on: clicks and scrolling go to the console" if self.mouse_captured else
+                    f"mouse off: select text as in any terminal ({self.keymap.key_for('app.mouse')} turns it on)")
 
     def pane(self, role: str) -> VMPane:
         return self.query_one(f"#pane-{role}", VMPane)

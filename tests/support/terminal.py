@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import termios
 import time
@@ -54,6 +55,11 @@ class Terminal:
             if not self._read(0.1):
                 return condition(self.text)
         return condition(self.text)
+
+    def resize(self, size: tuple[int, int]) -> None:
+        """As a window resized: the pty's size changes and the program gets SIGWINCH."""
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+        os.kill(self.pid, signal.SIGWINCH)
 
     def press(self, keys: str) -> None:
         os.write(self.fd, keys.encode())

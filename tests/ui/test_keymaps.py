@@ -16,6 +16,7 @@ from colotui.qmp.series import Limits
 from colotui.qmp.transcript import read_series
 from colotui.ui.help import HelpScreen
 from colotui.ui.keymap import load_keymap
+from colotui.ui.palette import ProcedureCommands
 from colotui.ui.procedure import ScenarioPicker
 
 from ..conftest import PlainVM
@@ -47,7 +48,8 @@ async def test_palette_has_every_console_action_and_every_procedure() -> None:
     app = offline_app(load_keymap("default"))
     async with app.run_test():
         titles = {c.title: c.help for c in app.get_system_commands(app.screen)}
-    assert "Run procedure: primary-failover" in titles and "Run procedure: startup" in titles
+    assert ProcedureCommands in app.COMMANDS  # every procedure, by name: tests/ui/test_palette.py
+    assert titles["Mouse on/off (off: the terminal selects text)"] == "keys: m  (app.mouse)"
     assert titles["Procedures"] == "keys: p  (app.procedures)"
     assert titles["Keys"].startswith("keys: ?,f1")
 
