@@ -62,8 +62,9 @@ def console(args: argparse.Namespace, config: Config, pair: Pair, transcript: Tr
 
 
 def replay_console(args: argparse.Namespace, config: Config, player: Player, *, source: str,
-                   at: float) -> ColotuiApp:
-    """The console over the recording ``player`` plays (named ``source``), standing at ``at``; ``--play``: playing."""
+                   at: float | None) -> ColotuiApp:
+    """The console over the recording ``player`` plays (named ``source``), standing at ``at`` (None: the first
+    full view); ``--play``: playing."""
     from ..control.replay import ReplayController
     from ..ui.app import ColotuiApp
 

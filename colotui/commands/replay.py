@@ -21,7 +21,8 @@ def add_parser(subparsers: Subparsers) -> None:
         description="Replay a transcript: the console's panes, trees, alerts and event log as they were, driven "
                     "by the recorded replies and events. Nothing is sent.")
     replay.add_argument("transcript", metavar="TRANSCRIPT", help="a transcript file (JSON lines)")
-    replay.add_argument("--at", metavar="WHEN", help="start at this moment (03:12:05, 90, end …)")
+    replay.add_argument("--at", metavar="WHEN", help="start at this moment (03:12:05, 90, end …; default: the "
+                                                    "first moment both VMs had been read)")
     replay.add_argument("--speed", type=float, choices=SPEEDS, default=1.0, help="times real time")
     replay.add_argument("--play", action="store_true", help="start playing (default: paused at the start)")
     replay.add_argument("--keymap", metavar="NAME|PATH", help="key bindings (default: the config's keymap)")
@@ -35,10 +36,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     config = read_config(args)
     path = Path(args.transcript)
     player = Player(open_recording(path))
-    start = player.recording.start
+    start = None  # the first moment both VMs' trees were read
     if args.at:
         try:
-            start = parse_when(args.at, player.recording.start, player.recording.end, start)
+            start = parse_when(args.at, player.recording.start, player.recording.end, player.recording.start)
         except ValueError as exc:
             raise UserError(str(exc)) from None
     player.set_speed(args.speed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..config import Config
+from ..model.replies import STRUCTURE_QUERIES
 from ..pair import Pair
 from ..service.player import Player
 from .console import ConsoleController
@@ -27,7 +28,7 @@ class ReplayController(ConsoleController):
 
     def __init__(self, player: Player, source: str, *, config: Config | None = None, at: float | None = None,
                  play: bool = False) -> None:
-        """``at``: where to stand first (default: the start); ``play``: then play."""
+        """``at``: where to stand first (default: `first_full_view`); ``play``: then play."""
         config = config or Config()
         # answers cost nothing in a replay: asking every second follows the recording closely
         config = replace(config, refresh_interval=min(config.refresh_interval, REFRESH))
@@ -35,7 +36,9 @@ class ReplayController(ConsoleController):
                          sessions_for=player.sessions, repl=False)
         self.player = player
         self.source = source  # the transcript, as people call it
-        self._opening = (player.recording.start if at is None else at, play)
+        #: where it opened, when that is the first full view (not the start, not the moment asked for)
+        self.opened_at_full_view = first_full_view(player) if at is None else None
+        self._opening = (at if at is not None else self.opened_at_full_view or player.recording.start, play)
 
     def start(self, tell: Tell) -> None:
         super().start(tell)
@@ -69,3 +72,18 @@ class ReplayController(ConsoleController):
             await self.read_all()
         finally:
             self.player.exact = False
+
+
+def first_full_view(player: Player) -> float | None:
+    """The first moment both VMs the console attached first had answered every structure question it asked
+    them (their trees shown, not "not attached yet"); None if one never did (a `colotui run`'s transcript)."""
+    recording, latest = player.recording, []
+    for endpoint in player.first_pair().by_role().values():
+        record = recording.vms.get(endpoint.name)
+        answers = [record.first_answer(command, arguments) for command, arguments in STRUCTURE_QUERIES.values()] \
+            if record is not None else []
+        answered = [t for t in answers if t is not None]
+        if not answered:
+            return None
+        latest.append(max(answered))
+    return max(latest) + 0.001  # just after: the answer is in

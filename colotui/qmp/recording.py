@@ -75,6 +75,11 @@ class VMRecord:
         i = bisect.bisect_right(self._link_times, t)
         return self.links[i - 1] if i else None
 
+    def first_answer(self, command: str, arguments: dict[str, Any] | None) -> float | None:
+        """When this VM first answered ``command`` (None: never asked, or never answered)."""
+        return min((x.answered for x in self.exchanges.get(_key(command, arguments), []) if x.answered is not None),
+                   default=None)
+
     def greeting_at(self, t: float) -> dict[str, Any] | None:
         i = bisect.bisect_right([g[0] for g in self.greetings], t)
         return self.greetings[i - 1][1] if i else None

@@ -32,9 +32,10 @@ class ReplayBar(Static):
 
     DEFAULT_CSS = "ReplayBar { height: 1; background: $boost; padding: 0 1; }"
 
-    def __init__(self, player: Player, source: str) -> None:
+    def __init__(self, player: Player, source: str, opened: float | None = None) -> None:
         super().__init__()
         self.player, self.source = player, source
+        self.opened = opened  # the first full view it opened at (said while it stands there)
 
     def on_mount(self) -> None:
         self.set_interval(0.25, self.tick)
@@ -50,6 +51,9 @@ class ReplayBar(Static):
         text.append(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 10)}", "bold")
         text.append(f"  [{'━' * done}{'─' * (30 - done)}] ")
         text.append(f"{_span(now - rec.start)} of {_span(span)}  ·  replay of {self.source} (read-only)", "dim")
+        if self.opened is not None and abs(now - self.opened) < 1e-3 and not p.playing:
+            text.append("  ·  opened where both VMs were first read (the recording starts "
+                        f"{_span(self.opened - rec.start)} earlier)", "italic")
         self.update(text)
 
 
@@ -82,7 +86,7 @@ class ReplayScreen(MainScreen):
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
-        yield ReplayBar(self.controller.player, self.controller.source)
+        yield ReplayBar(self.controller.player, self.controller.source, self.controller.opened_at_full_view)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -127,6 +127,12 @@ async def test_a_replay_shows_what_the_live_console_showed(labs: LabFactory, tmp
     replay = ColotuiApp(controller)
     async with replay.run_test(size=(160, 70)) as pilot:
         await until(pilot, lambda: "open" not in controller._tasks, "the replay opens")
+        # at the first full view, not the first instant: both trees are there, and the bar says why
+        assert all(view.structure_known for view in controller.views.values()), controller.views
+        assert player.now() > player.recording.start
+        bar = replay.query_one(ReplayBar)
+        bar.tick()
+        assert "opened where both VMs were first read" in str(bar.render())
         for name in ("in COLO", "the alert", "the resume", "the kill", "the failover"):  # back and forth
             at, live = moments[name]
             await controller.seek(at)
