@@ -22,6 +22,13 @@ class CheckpointStats:
     pauses_ms: tuple[float, ...] = ()  # recent pauses, oldest first
     intervals_s: tuple[float, ...] = ()  # recent times between checkpoints, oldest first
 
+    @property
+    def steady_pauses_ms(self) -> tuple[float, ...]:
+        """The recent pauses without the first checkpoint's (the migration's hand-over, often seconds: it would
+        flatten every other bar of a sparkline), while it is among them."""
+        return self.pauses_ms[1:] if len(self.pauses_ms) > 1 and self.count == len(self.pauses_ms) \
+            else self.pauses_ms
+
 
 class CheckpointCounter:
     """Feed it STOP and RESUME with QEMU's timestamps while the VM is in COLO."""

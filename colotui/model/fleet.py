@@ -92,7 +92,7 @@ def fleet_row(name: str, primary: VMView, secondary: VMView, offers: Offers) -> 
     return FleetRow(name, primary.address, secondary.address, f"{_role(primary)} / {_role(secondary)}",
                     pair_state(primary, secondary, alerts),
                     stats.per_minute if any(v.in_colo and v.connected for v in (primary, secondary)) else 0.0,
-                    stats.last_pause_ms, stats.pauses_ms,
+                    stats.last_pause_ms, stats.steady_pauses_ms,
                     (primary.link, secondary.link), worst[0].text if worst else "",
                     worst[0].severity if worst else "", offer)
 

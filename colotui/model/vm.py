@@ -85,6 +85,7 @@ class VMView:
     structure_known: bool = False  # network, chardevs and block graph have been read at least once
     health: Health | None = None  # does it answer (None: not asked yet)
     health_detail: str = ""  # what was seen, for people
+    health_since: float | None = None  # when (time.time(), or a replay's) it last changed
     checkpoints_stalled: bool = False  # in COLO, and no checkpoint for well over the usual interval
 
     def with_(self, **changes: Any) -> VMView:

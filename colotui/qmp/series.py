@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Collection
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -270,10 +270,11 @@ def glob_escape(text: str) -> str:
 
 
 def prune(directory: Path, limits: Limits, now: float, *, name: str | None = None, writing: str | None = None,
-          pending: Collection[Path] = ()) -> list[Path]:
+          pending: Container[Path] = ()) -> list[Path]:
     """Delete the oldest series files beyond ``limits.keep_size`` (all files together, each at its size on
     disk) or older than ``limits.keep_days``; only series ``name`` if given. ``writing``: the series the
-    caller writes, whose plain members are final but for its ``pending`` ones: those it is about to
+    caller writes, whose plain members are final but for its ``pending`` ones (asked as each file is looked
+    at: a writer rotates on meanwhile): those it is about to
     compress are neither counted nor deleted (its retention after compressing them counts their ``.gz``;
     counted plain, they would push out as many older files as they are larger).
 

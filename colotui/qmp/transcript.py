@@ -76,8 +76,7 @@ class Transcript:
         self._name = named.name if named is not None else self.path.name
         self._prune_directory = prune_directory
         self._worker: ThreadPoolExecutor | None = None
-        self._pending: set[Path] = set()  # members rotated, not compressed yet
-        self._pending_lock = threading.Lock()  # the loop adds to them, the worker takes them off
+        self._pending = _Pending()  # members rotated, not compressed yet
         self._file: IO[str] | None = None
         self._flush_pending = False
         series.make_directory(self.path.parent)
@@ -161,14 +160,17 @@ class Transcript:
         while os.path.lexists(member) or os.path.lexists(f"{member}.gz"):  # put there by hand: not overwritten
             self._next += 1
             member = series.member_path(self.path.parent, self._name, self._next, compressed=False)
+        self._pending.add(member)  # pending before it shows: a retention running meanwhile must not count it
         try:
             os.rename(self.path, member)
         except FileNotFoundError:  # deleted by hand, with what it held: a new live file starts
+            self._pending.discard(member)
             log.warning("transcript %s: the live file was deleted; a new one starts", self.path)
             old.close()
             self._open()
             return
         except OSError as exc:  # the lines stay where they are; another try after as much again
+            self._pending.discard(member)
             log.warning("transcript %s: not rotated (%s); it grows on", self.path, exc.strerror)
             max_size, max_age = self.limits.max_size, self.limits.max_age
             self._rotate_size = math.inf if max_size is None else self._size + max_size
@@ -180,8 +182,8 @@ class Transcript:
         self._background([member])
 
     def _background(self, members: list[Path]) -> None:
-        with self._pending_lock:
-            self._pending.update(members)
+        for member in members:
+            self._pending.add(member)
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="colotui-transcript")
         self._worker.submit(self._tidy, members)
@@ -196,13 +198,10 @@ class Transcript:
                     series.compress(member)
                 except OSError as exc:  # the plain member stays (nothing is lost); retention counts it
                     log.warning("transcript %s: %s left uncompressed: %s", self.path, member.name, exc)
-            with self._pending_lock:
-                self._pending.discard(member)
-        with self._pending_lock:
-            pending = frozenset(self._pending)
+            self._pending.discard(member)
         try:
             series.prune(self.path.parent, self.limits, self._clock(),
-                         name=None if self._prune_directory else self._name, writing=self._name, pending=pending)
+                         name=None if self._prune_directory else self._name, writing=self._name, pending=self._pending)
         except OSError as exc:
             log.warning("transcript %s: retention left undone: %s", self.path, exc)
 
@@ -241,6 +240,27 @@ class Transcript:
             self._file = None
         self._claim.release()
         atexit.unregister(self.close)
+
+
+class _Pending:
+    """The members rotated and not compressed yet: the loop adds them (before the rename shows them), the
+    worker takes them off; retention asks file by file, as it looks at each."""
+
+    def __init__(self) -> None:
+        self._members: set[Path] = set()
+        self._lock = threading.Lock()
+
+    def add(self, member: Path) -> None:
+        with self._lock:
+            self._members.add(member)
+
+    def discard(self, member: Path) -> None:
+        with self._lock:
+            self._members.discard(member)
+
+    def __contains__(self, member: object) -> bool:
+        with self._lock:
+            return member in self._members
 
 
 def _first_time(path: Path) -> float | None:

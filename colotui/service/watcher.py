@@ -206,7 +206,8 @@ class VMWatcher:
         if health is not self.view.health and self.view.health is not None:
             severity = "info" if health is Health.ANSWERS else "critical"
             self._add_log(f"{health.value}: {detail}" if health is not Health.ANSWERS else "answers again", severity)
-        self._publish(health=health, health_detail=detail)
+        since = self.clock.time() if health is not self.view.health else self.view.health_since
+        self._publish(health=health, health_detail=detail, health_since=since)
 
     async def check_health(self) -> None:
         """Ask the VM, in band and out of band at once, whether it answers."""

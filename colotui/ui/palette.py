@@ -64,5 +64,7 @@ class ProcedureCommands(Provider):
             return
         matcher = self.matcher(query)
         for score, entry in ranked(query, catalogue().values(), matcher.match):
-            yield Hit(score, matcher.highlight(label(entry)), partial(start, entry.name), text=label(entry),
-                      help=f"{entry.title} ({entry.origin})")
+            # a hair under an equal score of another provider's (an action's): ties would rank by which
+            # provider answered first, and the list would change from one search to the next
+            yield Hit(score * (1 - 1e-9), matcher.highlight(label(entry)), partial(start, entry.name),
+                      text=label(entry), help=f"{entry.title} ({entry.origin})")

@@ -63,6 +63,8 @@ def header_text(view: VMView, compact: bool = False) -> Text:
         text.append(status + known, state_style)
         text.append("\nrole: ")
         text.append(view.role + known, role_style)
+    if view.health is Health.DOWN and view.health_since is not None:
+        text.append(f"\ndown since {time.strftime('%H:%M:%S', time.localtime(view.health_since))}", "bold")
     if not view.connected and view.link_detail:
         text.append(f"\n{view.link_detail}", "dim")
     elif view.connected and view.health in (Health.NOT_ANSWERING, Health.MONITOR_BLOCKED):
@@ -103,7 +105,7 @@ def checkpoint_text(stats: CheckpointStats, width: int) -> Text:
     text = Text.assemble(label + " ", (count, "bold"), rest)
     room = max(0, room)
     share = room // 2 if between else room
-    text.append(sparkline(stats.pauses_ms, share), "cyan")
+    text.append(sparkline(stats.steady_pauses_ms, share), "cyan")
     if between:
         text.append(between)
         text.append(sparkline(stats.intervals_s, room - share), "cyan")
@@ -144,6 +146,8 @@ class VMPane(Vertical):
     VMPane > .alert.shown { display: block; }
     VMPane > RichLog { height: 7; border-top: solid $primary-darken-2; background: $surface; }
     VMPane.compact > RichLog { height: 3; }
+    VMPane.down { text-opacity: 60%; }
+    VMPane.down > .alert { text-opacity: 100%; }
     """
 
     def __init__(self, view: VMView, role: str, key_for: Callable[[str], str]) -> None:
@@ -181,6 +185,7 @@ class VMPane(Vertical):
         previous, self.view = self.view, view
         if view.name != previous.name:
             self.border_title = f"{self.role}: {view.name}"  # setting it repaints the whole pane
+        self.set_class(view.health is Health.DOWN, "down")  # dimmed: what it shows is the last known
         self._update_header(view)
         self.query_one(CheckpointStrip).show(view.checkpoints, view.in_colo, view.checkpoints_stalled)
         if view.structure_known:

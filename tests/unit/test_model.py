@@ -164,3 +164,24 @@ def test_the_role_flip_is_its_own_inverse() -> None:
     assert flipped(False) == {"primary": "primary", "secondary": "secondary"}
     assert flipped(True) == {"primary": "secondary", "secondary": "primary"}
     assert all(flipped(flip)[flipped(flip)[role]] == role for flip in (False, True) for role in ROLES)
+
+
+def test_the_migrations_pause_does_not_scale_the_checkpoint_sparkline() -> None:
+    from colotui.ui.vm_pane import checkpoint_text
+
+    counter = CheckpointCounter()
+    t = 1000.0
+    for pause in (2.5, 0.08, 0.09, 0.08, 0.12, 0.08):  # the first: the migration's hand-over, 2.5 s
+        counter.stop(t)
+        counter.resume(t + pause)
+        t += 1.0
+    stats = counter.stats(t)
+    assert stats.steady_pauses_ms == stats.pauses_ms[1:]
+    line = checkpoint_text(stats, 60).plain
+    assert "▁▃▁█▁" in line, line  # the 120 ms checkpoint stands out, not flattened under 2500 ms
+    for _ in range(60):  # once the first has left the window, every pause counts
+        counter.stop(t)
+        counter.resume(t + 0.08)
+        t += 1.0
+    later = counter.stats(t)
+    assert later.steady_pauses_ms == later.pauses_ms
