@@ -23,7 +23,7 @@ from typing import Any
 from .address import LibvirtAddress
 from .notices import LinkState, Unreached
 from .reply import CommandError, DeadlineExceeded, Disconnected, Ok, Reply
-from .session import Session
+from .session import PLAIN_REPLIES, Session
 
 NO_BINDINGS = "libvirt-python is not installed (pip install libvirt-python; it builds against libvirt-dev)"
 NO_OOB = ("libvirt's monitor runs no command out of band: give the domain an extra -qmp socket "
@@ -276,7 +276,7 @@ class LibvirtSession(Session):
             return CommandError(command, "LibvirtError", _said(exc), took)
         took = time.monotonic() - started
         reply = json.loads(raw)
-        self._wire("recv", json.dumps({**reply, "id": tag}).encode())
+        self._wire("recv", json.dumps({**reply, "id": tag}).encode(), plain=command in PLAIN_REPLIES)
         if "error" in reply:
             error = reply["error"]
             return CommandError(command, str(error.get("class", "GenericError")), str(error.get("desc", "")), took)

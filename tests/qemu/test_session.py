@@ -189,6 +189,28 @@ async def test_transcript_has_each_command_before_its_reply(plain_vm: PlainVM, s
     assert any(line["dir"] == "link" and line["msg"].startswith("connected") for line in lines)
 
 
+async def test_the_schema_is_recorded_as_it_came_and_a_secret_still_is_not(plain_vm: PlainVM, short_tmp: Path,
+                                                                          monkeypatch) -> None:
+    from colotui.qmp import session as session_module
+
+    walked: list[bytes] = []
+    real = session_module.redact_wire
+    monkeypatch.setattr(session_module, "redact_wire", lambda data: walked.append(data) or real(data))
+    transcript = Transcript(short_tmp / "t.jsonl")
+    session = await connected(plain_vm, transcript=transcript)
+    try:
+        schema = await session.execute("query-qmp-schema")
+        assert isinstance(schema, Ok) and len(schema.value) > 1000
+        secret = {"qom-type": "secret", "id": "s0", "data": "hunter2-in-clear"}
+        assert isinstance(await session.execute("object-add", secret), Ok)
+    finally:
+        await session.close()
+        transcript.close()
+    assert not [d for d in walked if b'"meta-type"' in d], "the schema's reply is not walked for secrets"
+    raw = (short_tmp / "t.jsonl").read_text()
+    assert '"meta-type"' in raw and "hunter2-in-clear" not in raw
+
+
 class _Recording(Transcript):
     """A transcript that also keeps each line it writes: what reading its series back must give."""
 
