@@ -24,7 +24,7 @@ def add_parser(subparsers: Subparsers) -> None:
     replay.add_argument("--at", metavar="WHEN", help="start at this moment (03:12:05, 90, end …; default: the "
                                                     "first moment both VMs had been read)")
     replay.add_argument("--speed", type=float, choices=SPEEDS, default=1.0, help="times real time")
-    replay.add_argument("--play", action="store_true", help="start playing (default: paused at the start)")
+    replay.add_argument("--play", action="store_true", help="start playing (default: paused where it opens)")
     replay.add_argument("--keymap", metavar="NAME|PATH", help="key bindings (default: the config's keymap)")
     add_config(replay)
     replay.set_defaults(func=cmd_replay)
